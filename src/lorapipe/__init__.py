@@ -1,0 +1,2 @@
+"""lorapipe: LoRA fine-tuning pipeline."""
+__version__ = "0.1.0"
