@@ -1,0 +1,70 @@
+"""Schema migrations, callable from code: the installed package carries its Alembic scripts.
+
+``upgrade(url)`` brings a database to the newest schema; the CLI, the API's start-up and the tests
+all call it. ``alembic.ini`` at the repository root points at the same scripts for the ``alembic``
+command line (``alembic heads``, ``alembic revision``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from lorapipe.db.engine import create_engine_for
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """An Alembic config for our scripts; ``url`` (optional) is the database to migrate."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url is not None:
+        # ConfigParser interpolation: a literal % in a password must be doubled.
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Migrate the database at ``url`` up to ``revision`` (default: the newest)."""
+    _run(url, lambda config: command.upgrade(config, revision))
+
+
+def downgrade(url: str, revision: str) -> None:
+    """Migrate the database at ``url`` down to ``revision`` (``base`` removes every table)."""
+    _run(url, lambda config: command.downgrade(config, revision))
+
+
+def current_revision(url: str) -> str | None:
+    """The revision the database at ``url`` is at, or None when it was never migrated."""
+    engine = create_engine_for(url)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def head_revision() -> str:
+    """The newest revision in the scripts (there is exactly one head: the history is linear)."""
+    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    if len(heads) != 1:
+        raise RuntimeError(f"migration history has {len(heads)} heads {heads}; chain them into one")
+    return heads[0]
+
+
+def _run(url: str, action: Callable[[Config], object]) -> None:
+    # The engine is ours (create_engine_for), so SQLite gets the same pragmas as the application.
+    engine = create_engine_for(url)
+    try:
+        with engine.begin() as conn:
+            config = alembic_config(url)
+            config.attributes["connection"] = conn
+            action(config)
+    finally:
+        engine.dispose()
