@@ -1,0 +1,1 @@
+"""The ``lorapipe`` command line."""
