@@ -1,0 +1,172 @@
+"""Shared fixtures: real databases (SQLite and PostgreSQL) and real object stores (file:// and S3).
+
+Databases
+- ``database_url``: an EMPTY database, parametrized over ``sqlite`` (a fresh file) and ``postgres``
+  (a fresh schema in a per-session database). A test using it runs once per backend; the postgres
+  run carries the ``postgres`` marker and is skipped, with the reason, when nothing answers at
+  ``LORAPIPE_TEST_POSTGRES_URL`` (default ``postgresql+psycopg://postgres@127.0.0.1:5432/lorapipe_test``;
+  ``scripts/ensure-postgres`` starts one).
+- ``migrated_url``: the same, migrated to the newest schema (``lorapipe.db.migrate.upgrade``).
+- ``engine`` / ``session_factory`` / ``session``: on ``migrated_url``; disposed after the test.
+
+Object stores
+- ``object_store``: a file:// store in the test's tmp dir.
+- ``s3_store``: an s3:// store on a fresh bucket of a moto S3 server on 127.0.0.1 (random port),
+  through the real s3fs client.
+
+Append new shared fixtures below with a docstring each; keep them generic.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from lorapipe.db import create_engine_for, make_sessionmaker
+from lorapipe.db.migrate import upgrade
+from lorapipe.storage import ObjectStore
+
+DEFAULT_TEST_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/lorapipe_test"
+
+
+def _postgres_base_url() -> str:
+    return os.environ.get("LORAPIPE_TEST_POSTGRES_URL", DEFAULT_TEST_POSTGRES_URL)
+
+
+def _postgres_unreachable_reason(url: str) -> str | None:
+    """None when PostgreSQL answers at ``url``, else why not (used as the skip reason)."""
+    import psycopg
+
+    parsed = make_url(url)
+    try:
+        with psycopg.connect(
+            host=parsed.host or "127.0.0.1",
+            port=parsed.port or 5432,
+            user=parsed.username or "postgres",
+            password=parsed.password,
+            dbname="postgres",
+            connect_timeout=3,
+        ):
+            return None
+    except psycopg.OperationalError as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"PostgreSQL not answering at {parsed.render_as_string(hide_password=True)} ({first_line}); run scripts/ensure-postgres"
+
+
+@pytest.fixture(scope="session")
+def postgres_database_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session (dropped at the end); skips when none answers."""
+    base = _postgres_base_url()
+    reason = _postgres_unreachable_reason(base)
+    if reason:
+        pytest.skip(reason)
+    parsed = make_url(base)
+    name = f"{parsed.database or 'lorapipe_test'}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine_for(parsed.set(database="postgres").render_as_string(hide_password=False))
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield parsed.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database URL, once on SQLite and once on PostgreSQL (see the module docstring)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'lorapipe.db'}"
+        return
+    session_url = request.getfixturevalue("postgres_database_url")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine_for(session_url)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        # Every connection of the test sees only its own schema (tables, alembic_version).
+        yield (
+            make_url(session_url)
+            .update_query_dict({"options": f"-csearch_path={schema}"})
+            .render_as_string(hide_password=False)
+        )
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture
+def migrated_url(database_url: str) -> str:
+    """``database_url`` migrated to the newest schema."""
+    upgrade(database_url)
+    return database_url
+
+
+@pytest.fixture
+def engine(migrated_url: str) -> Iterator[Engine]:
+    """An engine (``create_engine_for``) on a migrated database; disposed after the test."""
+    eng = create_engine_for(migrated_url)
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+
+
+@pytest.fixture
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """The application's sessionmaker on ``engine``."""
+    return make_sessionmaker(engine)
+
+
+@pytest.fixture
+def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One session on a migrated database, closed (uncommitted work rolled back) after the test."""
+    with session_factory() as s:
+        yield s
+
+
+@pytest.fixture
+def object_store(tmp_path: Path) -> ObjectStore:
+    """A file:// object store in the test's tmp dir."""
+    return ObjectStore((tmp_path / "objects").as_uri())
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """URL of a moto S3 server on 127.0.0.1 (random port), shared by the session."""
+    from moto.server import ThreadedMotoServer
+
+    # werkzeug logs every request to stderr otherwise.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_store(s3_endpoint: str) -> ObjectStore:
+    """An s3:// object store (real s3fs) on a fresh bucket of the moto server."""
+    options = {
+        "endpoint_url": s3_endpoint,
+        "key": "testing",
+        "secret": "testing",
+        "client_kwargs": {"region_name": "eu-west-1"},
+    }
+    bucket = f"test-{uuid.uuid4().hex[:16]}"
+    store = ObjectStore(f"s3://{bucket}/root", **options)
+    store.fs.mkdir(bucket)
+    return store
