@@ -1,0 +1,1 @@
+"""Backends run attempts of training jobs; :mod:`lorapipe.backends.registry` lists them."""

@@ -1,0 +1,187 @@
+"""The local backend: the engine as a child process, ``python -m lorapipe.training run``.
+
+Why the design is as it is:
+
+- The child writes its event stream to a file (not a pipe), so a service that is killed and
+  restarted can read whatever the child reported, from a stored byte offset, and a child never
+  blocks or dies on a full or broken pipe.
+- The child gets its own session (process group), so SIGTERM/SIGKILL reach any helpers it spawned,
+  and a Ctrl-C in the service's terminal is not delivered to the training run.
+- A handle stores the pid and the process start time (``/proc/<pid>/stat``), so a restarted service
+  never signals an unrelated process that happens to reuse the pid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from lorapipe.backends.base import PollResult, Submission
+from lorapipe.errors import CapacityError
+
+ENGINE_COMMAND: tuple[str, ...] = (sys.executable, "-m", "lorapipe.training")
+STDERR_TAIL_BYTES = 4000
+
+
+def process_start_ticks(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot, or None when no such process exists."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    # Field 22; split after the command name, which is in parentheses and may contain spaces.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    if fields[0] == "Z":  # a zombie has exited; it only waits to be reaped
+        return None
+    return int(fields[19])
+
+
+class LocalBackend:
+    """Runs attempts as child processes of this service, at most ``slots`` at a time.
+
+    ``runs_dir`` holds one folder per job (shared by its attempts, so a retry resumes from the
+    checkpoints the earlier attempt left). ``engine_command`` is the program started with
+    ``run SPEC --out DIR [--resume]`` appended; tests point it at fault-injecting engines.
+    """
+
+    name = "local"
+
+    def __init__(
+        self,
+        runs_dir: Path,
+        *,
+        slots: int = 1,
+        engine_command: tuple[str, ...] = ENGINE_COMMAND,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.runs_dir = runs_dir
+        self.slots = slots
+        self.engine_command = engine_command
+        self.env = env
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
+
+    # --- capacity ---------------------------------------------------------------------------------
+
+    def free_slots(self) -> int:
+        running = sum(1 for child in self._children.values() if child.poll() is None)
+        return max(0, self.slots - running)
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    def submit(self, submission: Submission) -> dict[str, Any]:
+        if self.free_slots() <= 0:
+            raise CapacityError(f"all {self.slots} local slot(s) are busy")
+        job_dir = self.runs_dir / submission.job_id
+        out_dir = job_dir / "out"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        spec_path = job_dir / "spec.json"
+        spec_path.write_text(json.dumps(submission.spec, indent=2), "utf-8")
+        events_path = job_dir / f"{submission.attempt_id}.events.jsonl"
+        stderr_path = job_dir / f"{submission.attempt_id}.stderr.log"
+        argv = [*self.engine_command, "run", str(spec_path), "--out", str(out_dir)]
+        if submission.resume:
+            argv.append("--resume")
+        with events_path.open("ab") as stdout, stderr_path.open("ab") as stderr:
+            child = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=stderr,
+                start_new_session=True,
+                env=self.env,
+                close_fds=True,
+            )
+        self._children[child.pid] = child
+        return {
+            "pid": child.pid,
+            "start_ticks": process_start_ticks(child.pid),
+            "out_dir": str(out_dir),
+            "events_path": str(events_path),
+            "stderr_path": str(stderr_path),
+            "offset": 0,
+            "argv": argv,
+        }
+
+    def _alive(self, handle: dict[str, Any]) -> bool:
+        ticks = process_start_ticks(int(handle["pid"]))
+        return ticks is not None and ticks == handle.get("start_ticks")
+
+    def poll(self, handle: dict[str, Any]) -> PollResult:
+        pid = int(handle["pid"])
+        child = self._children.get(pid)
+        # Read the exit status first, then the file: every line written before exit is then seen.
+        exit_code = child.poll() if child is not None else None
+        alive = child is None and self._alive(handle)
+        events, offset = read_events(Path(handle["events_path"]), int(handle.get("offset", 0)))
+        new_handle = {**handle, "offset": offset}
+        if child is not None and exit_code is None:
+            return PollResult(events=events, state="running", handle=new_handle)
+        if child is None and alive:
+            # Started by an earlier service process: running, but its exit status will be unknowable.
+            return PollResult(events=events, state="running", handle={**new_handle, "orphan": True})
+        tail = stderr_tail(Path(handle["stderr_path"]))
+        if child is not None:
+            self._children.pop(pid, None)
+            return PollResult(
+                events=events, state="exited", exit_code=exit_code, handle=new_handle, stderr_tail=tail
+            )
+        return PollResult(events=events, state="lost", handle=new_handle, stderr_tail=tail)
+
+    def cancel(self, handle: dict[str, Any], *, force: bool = False) -> None:
+        pid = int(handle["pid"])
+        if pid not in self._children and not self._alive(handle):
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL if force else signal.SIGTERM)
+
+    def output_dir(self, handle: dict[str, Any]) -> Path:
+        return Path(handle["out_dir"])
+
+    def is_orphan(self, handle: dict[str, Any]) -> bool:
+        """A live run this service process did not start (it survived a restart of the service)."""
+        return int(handle["pid"]) not in self._children and self._alive(handle)
+
+
+def read_events(path: Path, offset: int) -> tuple[list[dict[str, Any]], int]:
+    """Complete JSON lines after byte ``offset``; returns them and the offset after the last one.
+
+    A line without its newline is still being written and is left for the next read. A line that
+    is not a JSON object with an integer ``seq`` (stray output) is skipped.
+    """
+    try:
+        with path.open("rb") as handle:
+            handle.seek(offset)
+            chunk = handle.read()
+    except FileNotFoundError:
+        return [], offset
+    end = chunk.rfind(b"\n")
+    if end < 0:
+        return [], offset
+    events: list[dict[str, Any]] = []
+    for raw in chunk[: end + 1].splitlines():
+        try:
+            event = json.loads(raw)
+        except ValueError:
+            continue
+        if (
+            isinstance(event, dict)
+            and isinstance(event.get("seq"), int)
+            and isinstance(event.get("type"), str)
+        ):
+            events.append(event)
+    return events, offset + end + 1
+
+
+def stderr_tail(path: Path) -> str:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(max(0, path.stat().st_size - STDERR_TAIL_BYTES))
+            return handle.read().decode("utf-8", "replace").strip()
+    except FileNotFoundError:
+        return ""

@@ -1,0 +1,160 @@
+"""Queries over the job records: owned look-ups (another user's row is "not found"), cursor pages,
+and the reconciler's claim of queued jobs.
+
+Every function takes the caller's session; none commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from lorapipe.db.base import utcnow
+from lorapipe.errors import NotFoundError
+from lorapipe.jobs.records import Adapter, Attempt, Checkpoint, FileObject, Job, JobEvent
+from lorapipe.jobs.states import ACTIVE, JobStatus
+
+T = TypeVar("T")
+MAX_PAGE = 100
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list, newest first; ``has_more`` says whether older items follow."""
+
+    items: list[T]
+    has_more: bool
+
+
+def _page(session: Session, query: Select[T], limit: int) -> Page[T]:
+    limit = max(1, min(limit, MAX_PAGE))
+    rows = list(session.scalars(query.limit(limit + 1)))
+    return Page(items=rows[:limit], has_more=len(rows) > limit)
+
+
+def get_file(session: Session, owner_id: str, file_id: str) -> FileObject:
+    row = session.get(FileObject, file_id)
+    if row is None or row.owner_id != owner_id or row.deleted_at is not None:
+        raise NotFoundError(f"no file with id {file_id!r}", param="file_id")
+    return row
+
+
+def list_files(session: Session, owner_id: str, after: str | None, limit: int) -> Page[FileObject]:
+    query = select(FileObject).where(FileObject.owner_id == owner_id, FileObject.deleted_at.is_(None))
+    if after:
+        anchor = get_file(session, owner_id, after)
+        query = query.where(_older(FileObject.created_at, FileObject.id, anchor.created_at, anchor.id))
+    return _page(session, query.order_by(FileObject.created_at.desc(), FileObject.id.desc()), limit)
+
+
+def get_job(session: Session, owner_id: str, job_id: str, *, for_update: bool = False) -> Job:
+    """The caller's job ``job_id``; a job of another user is reported exactly like a missing one."""
+    query = select(Job).where(Job.id == job_id, Job.owner_id == owner_id)
+    if for_update:
+        query = query.with_for_update()
+    job = session.scalar(query)
+    if job is None:
+        raise NotFoundError(f"no fine-tuning job with id {job_id!r}", param="fine_tuning_job_id")
+    return job
+
+
+def _older(
+    created: InstrumentedAttribute[dt.datetime], ident: InstrumentedAttribute[str], at: dt.datetime, id_: str
+) -> ColumnElement[bool]:
+    # Keyset pagination on (created_at, id): stable while new rows arrive.
+    return or_(created < at, and_(created == at, ident < id_))
+
+
+def list_jobs(session: Session, owner_id: str, after: str | None, limit: int) -> Page[Job]:
+    query = select(Job).where(Job.owner_id == owner_id)
+    if after:
+        anchor = get_job(session, owner_id, after)
+        query = query.where(_older(Job.created_at, Job.id, anchor.created_at, anchor.id))
+    return _page(session, query.order_by(Job.created_at.desc(), Job.id.desc()), limit)
+
+
+def list_events(session: Session, job: Job, after: str | None, limit: int) -> Page[JobEvent]:
+    """Events newest first (OpenAI's order); ``after`` is an event id, the page holds older ones."""
+    query = select(JobEvent).where(JobEvent.job_id == job.id)
+    if after:
+        anchor = session.scalar(select(JobEvent.seq).where(JobEvent.job_id == job.id, JobEvent.id == after))
+        if anchor is None:
+            raise NotFoundError(f"no event with id {after!r} in job {job.id}", param="after")
+        query = query.where(JobEvent.seq < anchor)
+    return _page(session, query.order_by(JobEvent.seq.desc()), limit)
+
+
+def events_since(session: Session, job_id: str, seq: int, limit: int = 500) -> list[JobEvent]:
+    """Events after ``seq``, oldest first (for streams and watchers)."""
+    query = select(JobEvent).where(JobEvent.job_id == job_id, JobEvent.seq > seq).order_by(JobEvent.seq)
+    return list(session.scalars(query.limit(limit)))
+
+
+def list_checkpoints(session: Session, job: Job, after: str | None, limit: int) -> Page[Checkpoint]:
+    query = select(Checkpoint).where(Checkpoint.job_id == job.id)
+    if after:
+        anchor = session.scalar(
+            select(Checkpoint.step).where(Checkpoint.job_id == job.id, Checkpoint.id == after)
+        )
+        if anchor is None:
+            raise NotFoundError(f"no checkpoint with id {after!r} in job {job.id}", param="after")
+        query = query.where(Checkpoint.step < anchor)
+    return _page(session, query.order_by(Checkpoint.step.desc()), limit)
+
+
+def latest_checkpoint(session: Session, job_id: str) -> Checkpoint | None:
+    query = select(Checkpoint).where(Checkpoint.job_id == job_id).order_by(Checkpoint.step.desc())
+    return session.scalars(query.limit(1)).first()
+
+
+def list_adapters(session: Session, owner_id: str) -> list[Adapter]:
+    query = select(Adapter).where(Adapter.owner_id == owner_id, Adapter.deleted_at.is_(None))
+    return list(session.scalars(query.order_by(Adapter.created_at.desc())))
+
+
+def claim_queued_jobs(session: Session, limit: int, now: dt.datetime | None = None) -> list[Job]:
+    """Lock up to ``limit`` queued jobs that are due, oldest first.
+
+    On PostgreSQL the rows are locked ``FOR UPDATE SKIP LOCKED``, so concurrent reconcilers take
+    disjoint sets without waiting; the caller must move them out of ``queued`` in the same
+    transaction. SQLite has one writer at a time, and :func:`transition`'s compare-and-set rejects
+    the loser of any race.
+    """
+    now = now or utcnow()
+    query = (
+        select(Job)
+        .where(Job.status == JobStatus.QUEUED.value, or_(Job.not_before.is_(None), Job.not_before <= now))
+        .order_by(Job.created_at, Job.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(session.scalars(query))
+
+
+def lock_job(session: Session, job_id: str) -> Job | None:
+    """The job row, locked for the rest of the transaction (PostgreSQL; a no-op on SQLite)."""
+    return session.scalar(select(Job).where(Job.id == job_id).with_for_update())
+
+
+def open_attempts(session: Session) -> list[Attempt]:
+    """Attempts whose process may still be alive (not exited, not lost)."""
+    query = select(Attempt).where(Attempt.status.in_(("starting", "running"))).order_by(Attempt.started_at)
+    return list(session.scalars(query))
+
+
+def current_attempt(session: Session, job_id: str) -> Attempt | None:
+    query = select(Attempt).where(Attempt.job_id == job_id).order_by(Attempt.number.desc())
+    return session.scalars(query.limit(1)).first()
+
+
+def attempt_count(session: Session, job_id: str) -> int:
+    return int(session.scalar(select(func.count()).select_from(Attempt).where(Attempt.job_id == job_id)) or 0)
+
+
+def active_jobs(session: Session, statuses: frozenset[JobStatus] = ACTIVE) -> list[Job]:
+    query = select(Job).where(Job.status.in_([s.value for s in statuses])).order_by(Job.created_at)
+    return list(session.scalars(query))
