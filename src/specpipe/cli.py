@@ -1,0 +1,142 @@
+"""``specpipe`` command line: non-interactive; settings come from specpipe.toml, options override them.
+
+Exit codes: 0 success; 1 validation errors found; 2 bad input (missing file, bad config, unknown id).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from specpipe.cli_generate import blueprint, inventory, merge
+from specpipe.cli_support import ConfigOpt, config_or_exit, existing, fail
+from specpipe.plan_model import load_plan
+from specpipe.project_config import CONFIG_NAME, config_text
+from specpipe.run_state import StatusError, ready_prompts, set_status, summary
+from specpipe.segment_files import segment_to_files
+from specpipe.spec_parser import parse_spec_file
+from specpipe.validator import validate_plan, validate_spec
+
+app = typer.Typer(
+    name="specpipe",
+    help="Inventory a codebase, render the extension blueprint and merge prompts, segment a spec into "
+    "checked execution prompts.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+PlanOpt = Annotated[Path | None, typer.Option("--plan", help="plan file (default from specpipe.toml)")]
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="where to write specpipe.toml")] = Path("."),
+    name: Annotated[str | None, typer.Option(help="module name (default: the folder name)")] = None,
+    abbrev: Annotated[str | None, typer.Option(help="short name used in file names")] = None,
+    codebase: Annotated[str, typer.Option(help="path of the existing codebase")] = ".",
+    spec: Annotated[str, typer.Option(help="path of the structured spec")] = "spec.md",
+    force: Annotated[bool, typer.Option(help="overwrite an existing file")] = False,
+) -> None:
+    """Write specpipe.toml with every setting and its default."""
+    target = directory / CONFIG_NAME
+    if target.exists() and not force:
+        raise fail(f"{target} exists; use --force to overwrite")
+    title = name or directory.resolve().name.replace("-", " ").title()
+    short = abbrev or "".join(c for c in title.lower().replace(" ", "-") if c.isalnum() or c == "-")
+    directory.mkdir(parents=True, exist_ok=True)
+    target.write_text(config_text(title, short, codebase, spec), encoding="utf-8")
+    typer.echo(f"wrote {target}")
+
+
+@app.command()
+def segment(
+    spec: Annotated[Path | None, typer.Argument(help="integrated spec (default from specpipe.toml)")] = None,
+    plan: PlanOpt = None,
+    budget: Annotated[int | None, typer.Option(help="tokens per prompt")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Split a spec into a plan file and self-contained execution prompts E<NN>-P<MM>."""
+    cfg = config_or_exit(config)
+    spec_path = existing(spec or cfg.output("integrated_spec"), "spec")
+    plan_path = plan or cfg.output("plan")
+    plan_path.parent.mkdir(parents=True, exist_ok=True)
+    result = segment_to_files(spec_path, plan_path, budget or cfg.prompt_tokens)
+    p = result.plan
+    typer.echo(
+        f"{plan_path}: {len(p.sections)} sections, {len(p.requirements)} requirements, "
+        f"{len(p.prompts)} prompts, {len(p.appendices)} appendices"
+    )
+    for change in result.changes:
+        typer.echo(f"  {change}")
+
+
+@app.command()
+def validate(
+    spec: Annotated[Path | None, typer.Argument(help="spec to check (default from specpipe.toml)")] = None,
+    plan: PlanOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print findings as JSON")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Check the spec, its plan and prompts; exit 1 when there are errors."""
+    cfg = config_or_exit(config)
+    spec_path = existing(spec or cfg.output("integrated_spec"), "spec")
+    parsed = parse_spec_file(spec_path)
+    findings = validate_spec(parsed, list(cfg.substitutions))
+    plan_path = plan or cfg.output("plan")
+    if plan_path.is_file():
+        findings += validate_plan(load_plan(plan_path), plan_path, parsed)
+    elif plan is not None:
+        raise fail(f"plan not found: {plan}")
+    findings.sort(key=lambda f: (f.file, f.line, f.code))
+    errors = sum(f.severity == "error" for f in findings)
+    if as_json:
+        typer.echo(json.dumps({"errors": errors, "findings": [f.as_dict() for f in findings]}, indent=2))
+    else:
+        for f in findings:
+            typer.echo(str(f))
+        typer.echo(f"{errors} errors, {len(findings) - errors} warnings")
+    if errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(plan: PlanOpt = None, config: ConfigOpt = None) -> None:
+    """Show each prompt's status and the prompts ready to run next."""
+    cfg = config_or_exit(config)
+    plan_path = existing(plan or cfg.output("plan"), "plan")
+    loaded = load_plan(plan_path)
+    for p in loaded.prompts:
+        typer.echo(f"{p.id:10} {p.status:12} {p.title}")
+    counts = ", ".join(f"{n} {s}" for s, n in summary(loaded).items())
+    ready = ", ".join(p.id for p in ready_prompts(loaded)) or "none"
+    typer.echo(f"{counts}; ready next: {ready}")
+
+
+@app.command()
+def done(
+    prompt_id: Annotated[str, typer.Argument(help="prompt id, e.g. E01-P02")],
+    plan: PlanOpt = None,
+    set_to: Annotated[str, typer.Option("--status", help="status to set")] = "done",
+    config: ConfigOpt = None,
+) -> None:
+    """Mark a prompt done (or another status with --status)."""
+    cfg = config_or_exit(config)
+    plan_path = existing(plan or cfg.output("plan"), "plan")
+    try:
+        prompt, waiting = set_status(plan_path, prompt_id, set_to)
+    except StatusError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"{prompt.id}: {prompt.status}")
+    if waiting and prompt.status == "done":
+        typer.echo(f"  note: its dependencies {', '.join(waiting)} are not done")
+
+
+app.command()(inventory)
+app.command()(blueprint)
+app.command()(merge)
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,74 @@
+"""The infrastructure substitution table: rewrite spec-stack terms, and find the ones left.
+
+The table maps a term the structured spec uses (``Prisma``) to what the existing codebase has
+(``the existing Supabase client``). Rewriting is deterministic: longest term first, whole words,
+prose only (code blocks are left alone, because rewriting code silently breaks it; code that still
+uses a forbidden term is reported instead).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from specpipe.spec_parser import code_mask
+
+# A line that says *not* to use a term is a decision, not a residue.
+NEGATION = re.compile(r"❌|\b(?:not|never|instead of|rather than|no longer|don't|without)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class TermHit:
+    """A forbidden term found at a 1-based line."""
+
+    term: str
+    line: int
+    text: str
+    in_code: bool
+
+
+def _pattern(term: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![\w@/.-]){re.escape(term)}(?![\w-])", re.IGNORECASE)
+
+
+def apply_substitutions(text: str, table: dict[str, str]) -> tuple[str, dict[str, int]]:
+    """Rewrite prose with the table; returns the new text and how many times each term was replaced.
+
+    One combined pattern (longest term first) replaces in a single pass, so a replacement is never
+    itself rewritten by a shorter term.
+    """
+    if not table:
+        return text, {}
+    terms = sorted(table, key=lambda t: (-len(t), t.lower()))
+    lookup = {t.lower(): t for t in terms}
+    rx = re.compile(r"(?<![\w@/.-])(" + "|".join(re.escape(t) for t in terms) + r")(?![\w-])", re.IGNORECASE)
+    counts = dict.fromkeys(terms, 0)
+
+    def swap(m: re.Match[str]) -> str:
+        term = lookup[m.group(1).lower()]
+        counts[term] += 1
+        return table[term]
+
+    lines = text.splitlines()
+    mask = code_mask(lines)
+    out = [
+        line if in_code or NEGATION.search(line) else rx.sub(swap, line)
+        for line, in_code in zip(lines, mask, strict=True)
+    ]
+    trailing = "\n" if text.endswith("\n") else ""
+    return "\n".join(out) + trailing, {t: n for t, n in counts.items() if n}
+
+
+def find_terms(lines: list[str], terms: list[str]) -> list[TermHit]:
+    """Every occurrence of a forbidden term, skipping lines that reject it (``do not use Prisma``)."""
+    patterns = [(t, _pattern(t)) for t in sorted(terms, key=lambda t: (-len(t), t.lower()))]
+    mask = code_mask(lines)
+    hits: list[TermHit] = []
+    for i, line in enumerate(lines):
+        if NEGATION.search(line):
+            continue
+        for term, rx in patterns:
+            if rx.search(line):
+                hits.append(TermHit(term, i + 1, line.strip(), mask[i]))
+                break  # one finding per line is enough to act on
+    return hits

@@ -1,0 +1,132 @@
+"""The plan file: the source of truth for prompts, their order, dependencies and status.
+
+Written as YAML (or JSON when the file name ends in ``.json``). Rendered prompt files are derived
+from it; ``status``/``done`` edit it; ``validate`` reads it with line numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, Field
+
+Layer = Literal["database", "api", "ui", "integration", "slice"]
+Status = Literal["pending", "in_progress", "done", "stale"]
+STATUSES: tuple[str, ...] = ("pending", "in_progress", "done", "stale")
+PLAN_VERSION = 1
+
+
+class PromptEntry(BaseModel):
+    """One execution prompt ``E<NN>-P<MM>``."""
+
+    id: str
+    section: str
+    order_key: str = Field(description="sort key; prompts run in ascending order")
+    title: str
+    layer: Layer
+    requirements: list[str]
+    depends_on: list[str]
+    provides: list[str]
+    consumes: list[str]
+    tokens: int = Field(description="estimated tokens of the rendered prompt")
+    content_hash: str = Field(description="sha256 (first 16 hex) of what the prompt builds")
+    status: Status = "pending"
+    file: str = Field(description="rendered prompt, relative to the plan file")
+
+
+class SectionEntry(BaseModel):
+    """One spec section and the requirements whose bodies it holds."""
+
+    id: str
+    number: str
+    title: str
+    order_key: str
+    line: int
+    end_line: int
+    requirements: list[str]
+
+
+class RequirementEntry(BaseModel):
+    """Where a requirement's body is and which prompt builds it."""
+
+    id: str
+    title: str
+    section: str
+    line: int
+    layer: str
+    tokens: int
+    prompt: str
+
+
+class BlockEntry(BaseModel):
+    """The preamble or an appendix: a line range of the spec."""
+
+    title: str
+    line: int
+    end_line: int
+
+
+class Plan(BaseModel):
+    """The whole plan."""
+
+    version: int = PLAN_VERSION
+    spec: str = Field(description="spec path, relative to the plan file")
+    spec_sha256: str
+    title: str
+    token_budget: int
+    preamble: BlockEntry
+    appendices: list[BlockEntry]
+    sections: list[SectionEntry]
+    requirements: list[RequirementEntry]
+    prompts: list[PromptEntry]
+
+    def prompt(self, prompt_id: str) -> PromptEntry:
+        """The prompt with this id; KeyError when absent."""
+        for p in self.prompts:
+            if p.id == prompt_id:
+                return p
+        raise KeyError(prompt_id)
+
+
+def dump_plan(plan: Plan, path: Path) -> None:
+    """Write the plan deterministically: YAML with leaf lists inline, or JSON for ``*.json``."""
+    data = plan.model_dump(mode="json")
+    if path.suffix == ".json":
+        text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    else:
+        text = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, allow_unicode=True, width=1000)
+    path.write_text(text, encoding="utf-8")
+
+
+def load_plan(path: Path) -> Plan:
+    """Read a plan file (YAML or JSON) and validate its shape."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return Plan.model_validate(data)
+
+
+def prompt_field_lines(path: Path) -> dict[tuple[str, str], int]:
+    """1-based line of each prompt field, keyed by (prompt id, field); ``(id, "id")`` is the entry.
+
+    Used to point findings about the dependency graph at the plan file line to edit.
+    """
+    root = yaml.compose(path.read_text(encoding="utf-8"))
+    out: dict[tuple[str, str], int] = {}
+    if not isinstance(root, yaml.MappingNode):
+        return out
+    for key, value in root.value:
+        if key.value != "prompts" or not isinstance(value, yaml.SequenceNode):
+            continue
+        for item in value.value:
+            if not isinstance(item, yaml.MappingNode):
+                continue
+            fields = {k.value: v for k, v in item.value}
+            pid = fields.get("id")
+            if pid is None:
+                continue
+            out[(pid.value, "id")] = pid.start_mark.line + 1
+            for name, node in fields.items():
+                out[(pid.value, name)] = node.start_mark.line + 1
+    return out

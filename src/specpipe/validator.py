@@ -1,0 +1,177 @@
+"""Checks on a spec, its plan and its rendered prompts; every finding names a file and a line.
+
+Spec checks: requirement ids listed without a body, duplicated requirement bodies, duplicated or
+truncated section headers (chunk seams), repeated headings inside a section, leftover
+``{{PLACEHOLDER}}`` tokens, residual forbidden stack terms. Plan checks: dangling, self, forward
+and cyclic dependencies, requirement coverage (each body in exactly one prompt), prompts over the
+token budget, stale prompts, a plan older than its spec. Prompt files: leftover placeholders.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+from specpipe.findings import Finding, Severity
+from specpipe.forbidden_terms import find_terms
+from specpipe.plan_model import Plan, prompt_field_lines
+from specpipe.spec_model import Spec
+from specpipe.tokens import estimate_tokens
+
+PLACEHOLDER = re.compile(r"\{\{\s*[A-Z][A-Z0-9_]*\s*\}\}")
+PARSE_SEVERITY: dict[str, Severity] = {
+    "DUPLICATE_SECTION": "error",
+    "TRUNCATED_HEADING": "error",
+    "DUPLICATE_REQUIREMENT": "error",
+    "SECTION_SPLIT": "warning",
+    "REQ_OUTSIDE_SECTION": "warning",
+}
+
+
+def validate_spec(spec: Spec, forbidden: list[str] | None = None) -> list[Finding]:
+    """Findings about the spec text itself."""
+    f = spec.path
+    out = [Finding(f, i.line, i.code, PARSE_SEVERITY.get(i.code, "error"), i.message) for i in spec.issues]
+    bodies = {r.id for r in spec.requirements}
+    for rid, line in spec.mentions:
+        if rid not in bodies:
+            out.append(Finding(f, line, "REQ_NO_BODY", "error", f"{rid} is listed but no section defines it"))
+    for s in spec.sections:
+        seen: dict[tuple[int, str], int] = {}
+        for h in spec.headings:
+            if s.line < h.line <= s.end_line and h.level > 2:
+                key = (h.level, h.text)
+                if key in seen:
+                    msg = f"heading {h.text!r} repeated in {s.id} (first at line {seen[key]}): a chunk seam?"
+                    out.append(Finding(f, h.line, "DUPLICATE_HEADING", "warning", msg))
+                else:
+                    seen[key] = h.line
+    for i, text in enumerate(spec.lines):
+        for m in PLACEHOLDER.finditer(text):
+            out.append(Finding(f, i + 1, "PLACEHOLDER", "error", f"leftover placeholder {m.group(0)}"))
+    for hit in find_terms(spec.lines, forbidden or []):
+        where = "code" if hit.in_code else "text"
+        msg = f"forbidden stack term {hit.term!r} in {where}: {hit.text[:80]}"
+        out.append(Finding(f, hit.line, "FORBIDDEN_TERM", "error", msg))
+    return out
+
+
+def validate_plan(plan: Plan, plan_path: Path, spec: Spec) -> list[Finding]:
+    """Findings about the plan's graph, coverage and sizes (and its rendered prompt files)."""
+    f = str(plan_path)
+    lines = prompt_field_lines(plan_path)
+    out: list[Finding] = []
+    digest = hashlib.sha256("\n".join(spec.lines).encode()).hexdigest()
+    if digest != plan.spec_sha256:
+        out.append(
+            Finding(f, 1, "PLAN_OUTDATED", "warning", "the spec changed since this plan; re-run segment")
+        )
+    order = {p.id: p.order_key for p in plan.prompts}
+    seen_ids: set[str] = set()
+    for p in plan.prompts:
+        at = lines.get((p.id, "depends_on"), lines.get((p.id, "id"), 0))
+        if p.id in seen_ids:
+            out.append(
+                Finding(f, lines.get((p.id, "id"), 0), "DUPLICATE_PROMPT", "error", f"{p.id} appears twice")
+            )
+        seen_ids.add(p.id)
+        for d in p.depends_on:
+            if d == p.id:
+                out.append(Finding(f, at, "SELF_DEPENDENCY", "error", f"{p.id} depends on itself"))
+            elif d not in order:
+                out.append(
+                    Finding(
+                        f, at, "DANGLING_DEPENDENCY", "error", f"{p.id} depends on {d}, which is no prompt"
+                    )
+                )
+            elif order[d] > p.order_key:
+                out.append(
+                    Finding(f, at, "FORWARD_DEPENDENCY", "error", f"{p.id} depends on later prompt {d}")
+                )
+        if p.status == "stale":
+            msg = f"{p.id} changed after it was started or done; redo it, then mark it done"
+            out.append(Finding(f, lines.get((p.id, "status"), 0), "STALE_PROMPT", "warning", msg))
+    out.extend(_cycles(plan, f, lines))
+    out.extend(_coverage(plan, f, lines, spec))
+    out.extend(_prompt_files(plan, plan_path, lines))
+    return out
+
+
+def _cycles(plan: Plan, f: str, lines: dict[tuple[str, str], int]) -> list[Finding]:
+    """One finding per distinct dependency cycle, at the first member's depends_on line."""
+    graph = {p.id: [d for d in p.depends_on if d != p.id] for p in plan.prompts}
+    state: dict[str, int] = {}  # 1 = on the DFS path, 2 = finished
+    found: dict[frozenset[str], list[str]] = {}
+    for root in sorted(graph):
+        if state.get(root):
+            continue
+        path: list[str] = [root]
+        stack = [iter(graph[root])]
+        state[root] = 1
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                state[path.pop()] = 2
+                stack.pop()
+            elif nxt in graph and state.get(nxt) == 1:
+                cycle = path[path.index(nxt) :]
+                found.setdefault(frozenset(cycle), cycle)
+            elif nxt in graph and not state.get(nxt):
+                state[nxt] = 1
+                path.append(nxt)
+                stack.append(iter(graph[nxt]))
+    out = []
+    for cycle in found.values():
+        first = min(cycle, key=lambda pid: lines.get((pid, "depends_on"), 0))
+        loop = " -> ".join([*cycle, cycle[0]])
+        out.append(
+            Finding(f, lines.get((first, "depends_on"), 0), "CYCLE", "error", f"dependency cycle {loop}")
+        )
+    return out
+
+
+def _coverage(plan: Plan, f: str, lines: dict[tuple[str, str], int], spec: Spec) -> list[Finding]:
+    bodies = {r.id: r for r in spec.requirements}
+    homes: dict[str, list[str]] = {}
+    out: list[Finding] = []
+    for p in plan.prompts:
+        for rid in p.requirements:
+            homes.setdefault(rid, []).append(p.id)
+            if rid not in bodies:
+                msg = f"{p.id} lists {rid}, which has no body in the spec"
+                out.append(
+                    Finding(f, lines.get((p.id, "requirements"), 0), "UNKNOWN_REQUIREMENT", "error", msg)
+                )
+    for rid, r in bodies.items():
+        where = homes.get(rid, [])
+        if not where:
+            msg = f"{rid} is in no prompt; re-run segment"
+            out.append(Finding(spec.path, r.line, "REQ_NOT_COVERED", "error", msg))
+        elif len(where) > 1:
+            msg = f"{rid} is in {', '.join(where)}; a body belongs to exactly one prompt"
+            out.append(
+                Finding(f, lines.get((where[1], "requirements"), 0), "REQ_IN_MANY_PROMPTS", "error", msg)
+            )
+    return out
+
+
+def _prompt_files(plan: Plan, plan_path: Path, lines: dict[tuple[str, str], int]) -> list[Finding]:
+    out: list[Finding] = []
+    for p in plan.prompts:
+        path = plan_path.parent / p.file
+        tokens = p.tokens
+        if path.is_file():
+            text = path.read_text(encoding="utf-8")
+            tokens = estimate_tokens(text)
+            for i, line in enumerate(text.splitlines()):
+                for m in PLACEHOLDER.finditer(line):
+                    out.append(
+                        Finding(
+                            str(path), i + 1, "PLACEHOLDER", "error", f"leftover placeholder {m.group(0)}"
+                        )
+                    )
+        if tokens > plan.token_budget:
+            msg = f"{p.id} is about {tokens} tokens, over the budget of {plan.token_budget}"
+            out.append(Finding(str(plan_path), lines.get((p.id, "tokens"), 0), "OVER_BUDGET", "error", msg))
+    return out
