@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/lorapipe datasets inspect data/eq12/EQ-12-conversations-demo.jsonl
+	$(BIN)/lorapipe datasets inspect src/lorapipe/samples/eq12/EQ-12-conversations-demo.jsonl
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
