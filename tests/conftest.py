@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from lorapipe.db import create_engine_for, make_sessionmaker
 from lorapipe.db.migrate import upgrade
+from lorapipe.settings import Settings
 from lorapipe.storage import ObjectStore
 
 DEFAULT_TEST_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/lorapipe_test"
@@ -170,3 +171,10 @@ def s3_store(s3_endpoint: str) -> ObjectStore:
     store = ObjectStore(f"s3://{bucket}/root", **options)
     store.fs.mkdir(bucket)
     return store
+
+
+@pytest.fixture(scope="session")
+def model_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings whose model cache is shared by the whole test session, so tiny models
+    (``lorapipe.models.tiny``) and the converted real Qwen tokenizer are built once per session."""
+    return Settings(data_dir=tmp_path_factory.mktemp("lorapipe-data"))
