@@ -92,7 +92,7 @@ def provided(req: Requirement, layer: str) -> set[str]:
     out |= {f"type:{m}" for m in EXPORT_TYPE.findall(text)}
     out |= {f"bucket:{m}" for m in BUCKET_DEF.findall(text)}
     if layer == "api":
-        out |= {f"route:{method} {path}" for method, path in ROUTE.findall(text)}
+        out |= {f"route:{method} {path.rstrip('.:')}" for method, path in ROUTE.findall(text)}
     return out
 
 
@@ -103,9 +103,9 @@ def consumed(req: Requirement, layer: str) -> set[str]:
     out |= {f"bucket:{m}" for m in BUCKET_USE.findall(text)}
     out |= {f"hook:{m}" for m in HOOK_USE.findall(text)}
     out |= {f"component:{m}" for m in JSX_USE.findall(text)}
-    out |= {f"path:{m}" for m in FETCH.findall(text)}
+    out |= {f"path:{m.rstrip('.:')}" for m in FETCH.findall(text)}
     if layer != "api":
-        out |= {f"path:{path}" for _method, path in ROUTE.findall(text)}
+        out |= {f"path:{path.rstrip('.:')}" for _method, path in ROUTE.findall(text)}
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from specpipe.plan_model import Plan, PromptEntry
 from specpipe.spec_model import Section, Spec
@@ -11,14 +12,18 @@ from specpipe.templating import render
 from specpipe.tokens import estimate_tokens
 
 
-def demote_headings(text: str, by: int) -> str:
-    """Push every heading outside code fences ``by`` levels down (at most to level 6)."""
+def demote_headings(text: str, by: int = 0, floor: int = 1) -> str:
+    """Push every heading outside code fences down ``by`` levels, or further so none is above ``floor``."""
     lines = text.splitlines()
     mask = code_mask(lines)
+    levels = [
+        len(m.group(1)) for line, c in zip(lines, mask, strict=True) if not c and (m := HEADING.match(line))
+    ]
+    shift = max(by, floor - min(levels, default=floor))
     out = []
     for line, in_code in zip(lines, mask, strict=True):
-        if not in_code and (m := HEADING.match(line)):
-            line = "#" * min(6, len(m.group(1)) + by) + " " + m.group(2)
+        if shift and not in_code and (m := HEADING.match(line)):
+            line = "#" * min(6, len(m.group(1)) + shift) + " " + m.group(2)
         out.append(line)
     return "\n".join(out)
 
@@ -32,7 +37,8 @@ class PromptRenderer:
         lines = spec.preamble.text.splitlines()
         # The document title heads every prompt already; the rest of the preamble is the global decisions.
         body = "\n".join(line for line in lines if not re.match(r"^ {0,3}# ", line)).strip()
-        self.preamble = demote_headings(body, 1) if body else "(the spec has no preamble)"
+        self.preamble = demote_headings(body, floor=3) if body else "(the spec has no preamble)"
+        self.spec_name = Path(spec_ref).name  # prompts name the file; the plan keeps the relative path
         self._context: dict[str, str] = {}
         self._sections = {s.id: s for s in spec.sections}
         self._reqs = {r.id: r for r in spec.requirements}
@@ -47,7 +53,7 @@ class PromptRenderer:
                 if n not in taken
             ]
             text = re.sub(r"\n{3,}", "\n\n", "\n".join(keep)).strip()
-            self._context[section.id] = text
+            self._context[section.id] = demote_headings(text, floor=3)  # nested under "## Section context"
         return self._context[section.id]
 
     def fixed_tokens(self, section: Section) -> int:
@@ -94,7 +100,7 @@ class PromptRenderer:
                 "section": section,
                 "position": siblings.index(prompt) + 1,
                 "section_total": len(siblings),
-                "spec_path": self.spec_ref,
+                "spec_path": self.spec_name,
                 "preamble": self.preamble,
                 "section_context": self.section_context(section),
                 "earlier": [by_id[d] for d in prompt.depends_on if d in by_id],
