@@ -1,0 +1,206 @@
+"""The reconciler with the local backend and real child processes, on SQLite and PostgreSQL.
+
+The child is a fault-injecting engine (fake_engine.py) that speaks the engine's process contract;
+each test drives the real reconciler, backend, state machine and database.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from job_factories import make_job, make_user
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from lorapipe.backends.local import LocalBackend, process_start_ticks
+from lorapipe.db import session_scope
+from lorapipe.jobs.records import Adapter, Attempt, Checkpoint, Job, JobEvent, MetricPoint
+from lorapipe.jobs.states import JobStatus
+from lorapipe.jobs.transition import transition
+from lorapipe.services.reconciler import Reconciler, ReconcilerPolicy
+
+pytestmark = pytest.mark.integration
+FAKE = (sys.executable, str(Path(__file__).with_name("fake_engine.py")))
+FAST = ReconcilerPolicy(interval_s=0.05, cancel_grace_s=1.0, retry_backoff_s=0.0)
+
+
+@pytest.fixture
+def make_reconciler(tmp_path: Path, sessions: sessionmaker[Session]) -> Callable[..., Reconciler]:
+    def build(slots: int = 1, worker_id: str | None = None) -> Reconciler:
+        backend = LocalBackend(tmp_path / "runs", slots=slots, engine_command=FAKE)
+        return Reconciler(sessions, {"local": backend}, policy=FAST, worker_id=worker_id)
+
+    return build
+
+
+def queue_job(sessions: sessionmaker[Session], fake: str, max_attempts: int = 1) -> str:
+    with session_scope(sessions) as s:
+        job = make_job(s, make_user(s), JobStatus.QUEUED)
+        job.spec = {"job_id": job.id, "metadata": {"fake": fake}}
+        job.max_attempts = max_attempts
+        return job.id
+
+
+def run_until(
+    rec: Reconciler, sessions: sessionmaker[Session], job_id: str, done: set[str], limit_s: float = 30
+) -> Job:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        rec.tick()
+        with session_scope(sessions) as s:
+            job = s.get(Job, job_id)
+            assert job is not None
+            if job.status in done:
+                return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} still {job.status} after {limit_s}s")
+
+
+def count(sessions: sessionmaker[Session], model: type, job_id: str) -> int:
+    with session_scope(sessions) as s:
+        return int(s.scalar(select(func.count()).select_from(model).where(model.job_id == job_id)) or 0)
+
+
+def test_success_records_events_metrics_and_verified_adapter(sessions, make_reconciler) -> None:
+    rec = make_reconciler()
+    job_id = queue_job(sessions, "succeed")
+    job = run_until(rec, sessions, job_id, {"succeeded", "failed"})
+    assert job.status == "succeeded", job.error
+    assert job.fine_tuned_model == f"ft:tiny:{job_id}" and job.trained_tokens == 1234
+    assert count(sessions, MetricPoint, job_id) == 4 and count(sessions, Adapter, job_id) == 1
+    events_before = count(sessions, JobEvent, job_id)
+    # Reading the same stream again adds nothing: ingestion is idempotent by (attempt, seq).
+    with session_scope(sessions) as s:
+        attempt = s.scalars(select(Attempt).where(Attempt.job_id == job_id)).one()
+        attempt.status, attempt.handle = "running", {**attempt.handle, "offset": 0}
+    rec.supervise()
+    assert count(sessions, JobEvent, job_id) == events_before
+
+
+@pytest.mark.parametrize(
+    ("fake", "code", "kind"),
+    [
+        ("exit2", "invalid_dataset", "user"),
+        ("exit1", "disk_full", "system"),
+        ("crash", "engine_failed", "system"),
+    ],
+)
+def test_nonzero_exit_fails_with_the_engine_error(sessions, make_reconciler, fake, code, kind) -> None:
+    job = run_until(make_reconciler(), sessions, queue_job(sessions, fake), {"succeeded", "failed"})
+    assert job.status == "failed" and job.fine_tuned_model is None
+    assert job.error is not None and job.error["code"] == code and job.error["kind"] == kind
+    assert count(sessions, Adapter, job.id) == 0
+
+
+@pytest.mark.parametrize("fake", ["bad_checksum", "missing"])
+def test_exit_zero_with_bad_artifacts_is_failed(sessions, make_reconciler, fake) -> None:
+    job = run_until(make_reconciler(), sessions, queue_job(sessions, fake), {"succeeded", "failed"})
+    assert job.status == "failed" and job.error is not None
+    assert job.error["code"] == "artifact_integrity" and job.fine_tuned_model is None
+    assert count(sessions, Adapter, job.id) == 0
+
+
+def test_system_failure_is_retried_with_a_new_attempt(sessions, make_reconciler) -> None:
+    job = run_until(
+        make_reconciler(), sessions, queue_job(sessions, "flaky", max_attempts=2), {"succeeded", "failed"}
+    )
+    assert job.status == "succeeded"
+    assert count(sessions, Attempt, job.id) == 2
+
+
+def _pid_of(sessions: sessionmaker[Session], job_id: str) -> int:
+    with session_scope(sessions) as s:
+        attempt = s.scalars(select(Attempt).where(Attempt.job_id == job_id)).one()
+        return int(attempt.handle["pid"])
+
+
+@pytest.mark.parametrize("fake", ["sleep", "ignore_term"])
+def test_cancel_stops_the_process(sessions, make_reconciler, fake) -> None:
+    rec = make_reconciler()
+    job_id = queue_job(sessions, fake)
+    run_until(rec, sessions, job_id, {"running"})
+    time.sleep(0.3)
+    rec.tick()
+    pid = _pid_of(sessions, job_id)
+    with session_scope(sessions) as s:
+        transition(s, s.get(Job, job_id), JobStatus.CANCELLING, "user asked")
+    job = run_until(rec, sessions, job_id, {"cancelled", "failed", "succeeded"})
+    assert job.status == "cancelled"
+    assert process_start_ticks(pid) is None, "the engine process is still alive"
+
+
+def test_orphan_after_supervisor_death_is_stopped_and_resumed(sessions, make_reconciler) -> None:
+    first = make_reconciler()
+    job_id = queue_job(sessions, "sleep", max_attempts=2)
+    run_until(first, sessions, job_id, {"running"})
+    time.sleep(0.3)
+    first.tick()
+    pid = _pid_of(sessions, job_id)
+    # The first service "dies": its worker id now names a pid that does not exist on this host.
+    with session_scope(sessions) as s:
+        attempt = s.scalars(select(Attempt).where(Attempt.job_id == job_id)).one()
+        host = attempt.worker_id.split(":")[0]
+        attempt.worker_id = f"{host}:{2**22 + 7}:dead"
+    with session_scope(sessions) as s:
+        s.get(Job, job_id).spec = {"job_id": job_id, "metadata": {"fake": "succeed"}}
+    second = make_reconciler()
+    job = run_until(second, sessions, job_id, {"succeeded", "failed"})
+    assert process_start_ticks(pid) is None
+    assert job.status == "succeeded"
+    with session_scope(sessions) as s:
+        attempts = s.scalars(select(Attempt).where(Attempt.job_id == job_id).order_by(Attempt.number)).all()
+        assert [a.status for a in attempts] == ["lost", "exited"]
+        assert attempts[1].resume is True and attempts[1].handle["argv"][-1] == "--resume"
+        assert s.scalar(select(func.count()).select_from(Checkpoint).where(Checkpoint.job_id == job_id)) == 1
+
+
+@pytest.mark.postgres
+def test_two_reconcilers_on_postgres_never_submit_a_job_twice(postgres_url: str, tmp_path: Path) -> None:
+    import threading
+
+    from lorapipe.db import create_engine_for, make_sessionmaker
+    from lorapipe.db.migrate import upgrade
+
+    upgrade(postgres_url)
+    engine = create_engine_for(postgres_url, pool_size=10)
+    sessions = make_sessionmaker(engine)
+    job_ids = [queue_job(sessions, "succeed") for _ in range(12)]
+    recs = [
+        Reconciler(
+            sessions, {"local": LocalBackend(tmp_path / "runs", slots=12, engine_command=FAKE)}, policy=FAST
+        )
+        for _ in range(2)
+    ]
+    barrier = threading.Barrier(2)
+
+    def race(rec: Reconciler) -> None:
+        barrier.wait()
+        for _ in range(3):
+            rec.dispatch()
+
+    threads = [threading.Thread(target=race, args=(r,)) for r in recs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with session_scope(sessions) as s:
+        per_job = dict(s.execute(select(Attempt.job_id, func.count()).group_by(Attempt.job_id)).all())
+        owners = set(s.scalars(select(Attempt.worker_id)))
+    assert per_job == {job_id: 1 for job_id in job_ids}
+    assert owners <= {r.worker_id for r in recs}
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for r in recs:
+            r.supervise()
+        with session_scope(sessions) as s:
+            if s.scalar(select(func.count()).select_from(Job).where(Job.status == "succeeded")) == 12:
+                break
+        time.sleep(0.1)
+    with session_scope(sessions) as s:
+        succeeded = s.scalar(select(func.count()).select_from(Job).where(Job.status == "succeeded"))
+    engine.dispose()
+    assert succeeded == 12
