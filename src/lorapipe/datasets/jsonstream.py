@@ -75,20 +75,26 @@ class _Text:
         self._first = True
 
     def read(self) -> str:
-        data = self.raw.read(CHUNK_BYTES)
-        try:
-            text = self._decoder.decode(data, final=not data)
-        except UnicodeDecodeError as e:
-            raise _not_utf8(
-                self.bytes_read + e.start, self.newlines + data[: e.start].count(b"\n") + 1
-            ) from None
-        self.bytes_read += len(data)
-        self.newlines += data.count(b"\n")
+        """The next piece of text; '' only at the end of the file."""
+        text = ""
+        while not text:  # a chunk can end inside a multi-byte character and decode to ''
+            data = self.raw.read(CHUNK_BYTES)
+            try:
+                text = self._decoder.decode(data, final=not data)
+            except UnicodeDecodeError as e:
+                line = self.newlines + data[: e.start].count(b"\n") + 1
+                raise _not_utf8(self.bytes_read + e.start, line) from None
+            self.bytes_read += len(data)
+            self.newlines += data.count(b"\n")
+            if not data:
+                break
         if self.progress is not None:
             self.progress(self.bytes_read)
         if self._first:
             self._first = False
             text = text.removeprefix("\ufeff")
+            if not text and data:
+                return self.read()
         return text
 
 
@@ -162,12 +168,14 @@ class _Window:
                 # An error may only mean the window ends inside this value: read more and retry.
                 # The same error at the same place after more data is a real syntax error.
                 current = (e.msg, e.pos - self.pos)
-                incomplete = e.msg.startswith("Unterminated string") or current != last_error
+                near_end = e.pos >= len(self.buf) - 32  # e.g. an escape cut by the window
+                incomplete = near_end or e.msg.startswith("Unterminated string") or current != last_error
                 if incomplete and len(self.buf) - self.pos < MAX_RECORD_CHARS and self.fill():
                     last_error = (e.msg, e.pos - self.pos)
                     continue
                 line, col = self.where(e.pos)
-                if self.eof and not e.msg.startswith("Invalid control"):
+                at_end = e.pos >= len(self.buf.rstrip()) - 6  # within an escape's length of the end
+                if self.eof and (at_end or e.msg.startswith("Unterminated string")):
                     raise SourceError(
                         "truncated_json",
                         f"the file ends inside a JSON value ({e.msg})",
