@@ -132,3 +132,18 @@ class JobTimeoutError(LorapipeError, TimeoutError):
     code = "timeout"
     kind = "timeout"
     http_status = 504
+
+
+# --- training engine ------------------------------------------------------------------------------
+
+
+class TrainingOutOfMemoryError(UserError, MemoryError):
+    """The run does not fit the device's memory with this config."""
+
+    code = "out_of_memory"
+
+
+class NonFiniteLossError(UserError, ArithmeticError):
+    """The loss or gradient norm became NaN or infinite."""
+
+    code = "non_finite_loss"

@@ -1,0 +1,124 @@
+"""The process boundary every backend uses.
+
+    python -m lorapipe.training run SPEC.json --out DIR [--resume] [--events-fd N | --events-file PATH]
+    python -m lorapipe.training validate SPEC.json
+    python -m lorapipe.training presets
+
+``run`` writes events as JSON lines to stdout (or the given descriptor/file) and to
+``DIR/metrics.jsonl``; anything else that libraries print goes to stderr, so the event stream stays
+parseable. The last event is ``result``. Exit codes: see :mod:`lorapipe.training.failures`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import IO
+
+from lorapipe.errors import LorapipeError
+from lorapipe.training.failures import Cancelled, ExitCode, classify, exit_code_for
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m lorapipe.training", description="lorapipe training engine")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="train one job spec into an output folder")
+    r.add_argument("spec", type=Path, help="TrainingJobSpec JSON file")
+    r.add_argument(
+        "--out", type=Path, required=True, help="output folder (artifacts, checkpoints, metrics.jsonl)"
+    )
+    r.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    where = r.add_mutually_exclusive_group()
+    where.add_argument("--events-fd", type=int, help="write events to this open file descriptor")
+    where.add_argument("--events-file", type=Path, help="append events to this file")
+    v = sub.add_parser("validate", help="check a job spec; exit 0 when valid, 2 with every problem listed")
+    v.add_argument("spec", type=Path)
+    sub.add_parser("presets", help="print the presets with their values and reasons as JSON")
+    return p
+
+
+def _event_stream(args: argparse.Namespace) -> IO[str]:
+    """The parent's event stream. Without a target it is the real stdout, and fd 1 then points at
+    stderr so stray library prints cannot corrupt the JSON lines."""
+    if args.events_fd is not None:
+        return os.fdopen(args.events_fd, "w", encoding="utf-8", buffering=1)
+    if args.events_file is not None:
+        args.events_file.parent.mkdir(parents=True, exist_ok=True)
+        return args.events_file.open("a", encoding="utf-8", buffering=1)
+    sys.stdout.flush()
+    stream = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
+    os.dup2(2, 1)
+    return stream
+
+
+def _run(args: argparse.Namespace) -> int:
+    from lorapipe.training.callbacks import CancelFlag
+    from lorapipe.training.events import EventWriter
+    from lorapipe.training.spec import TrainingJobSpec
+
+    cancel = CancelFlag()
+    cancel.install()  # before the slow imports: a SIGTERM during them still ends as "cancelled"
+    args.out.mkdir(parents=True, exist_ok=True)
+    events = EventWriter(_event_stream(args), args.out / "metrics.jsonl")
+    try:
+        spec = TrainingJobSpec.load(args.spec)
+        from lorapipe.training.run import run
+
+        result = run(spec, args.out, events, resume=args.resume, cancel=cancel)
+    except Cancelled as exc:
+        events.emit(
+            "result", status="cancelled", exit_code=int(ExitCode.CANCELLED), checkpoint=exc.checkpoint
+        )
+        return ExitCode.CANCELLED
+    except Exception as exc:
+        error = classify(exc)
+        if error.kind != "user":
+            traceback.print_exc(file=sys.stderr)  # a bug or an environment problem: keep the trace
+        code = exit_code_for(error)
+        events.emit("error", **error.to_dict())
+        events.emit("result", status="failed", exit_code=int(code))
+        return code
+    events.emit(
+        "result",
+        status="succeeded",
+        exit_code=int(ExitCode.SUCCESS),
+        manifest="manifest.json",
+        metrics={k: v for k, v in result.summary.items() if k != "evals"},
+    )
+    return ExitCode.SUCCESS
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from lorapipe.training.spec import TrainingJobSpec
+
+    try:
+        spec = TrainingJobSpec.load(args.spec)
+    except LorapipeError as exc:
+        print(json.dumps(exc.to_dict()), file=sys.stderr)
+        return ExitCode.USER_ERROR
+    print(spec.to_json())
+    return ExitCode.SUCCESS
+
+
+def _presets() -> int:
+    from lorapipe.training.config import PRESET_NAMES, preset_document
+
+    print(json.dumps({name: preset_document(name) for name in PRESET_NAMES}, indent=2))
+    return ExitCode.SUCCESS
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "run":
+        return int(_run(args))
+    if args.command == "validate":
+        return int(_validate(args))
+    return int(_presets())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""Trainer callbacks: progress events, NaN detection, cancellation, and the engine's Trainer subclass.
+
+``EngineTrainer`` changes two things in ``transformers.Trainer``: the training order comes from
+:class:`~lorapipe.training.data.EpochBatchOrder` (reproducible per epoch, so resume is exact), and
+every training step counts the tokens that carry labels.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import resource
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+from lorapipe.errors import NonFiniteLossError
+from lorapipe.models.encoding import IGNORE_INDEX
+from lorapipe.training.events import EventWriter
+from lorapipe.training.failures import NAN_HINT
+
+PROGRESS_FILE = "lorapipe_progress.json"
+
+
+@dataclass
+class Progress:
+    """Counters that live across the run (and are saved into each checkpoint)."""
+
+    trained_tokens: int = 0
+    started: float = field(default_factory=time.monotonic)
+    start_step: int = 0
+    start_tokens: int = 0
+    last_checkpoint: str | None = None
+    last_eval_step: int | None = None
+    evals: list[dict[str, float]] = field(default_factory=list)
+
+
+def peak_memory_bytes() -> int:
+    """Peak accelerator memory when on CUDA, else the process's peak resident set size."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        return int(torch.cuda.max_memory_allocated())
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux reports KiB
+
+
+class CancelFlag:
+    """Set by SIGTERM/SIGINT; the engine checks it between stages and the Trainer after each step."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def install(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        self.requested = True
+
+
+class EngineTrainer(Trainer):
+    """``Trainer`` with our epoch-seeded batch order and a trained-token counter."""
+
+    def __init__(self, *args: Any, order: Any, progress: Progress, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._order = order
+        self._progress = progress
+
+    def _get_train_sampler(self, train_dataset: Any = None) -> Any:
+        return self._order
+
+    def training_step(
+        self, model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None
+    ) -> torch.Tensor:
+        self._progress.trained_tokens += int((inputs["labels"] != IGNORE_INDEX).sum())
+        return super().training_step(model, inputs, num_items_in_batch)
+
+
+class EventsCallback(TrainerCallback):
+    """Turns the Trainer's logs, evals and saves into engine events; stops on cancel or NaN."""
+
+    def __init__(self, events: EventWriter, progress: Progress, cancel: CancelFlag, out_dir: Path) -> None:
+        self.events, self.progress, self.cancel, self.out_dir = events, progress, cancel, out_dir
+        self.total_steps: int | None = None
+        """Planned steps, shown before the Trainer knows them (the step-0 evaluation)."""
+
+    def on_train_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
+    ) -> None:
+        self.progress.started = time.monotonic()
+        self.progress.start_step = state.global_step
+        self.progress.start_tokens = self.progress.trained_tokens
+
+    def _timing(self, state: TrainerState) -> dict[str, Any]:
+        elapsed = time.monotonic() - self.progress.started
+        done = state.global_step - self.progress.start_step
+        eta = elapsed / done * max(state.max_steps - state.global_step, 0) if done > 0 else None
+        tokens = self.progress.trained_tokens - self.progress.start_tokens
+        return {
+            "step": state.global_step,
+            "total_steps": state.max_steps or self.total_steps,
+            "epoch": round(state.epoch or 0.0, 4),
+            "trained_tokens": self.progress.trained_tokens,
+            "tokens_per_s": round(tokens / elapsed, 2) if elapsed > 0 else None,
+            "elapsed_s": round(elapsed, 3),
+            "eta_s": round(eta, 1) if eta is not None else None,
+            "peak_memory_bytes": peak_memory_bytes(),
+        }
+
+    def on_log(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        logs: dict[str, float] | None = None,
+        **kw: Any,
+    ) -> None:
+        logs = logs or {}
+        if "loss" in logs:
+            loss, grad_norm = float(logs["loss"]), logs.get("grad_norm")
+            if not math.isfinite(loss) or (grad_norm is not None and not math.isfinite(float(grad_norm))):
+                raise NonFiniteLossError(
+                    f"loss became {loss} (grad norm {grad_norm}) at step {state.global_step}",
+                    param="config.learning_rate",
+                    hint=NAN_HINT,
+                )
+            self.events.emit(
+                "metrics",
+                phase="train",
+                loss=loss,
+                lr=logs.get("learning_rate"),
+                grad_norm=float(grad_norm) if grad_norm is not None else None,
+                **self._timing(state),
+            )
+        if "eval_loss" in logs:
+            self.record_eval(state, float(logs["eval_loss"]))
+
+    def record_eval(self, state: TrainerState, eval_loss: float) -> None:
+        perplexity = math.exp(eval_loss) if eval_loss < 700 else math.inf
+        self.progress.last_eval_step = state.global_step
+        self.progress.evals.append(
+            {"step": state.global_step, "eval_loss": eval_loss, "perplexity": perplexity}
+        )
+        self.events.emit(
+            "metrics", phase="eval", eval_loss=eval_loss, eval_perplexity=perplexity, **self._timing(state)
+        )
+
+    def on_step_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
+    ) -> None:
+        if self.cancel.requested:
+            control.should_save = True
+            control.should_training_stop = True
+
+    def on_save(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
+    ) -> None:
+        ckpt = Path(str(args.output_dir)) / f"checkpoint-{state.global_step}"
+        saved = {"trained_tokens": self.progress.trained_tokens, "evals": self.progress.evals}
+        (ckpt / PROGRESS_FILE).write_text(json.dumps(saved), encoding="utf-8")
+        self.progress.last_checkpoint = str(ckpt)
+        self.events.emit(
+            "checkpoint",
+            step=state.global_step,
+            path=str(ckpt.relative_to(self.out_dir)),
+            best=state.best_model_checkpoint == str(ckpt),
+        )
+
+
+def restore_progress(checkpoint: Path, progress: Progress) -> None:
+    """Load the counters saved next to a checkpoint (absent in checkpoints of other tools: keep zeros)."""
+    path = checkpoint / PROGRESS_FILE
+    if path.exists():
+        saved = json.loads(path.read_text("utf-8"))
+        progress.trained_tokens = int(saved.get("trained_tokens", 0))
+        progress.evals = list(saved.get("evals", []))

@@ -1,0 +1,111 @@
+"""The engine's event stream: one JSON object per line, each with a strictly increasing ``seq``.
+
+Every event has ``seq`` (int, from 1; a resumed run continues after the last one in its
+``metrics.jsonl``), ``time`` (ISO 8601 UTC) and ``type``:
+
+- ``stage``: ``stage`` in :data:`STAGES`, optional ``message``.
+- ``metrics``: ``phase`` ("train" or "eval"), ``step``, ``total_steps``, ``epoch``; train: ``loss``, ``lr``,
+  ``grad_norm``, ``tokens_per_s`` (trained tokens per second since start), ``trained_tokens`` (label
+  tokens so far); eval: ``eval_loss``, ``eval_perplexity``; both: ``elapsed_s``, ``eta_s``,
+  ``peak_memory_bytes``.
+- ``checkpoint``: ``step``, ``path`` (relative to the output dir).
+- ``warning``: ``code``, ``message``.
+- ``error``: ``code``, ``kind`` (user|system|capacity|timeout), ``message``, ``param``, ``hint``.
+- ``result``: ``status`` (succeeded|failed|cancelled), ``exit_code``, plus a summary on success.
+
+The same lines go to the parent's stream (stdout, a file descriptor or a file) and to the output
+directory's ``metrics.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, Literal
+
+Stage = Literal["downloading", "loading_model", "tokenizing", "training", "evaluating", "saving", "uploading"]
+STAGES: tuple[Stage, ...] = (
+    "downloading",
+    "loading_model",
+    "tokenizing",
+    "training",
+    "evaluating",
+    "saving",
+    "uploading",
+)
+EVENT_TYPES = ("stage", "metrics", "checkpoint", "warning", "error", "result")
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN/inf: send them as null so every consumer can parse the line."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def last_seq(path: Path) -> int:
+    """The highest ``seq`` already written to an events file (0 when there is none)."""
+    if not path.exists():
+        return 0
+    seq = 0
+    for line in path.read_text("utf-8").splitlines():
+        try:
+            seq = max(seq, int(json.loads(line).get("seq", 0)))
+        except (ValueError, AttributeError):
+            continue  # a line cut by a hard kill: ignore it, the next event still increases
+    return seq
+
+
+class EventWriter:
+    """Writes events to the parent's stream and to a log file, with a monotonically increasing seq."""
+
+    def __init__(self, stream: IO[str] | None, log_path: Path | None) -> None:
+        self._stream = stream
+        self._log_path = log_path
+        self._lock = threading.Lock()
+        self._seq = last_seq(log_path) if log_path else 0
+        self._log: IO[str] | None = None
+        if log_path is not None:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log = log_path.open("a", encoding="utf-8")
+
+    @property
+    def seq(self) -> int:
+        return self._seq
+
+    def emit(self, type_: str, **fields: Any) -> dict[str, Any]:
+        """Write one event and flush it (a killed process must not lose what it already reported)."""
+        if type_ not in EVENT_TYPES:
+            raise ValueError(f"unknown event type {type_!r}")
+        with self._lock:
+            self._seq += 1
+            event = {
+                "seq": self._seq,
+                "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                "type": type_,
+            }
+            event.update(_clean(fields))
+            line = json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n"
+            for out in (self._stream, self._log):
+                if out is not None:
+                    out.write(line)
+                    out.flush()
+        return event
+
+    def stage(self, stage: Stage, message: str | None = None) -> None:
+        self.emit("stage", stage=stage, **({"message": message} if message else {}))
+
+    def warning(self, code: str, message: str) -> None:
+        self.emit("warning", code=code, message=message)
+
+    def close(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None

@@ -1,0 +1,50 @@
+"""Getting the run's inputs onto this machine: dataset files (path or fsspec URL) and the base model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from lorapipe.errors import DatasetError, ModelNotFoundError, ObjectNotFoundError
+from lorapipe.settings import Settings
+from lorapipe.training.data import dataset_sha256
+from lorapipe.training.spec import DataRef, TrainingJobSpec
+
+
+def fetch_data(ref: DataRef, work_dir: Path) -> Path:
+    """A local path to the file ``ref`` names (downloaded into ``work_dir`` when remote), hash-checked."""
+    scheme = urlsplit(ref.uri).scheme if "://" in ref.uri else ""
+    if scheme in ("", "file"):
+        path = Path(urlsplit(ref.uri).path if scheme else ref.uri).expanduser()
+        if not path.is_file():
+            raise ObjectNotFoundError(f"dataset file {path} does not exist", param="dataset.uri")
+    else:
+        import fsspec
+
+        work_dir.mkdir(parents=True, exist_ok=True)
+        path = work_dir / (Path(urlsplit(ref.uri).path).name or "dataset")
+        try:
+            with fsspec.open(ref.uri, "rb") as src, path.open("wb") as dst:
+                for chunk in iter(lambda: src.read(1 << 20), b""):
+                    dst.write(chunk)
+        except FileNotFoundError:
+            raise ObjectNotFoundError(f"dataset {ref.uri} does not exist", param="dataset.uri") from None
+    if ref.sha256 and dataset_sha256(path) != ref.sha256:
+        raise DatasetError(
+            f"dataset {ref.uri} has sha256 {dataset_sha256(path)}, the spec expects {ref.sha256}",
+            param="dataset.sha256",
+            hint="the file changed after the job was submitted; resubmit it",
+        )
+    return path
+
+
+def resolve_base_model(spec: TrainingJobSpec, settings: Settings) -> Path:
+    """The local folder of the base model (built, converted or downloaded on first use)."""
+    from lorapipe.models.tiny import TINY_MODEL_IDS, tiny_model_dir
+
+    if spec.model in TINY_MODEL_IDS:
+        return tiny_model_dir(spec.model, settings)
+    path = Path(spec.model).expanduser()
+    if path.is_dir():
+        return path
+    raise ModelNotFoundError(f"model {spec.model!r} not found", param="model")

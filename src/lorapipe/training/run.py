@@ -1,0 +1,370 @@
+"""The engine's recipe: one job spec in, one self-describing adapter folder out. Read top to bottom.
+
+1. downloading   fetch the dataset (and validation file), check hashes; resolve the base model
+2. loading_model tokenizer and base model (4-bit for qlora), then a fresh LoRA adapter on it
+3. tokenizing    canonical examples -> ids with assistant-only labels; split by conversation
+4. evaluating    validation loss before any training (step 0), so the adapter's gain is measured
+5. training      HF Trainer: length-grouped or packed batches, evals, checkpoints (keep K, and the best)
+6. saving        adapter + tokenizer + chat template, samples.json, README.md, manifest.json
+7. uploading     copy the folder to the spec's upload URI, when there is one
+
+Cancellation (SIGTERM) saves a checkpoint and raises :class:`Cancelled`; ``--resume`` continues from
+the newest checkpoint with model, optimizer, scheduler, data order and RNG restored.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lorapipe.errors import ConfigError, DatasetError, ObjectNotFoundError
+from lorapipe.settings import Settings
+from lorapipe.training import artifacts
+from lorapipe.training.adapter import (
+    Hardware,
+    add_adapter,
+    load_base_model,
+    pick_hardware,
+    trainable_parameters,
+)
+from lorapipe.training.callbacks import (
+    CancelFlag,
+    EngineTrainer,
+    EventsCallback,
+    Progress,
+    peak_memory_bytes,
+    restore_progress,
+)
+from lorapipe.training.config import TrainingConfig
+from lorapipe.training.data import (
+    EncodedSet,
+    EpochBatchOrder,
+    dataset_sha256,
+    encode_examples,
+    load_examples,
+    make_collator,
+    padding_efficiency,
+    sorted_for_eval,
+    split_by_conversation,
+)
+from lorapipe.training.events import EventWriter
+from lorapipe.training.failures import Cancelled
+from lorapipe.training.fetch import fetch_data, resolve_base_model
+from lorapipe.training.generation import generate_samples
+from lorapipe.training.spec import TrainingJobSpec
+
+CHECKPOINTS = "checkpoints"
+ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
+
+
+@dataclass
+class RunResult:
+    out_dir: Path
+    manifest: dict[str, Any]
+    summary: dict[str, Any]
+
+
+def run(
+    spec: TrainingJobSpec,
+    out_dir: Path,
+    events: EventWriter,
+    *,
+    resume: bool = False,
+    cancel: CancelFlag | None = None,
+    settings: Settings | None = None,
+) -> RunResult:
+    """Train ``spec`` into ``out_dir``; raises a :class:`LorapipeError` or :class:`Cancelled` on failure."""
+    cancel = cancel or CancelFlag()
+    settings = settings or Settings()
+    config = spec.config
+    timings: dict[str, float] = {}
+    clock = time.monotonic()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _refuse_to_overwrite(out_dir)
+
+    def stage_done(name: str) -> None:
+        nonlocal clock
+        timings[name] = round(time.monotonic() - clock, 3)
+        clock = time.monotonic()
+        if cancel.requested:
+            raise Cancelled(checkpoint=None)
+
+    # 1. downloading ----------------------------------------------------------------------------
+    events.stage("downloading")
+    train_file = fetch_data(spec.dataset, out_dir / "work")
+    val_file = fetch_data(spec.validation, out_dir / "work") if spec.validation else None
+    model_dir = resolve_base_model(spec, settings)
+    stage_done("downloading")
+
+    # 2. loading_model --------------------------------------------------------------------------
+    events.stage("loading_model", message=spec.model)
+    import transformers
+    from transformers import AutoTokenizer
+
+    transformers.set_seed(config.seed)  # the adapter's random init comes from here
+    hw = pick_hardware(config)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token  # labels mask padding by position, so sharing is safe
+    model = add_adapter(load_base_model(model_dir, config, hw), config)
+    trainable, total = trainable_parameters(model)
+    stage_done("loading_model")
+
+    # 3. tokenizing -----------------------------------------------------------------------------
+    events.stage("tokenizing")
+    train_examples = load_examples(train_file, spec.dataset.format)
+    if val_file is not None:
+        val_examples = load_examples(val_file, spec.validation.format if spec.validation else None)
+    else:
+        train_examples, val_examples = split_by_conversation(
+            train_examples, config.validation_split, config.seed
+        )
+    thinking = {"auto": None, "on": True, "off": False}[config.thinking]
+    train_set = encode_examples(tokenizer, train_examples, config.max_length, thinking)
+    val_set = encode_examples(tokenizer, val_examples, config.max_length, thinking)
+    _check_data(train_set, val_set, config, events)
+    order = EpochBatchOrder(train_set.lengths, config.batch_size, config.seed, group=not config.packing)
+    efficiency = 1.0 if config.packing else padding_efficiency(train_set.lengths, order.batches())
+    stage_done("tokenizing")
+
+    # 4-5. evaluating, training -------------------------------------------------------------------
+    progress = Progress()
+    callback = EventsCallback(events, progress, cancel, out_dir)
+    trainer = EngineTrainer(
+        model=model,
+        args=_training_arguments(config, hw, out_dir / CHECKPOINTS, has_validation=bool(val_set.features)),
+        train_dataset=train_set.features,
+        eval_dataset=sorted_for_eval(val_set) or None,
+        data_collator=make_collator(
+            config.packing, tokenizer.pad_token_id, flash_attention=hw.attention.startswith("flash")
+        ),
+        callbacks=[callback],
+        order=order,
+        progress=progress,
+    )
+    checkpoint = _latest_checkpoint(out_dir / CHECKPOINTS) if resume else None
+    if resume and checkpoint is None:
+        events.warning(
+            "no_checkpoint", "--resume given but no checkpoint exists; starting from the beginning"
+        )
+    callback.total_steps = _planned_steps(config, len(train_set.features))
+    if checkpoint is not None:
+        restore_progress(checkpoint, progress)
+    elif val_set.features:
+        events.stage("evaluating", message="before training")
+        trainer.evaluate()
+    events.stage("training")
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    if cancel.requested:
+        raise Cancelled(checkpoint=progress.last_checkpoint)
+    if val_set.features and progress.last_eval_step != trainer.state.global_step:
+        events.stage("evaluating", message="after training")
+        trainer.evaluate()
+    stage_done("training")
+
+    # 6. saving ---------------------------------------------------------------------------------
+    events.stage("saving")
+    if config.final_adapter == "best" and val_set.features and trainer.state.best_model_checkpoint:
+        _load_best_adapter(model, Path(trainer.state.best_model_checkpoint))
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    samples = generate_samples(model, tokenizer, val_examples or train_examples, config, hw)
+    artifacts.write_samples(out_dir / "samples.json", samples)
+    summary = _summary(trainer, progress, train_set, val_set, efficiency, trainable, total)
+    summary["final_adapter_step"] = (
+        _step_of(trainer.state.best_model_checkpoint)
+        if (config.final_adapter == "best" and trainer.state.best_model_checkpoint)
+        else trainer.state.global_step
+    )
+    dataset_name = Path(spec.dataset.uri).name
+    artifacts.write_model_card(
+        out_dir / "README.md",
+        base_model=spec.model,
+        dataset_name=dataset_name,
+        license=None,
+        summary=summary,
+        config=config.model_dump(mode="json"),
+        job_id=spec.job_id,
+    )
+    stage_done("saving")
+    events.close()  # metrics.jsonl is final from here on: the manifest checksums it
+    manifest = artifacts.write_manifest(
+        out_dir,
+        {
+            "job_id": spec.job_id,
+            "base_model": spec.model,
+            "base_model_dir": str(model_dir),
+            "config": config.model_dump(mode="json"),
+            "hardware": {"device": hw.device, "precision": hw.precision, "attention": hw.attention},
+            "dataset": _dataset_facts(train_file, val_file, train_set, val_set, efficiency),
+            "metrics": summary,
+            "timings_s": timings,
+            "metadata": dict(spec.metadata),
+        },
+    )
+
+    # 7. uploading ------------------------------------------------------------------------------
+    if spec.output.upload_uri:
+        events.stage("uploading", message=spec.output.upload_uri)
+        artifacts.upload(out_dir, spec.output.upload_uri)
+    return RunResult(out_dir=out_dir, manifest=manifest, summary=summary)
+
+
+def _refuse_to_overwrite(out_dir: Path) -> None:
+    if (out_dir / artifacts.MANIFEST).exists():
+        raise ConfigError(
+            f"{out_dir} already holds a finished adapter (manifest.json)",
+            param="out",
+            hint="choose an empty output folder",
+        )
+
+
+def _check_data(train: EncodedSet, val: EncodedSet, config: TrainingConfig, events: EventWriter) -> None:
+    for name, enc in (("training", train), ("validation", val)):
+        if enc.skipped_too_long:
+            events.warning(
+                "examples_too_long",
+                f"{enc.skipped_too_long} {name} example(s) skipped: system + last user turn + reply exceed "
+                f"max_length={config.max_length} (raise max_length to keep them)",
+            )
+        if enc.truncated:
+            events.warning(
+                "history_truncated", f"{enc.truncated} {name} example(s) lost their oldest turns to fit"
+            )
+    if not train.features:
+        raise DatasetError(
+            f"no usable training examples ({train.stats()})",
+            param="dataset",
+            hint="check the dataset report: examples need a trained assistant reply that fits max_length",
+        )
+
+
+def _planned_steps(config: TrainingConfig, n_examples: int) -> int:
+    if config.max_steps:
+        return config.max_steps
+    per_epoch = max(
+        1, math.ceil(math.ceil(n_examples / config.batch_size) / config.gradient_accumulation_steps)
+    )
+    return math.ceil(per_epoch * config.epochs)
+
+
+def _training_arguments(config: TrainingConfig, hw: Hardware, out: Path, *, has_validation: bool) -> Any:
+    from transformers import TrainingArguments
+
+    interval = "steps" if config.eval_steps else "epoch"
+    save_steps = config.save_steps or config.eval_steps
+    return TrainingArguments(
+        output_dir=str(out),
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type=config.lr_scheduler,
+        warmup_steps=config.warmup_ratio,
+        weight_decay=config.weight_decay,
+        max_grad_norm=config.max_grad_norm,
+        optim=config.optimizer,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps or -1,
+        logging_steps=config.logging_steps,
+        logging_nan_inf_filter=False,  # a NaN must surface, not be averaged away
+        eval_strategy=interval if has_validation else "no",
+        eval_steps=config.eval_steps,
+        save_strategy="steps" if save_steps else "epoch",
+        save_steps=save_steps or 500,
+        save_total_limit=config.keep_checkpoints,
+        metric_for_best_model="eval_loss" if has_validation else None,
+        greater_is_better=False,
+        bf16=hw.precision == "bf16",
+        fp16=hw.precision == "fp16",
+        use_cpu=hw.device == "cpu",
+        gradient_checkpointing=config.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
+        seed=config.seed,
+        data_seed=config.seed,
+        report_to=[],
+        disable_tqdm=True,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        # The best adapter is picked by us (_load_best_adapter): the Trainer's own reload would also
+        # demand save/eval step alignment for runs whose final adapter is the last one.
+        load_best_model_at_end=False,
+    )
+
+
+def _latest_checkpoint(folder: Path) -> Path | None:
+    if not folder.is_dir():
+        return None
+    found = [p for p in folder.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
+    complete = [p for p in found if (p / "trainer_state.json").exists()]  # a kill mid-save leaves no state
+    return max(complete, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+
+def _step_of(checkpoint: str | None) -> int | None:
+    return int(checkpoint.rsplit("-", 1)[-1]) if checkpoint else None
+
+
+def _load_best_adapter(model: Any, checkpoint: Path) -> None:
+    """Put the best checkpoint's adapter weights into ``model`` (the base is frozen, so only these differ)."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    weights = checkpoint / "adapter_model.safetensors"
+    if not weights.exists():
+        raise ObjectNotFoundError(f"best checkpoint {checkpoint} has no adapter weights")
+    set_peft_model_state_dict(model, load_file(str(weights)))
+
+
+def _summary(
+    trainer: Any,
+    progress: Progress,
+    train: EncodedSet,
+    val: EncodedSet,
+    efficiency: float,
+    trainable: int,
+    total: int,
+) -> dict[str, Any]:
+    history = trainer.state.log_history
+    train_losses = [h["loss"] for h in history if "loss" in h]
+    evals = progress.evals
+    elapsed = max(time.monotonic() - progress.started, 1e-9)
+    return {
+        "steps": trainer.state.global_step,
+        "epochs": round(trainer.state.epoch or 0.0, 4),
+        "train_loss_first": train_losses[0] if train_losses else None,
+        "train_loss_last": train_losses[-1] if train_losses else None,
+        "eval_loss_before": evals[0]["eval_loss"] if evals else None,
+        "eval_loss_after": evals[-1]["eval_loss"] if evals else None,
+        "perplexity_before": evals[0]["perplexity"] if evals else None,
+        "perplexity_after": evals[-1]["perplexity"] if evals else None,
+        "best_eval_loss": min((e["eval_loss"] for e in evals), default=None),
+        "evals": evals,
+        "trained_tokens": progress.trained_tokens,
+        "tokens_per_s": round((progress.trained_tokens - progress.start_tokens) / elapsed, 2),
+        "padding_efficiency": round(efficiency, 4),
+        "peak_memory_bytes": peak_memory_bytes(),
+        "trainable_parameters": trainable,
+        "total_parameters": total,
+    }
+
+
+def _dataset_facts(
+    train_file: Path, val_file: Path | None, train: EncodedSet, val: EncodedSet, efficiency: float
+) -> dict[str, Any]:
+    return {
+        "train_sha256": dataset_sha256(train_file),
+        "validation_sha256": dataset_sha256(val_file) if val_file else None,
+        "train": train.stats(),
+        "validation": val.stats(),
+        "train_example_ids": train.ids,
+        "padding_efficiency": round(efficiency, 4),
+    }
+
+
+def clean_work(out_dir: Path) -> None:
+    """Remove downloaded copies (the manifest keeps their hashes)."""
+    shutil.rmtree(out_dir / "work", ignore_errors=True)

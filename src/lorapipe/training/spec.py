@@ -1,0 +1,131 @@
+"""TrainingJobSpec: the one shape that crosses the process (and network) boundary into the engine.
+
+Versioned JSON, validated on load on both sides. It names data and models by reference (paths or
+URLs) and never carries secrets: credentials come from the worker's own environment, or a
+short-lived presigned URL is the reference itself.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from lorapipe.errors import ConfigError
+from lorapipe.training.config import TrainingConfig, config_problems
+
+SPEC_VERSION: Literal[1] = 1
+_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+# Metadata keys that look like credentials: the spec is logged and stored, so it must not hold them.
+_SECRET_KEY = re.compile(r"(secret|password|passwd|token|api[_-]?key|credential|private[_-]?key)", re.I)
+
+
+class DataRef(BaseModel):
+    """Where a dataset file lives: a local path, ``file://`` URL, or any fsspec URL (s3://, https://)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    uri: str = Field(min_length=1, description="Path or URL of the dataset file.")
+    format: str | None = Field(
+        default=None, description="Reader format name; None = canonical JSONL or detected from the file."
+    )
+    sha256: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="Expected sha256 of the file; checked after download.",
+    )
+
+    @field_validator("uri")
+    @classmethod
+    def _no_credentials(cls, v: str) -> str:
+        if "://" in v and urlsplit(v).password:
+            raise ValueError("URL carries a password; use a presigned URL or worker credentials")
+        return v
+
+
+class OutputRef(BaseModel):
+    """Where the finished artifacts go besides the local output directory."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    upload_uri: str | None = Field(
+        default=None, description="fsspec URL of a folder the artifacts are uploaded to (stage 'uploading')."
+    )
+
+    @field_validator("upload_uri")
+    @classmethod
+    def _no_credentials(cls, v: str | None) -> str | None:
+        if v and "://" in v and urlsplit(v).password:
+            raise ValueError("URL carries a password; use worker credentials instead")
+        return v
+
+
+class TrainingJobSpec(BaseModel):
+    """Everything the engine needs to run one job."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: Literal[1] = Field(default=SPEC_VERSION, description="Spec schema version (1).")
+    job_id: str = Field(description="Job id (letters, digits, '_', '.', '-'; up to 128 characters).")
+    model: str = Field(
+        min_length=1, description="Base model: catalogue id, local folder, or Hugging Face hub id."
+    )
+    model_revision: str | None = Field(default=None, description="Hub revision (branch, tag or commit).")
+    model_cache_dir: str | None = Field(
+        default=None, description="Where hub models are cached (a network volume in production)."
+    )
+    dataset: DataRef = Field(description="Training data.")
+    validation: DataRef | None = Field(
+        default=None,
+        description="Validation data; None = hold out config.validation_split of the training data.",
+    )
+    config: TrainingConfig = Field(default_factory=TrainingConfig, description="Hyperparameters.")
+    output: OutputRef = Field(default_factory=OutputRef, description="Upload destination, if any.")
+    metadata: dict[str, str] = Field(
+        default_factory=dict, description="Free labels carried into the manifest (suffix, user labels)."
+    )
+
+    @field_validator("job_id")
+    @classmethod
+    def _job_id_shape(cls, v: str) -> str:
+        if not _JOB_ID.match(v):
+            raise ValueError("use letters, digits, '_', '.', '-' (max 128), starting with a letter or digit")
+        return v
+
+    @model_validator(mode="after")
+    def _no_secrets(self) -> TrainingJobSpec:
+        bad = sorted(k for k in self.metadata if _SECRET_KEY.search(k))
+        if bad:
+            raise ValueError(f"metadata keys {bad} look like secrets; secrets never travel in the job spec")
+        return self
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainingJobSpec:
+        """Read and validate a spec file; every problem is reported in one :class:`ConfigError`."""
+        p = Path(path)
+        try:
+            raw = json.loads(p.read_text("utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"job spec {p} does not exist", param="spec") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"job spec {p} is not valid JSON: {exc}", param="spec") from None
+        return cls.parse(raw)
+
+    @classmethod
+    def parse(cls, raw: Any) -> TrainingJobSpec:
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            problems = config_problems(exc)
+            raise ConfigError(
+                f"{len(problems)} problem(s) in the job spec: " + "; ".join(problems),
+                param="spec",
+                hint="fix each listed field; see TrainingJobSpec and TrainingConfig field descriptions",
+            ) from None
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
