@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def test_eq12_user_turn_is_never_repeated_and_only_the_target_is_trained() -> No
     for ex in examples:
         roles = [m.role for m in ex.messages]
         assert roles[0] == "system"
-        assert all(a != b for a, b in zip(roles, roles[1:], strict=False)), ex.id
+        assert all(a != b for a, b in itertools.pairwise(roles)), ex.id
         assert roles[-1] == "assistant" and roles[-2] == "user"
         assert [m.trained for m in ex.messages].count(True) == 1 and ex.messages[-1].trained
     # History keeps order: turn 4's example holds turn 2's reply before the turn 3 question.
