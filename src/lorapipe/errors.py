@@ -147,3 +147,12 @@ class NonFiniteLossError(UserError, ArithmeticError):
     """The loss or gradient norm became NaN or infinite."""
 
     code = "non_finite_loss"
+
+
+# --- models ---------------------------------------------------------------------------------------
+
+
+class UnknownModelError(ConfigError):
+    """A model name that is neither in the catalogue nor a usable path or hub id."""
+
+    code = "unknown_model"
