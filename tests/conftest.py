@@ -6,7 +6,8 @@ Databases
   run carries the ``postgres`` marker and is skipped, with the reason, when nothing answers at
   ``LORAPIPE_TEST_POSTGRES_URL`` (default ``postgresql+psycopg://postgres@127.0.0.1:5432/lorapipe_test``;
   ``scripts/ensure-postgres`` starts one).
-- ``migrated_url``: the same, migrated to the newest schema (``lorapipe.db.migrate.upgrade``).
+- ``migrated_url``: a database at the newest schema (``lorapipe.db.migrate.upgrade``) with no rows,
+  also over both backends; migrated once per session, so tests must not migrate it themselves.
 - ``engine`` / ``session_factory`` / ``session``: on ``migrated_url``; disposed after the test.
 
 Object stores
@@ -21,12 +22,13 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -106,11 +108,44 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         admin.dispose()
 
 
-@pytest.fixture
-def migrated_url(database_url: str) -> str:
-    """``database_url`` migrated to the newest schema."""
-    upgrade(database_url)
-    return database_url
+@pytest.fixture(scope="session")
+def _sqlite_migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "lorapipe.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def _postgres_migrated_url(postgres_database_url: str) -> str:
+    upgrade(postgres_database_url)
+    return postgres_database_url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def migrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database at the newest schema with no rows, once on SQLite and once on PostgreSQL.
+
+    Migrated once per session (a copied SQLite file; the session's PostgreSQL database, emptied after
+    each test), so it is fast. Do not migrate it up or down: use ``database_url`` for that.
+    """
+    if request.param == "sqlite":
+        path = tmp_path / "lorapipe.db"
+        shutil.copyfile(request.getfixturevalue("_sqlite_migrated_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    url = request.getfixturevalue("_postgres_migrated_url")
+    yield url
+    engine = create_engine_for(url)
+    try:
+        tables = [t for t in inspect(engine).get_table_names() if t != "alembic_version"]
+        with engine.begin() as conn:
+            # A test that leaked an open transaction must not hang the whole run.
+            conn.execute(text("SET LOCAL lock_timeout = '10s'"))
+            if tables:
+                names = ", ".join(conn.dialect.identifier_preparer.quote(t) for t in tables)
+                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture

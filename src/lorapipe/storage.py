@@ -18,7 +18,7 @@ import re
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, cast
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
@@ -155,14 +155,13 @@ class ObjectStore:
 
     # --- reading -----------------------------------------------------------------------------
 
-    def open(self, key: str) -> IO[bytes]:
+    def open(self, key: str) -> BinaryIO:
         """The object at ``key`` as a binary file open for reading (use it in a ``with`` block)."""
         path = self._path(validate_key(key))
         try:
             if self._local:
                 return open(path, "rb")
-            handle: IO[bytes] = self.fs.open(path, "rb")
-            return handle
+            return cast(BinaryIO, self.fs.open(path, "rb"))
         except FileNotFoundError as exc:
             raise ObjectNotFoundError(f"no object {key!r} in {self.url}", param="key") from exc
 
