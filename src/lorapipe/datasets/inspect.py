@@ -144,7 +144,7 @@ def inspect_dataset(
         raw = stack.enter_context(Path(source).open("rb")) if isinstance(source, str | Path) else source
         hashing = _Hashing(raw)
         for ex in read_examples(hashing, summary, format=format, progress=progress):  # type: ignore[arg-type]
-            digest = hashlib.blake2b(ex.content_hash().encode(), digest_size=16).digest()
+            digest = bytes.fromhex(ex.content_hash())
             if digest in digests:
                 log.warning(
                     "duplicate",

@@ -105,7 +105,10 @@ class _Window:
         self.text = text
         self.buf = head
         self.pos = 0
-        self.line_base = 1  # line number of buf[0]
+        # Newlines are counted incrementally from a cursor, so locating each record costs only the
+        # text since the previous one (counting from buf[0] every time made reading quadratic).
+        self._cpos = 0
+        self._cline = 1  # line number at buf[_cpos]
         self.eof = False
 
     def fill(self) -> bool:
@@ -115,16 +118,25 @@ class _Window:
         if not chunk:
             self.eof = True
             return False
-        self.line_base += self.buf.count("\n", 0, self.pos)
+        self._cline = self.line_at(self.pos)
         self.buf = self.buf[self.pos :] + chunk
-        self.pos = 0
+        self.pos = self._cpos = 0
         return True
 
+    def line_at(self, p: int) -> int:
+        """1-based line of buf[p]; cheap for increasing p."""
+        if p >= self._cpos:
+            self._cline += self.buf.count("\n", self._cpos, p)
+        else:
+            self._cline -= self.buf.count("\n", p, self._cpos)
+        self._cpos = p
+        return self._cline
+
     def where(self, pos: int | None = None) -> tuple[int, int]:
+        """(line, column) of buf[pos]: for error messages."""
         p = self.pos if pos is None else pos
-        line = self.line_base + self.buf.count("\n", 0, p)
         col = p - (self.buf.rfind("\n", 0, p) + 1) + 1
-        return line, col
+        return self.line_at(p), col
 
     def peek(self) -> str:
         """The next non-whitespace character ('' at end of file), without consuming it."""
@@ -193,7 +205,7 @@ class _Window:
             # A number or literal that ends exactly at the window's end may continue in the next chunk.
             if end == len(self.buf) and not isinstance(value, dict | list | str) and self.fill():
                 continue
-            start_line = self.where()[0]
+            start_line = self.line_at(self.pos)
             self.pos = end
             return value, start_line
 
@@ -294,7 +306,7 @@ def _array_records(w: _Window) -> Iterator[RawRecord]:
 
 
 def _object_records(w: _Window) -> Iterator[RawRecord]:
-    start_line = w.where()[0]
+    start_line = w.line_at(w.pos)
     w.expect("{", "'{'")
     fields: dict[str, Any] = {}
     streamed = False

@@ -9,7 +9,6 @@ them so a train/validation split never puts one conversation on both sides.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -76,8 +75,11 @@ class Example:
         )
 
     def content_hash(self) -> str:
-        """sha256 of roles, contents and trained flags: equal for exact duplicates."""
-        payload = json.dumps(
-            [[m.role, m.content, m.trained] for m in self.messages], ensure_ascii=False, separators=(",", ":")
-        )
-        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+        """Digest of roles, contents and trained flags: equal exactly for duplicates (128-bit blake2b)."""
+        h = hashlib.blake2b(digest_size=16)
+        for m in self.messages:
+            # Length-prefixed fields: no two different message lists feed the same bytes.
+            data = m.content.encode("utf-8")
+            h.update(f"{m.role}:{int(m.trained)}:{len(data)}:".encode())
+            h.update(data)
+        return h.hexdigest()
