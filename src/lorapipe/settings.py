@@ -10,7 +10,7 @@ import functools
 import os
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     )
     max_upload_bytes: int = Field(
         default=512 * 1024 * 1024, ge=1, description="Largest dataset upload accepted, in bytes."
+    )
+    runpod_api_key: SecretStr | None = Field(
+        default=None,
+        description="RunPod API key: live GPU prices for estimates (and the RunPod backends). Unset = catalogue prices.",
     )
     max_report_problems: int = Field(
         default=200, ge=1, le=100_000, description="Problems stored in full in a validation report."
