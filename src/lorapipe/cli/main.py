@@ -8,6 +8,9 @@ from __future__ import annotations
 import typer
 
 from lorapipe.cli.datasets import app as datasets_app
+from lorapipe.cli.jobs import app as jobs_app
+from lorapipe.cli.serve import serve, worker_loop
+from lorapipe.cli.users import keys_app, users_app
 
 app = typer.Typer(
     name="lorapipe",
@@ -16,6 +19,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(datasets_app, name="datasets")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
+app.command("serve")(serve)
+app.command("worker-loop")(worker_loop)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,81 @@
+"""The FastAPI app factory. ``create_app(settings)`` migrates the database on start-up and, unless
+told otherwise, runs the reconciler loop in a background thread of the same process."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from lorapipe.api.deps import AppState
+from lorapipe.api.errors import install_error_handlers
+from lorapipe.api.routes_v1 import router as v1_router
+from lorapipe.backends.base import Backend
+from lorapipe.db import create_engine_for, make_sessionmaker
+from lorapipe.db.migrate import upgrade
+from lorapipe.settings import Settings
+from lorapipe.storage import ObjectStore
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    run_reconciler: bool = True,
+    backends: dict[str, Backend] | None = None,
+    reconciler_interval_s: float = 1.0,
+) -> FastAPI:
+    """The API over the database and object store named by ``settings``.
+
+    ``backends`` overrides the registry's (tests pass a fault-injecting engine); the reconciler
+    thread is imported lazily so an API-only process does not load the backend code.
+    """
+    url = settings.resolved_database_url
+    engine = create_engine_for(url)
+    state = AppState(
+        settings=settings, sessions=make_sessionmaker(engine), objects=ObjectStore.from_settings(settings)
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        upgrade(url)
+        stop = threading.Event()
+        thread: threading.Thread | None = None
+        if run_reconciler:
+            from lorapipe.backends.registry import build_backends
+            from lorapipe.services.reconciler import Reconciler, ReconcilerPolicy
+
+            reconciler = Reconciler(
+                state.sessions,
+                backends if backends is not None else build_backends(settings),
+                policy=ReconcilerPolicy(interval_s=reconciler_interval_s),
+            )
+            thread = threading.Thread(target=reconciler.run, args=(stop,), name="reconciler", daemon=True)
+            thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if thread is not None:
+                thread.join(timeout=10)
+            engine.dispose()
+
+    app = FastAPI(
+        title="lorapipe",
+        version="0.1.0",
+        summary="LoRA fine-tuning jobs; OpenAI-compatible under /v1",
+        lifespan=lifespan,
+    )
+    app.state.lorapipe = state
+    install_error_handlers(app)
+    app.include_router(v1_router)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

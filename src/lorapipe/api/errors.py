@@ -1,0 +1,66 @@
+"""Errors as OpenAI's error object: ``{"error": {message, type, param, code}}`` plus our ``kind``."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from lorapipe.errors import LorapipeError
+
+log = logging.getLogger(__name__)
+
+_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    404: "invalid_request_error",
+    409: "conflict",
+}
+
+
+def error_body(status: int, code: str, message: str, param: str | None, kind: str) -> dict[str, object]:
+    return {
+        "error": {
+            "message": message,
+            "type": _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error"),
+            "param": param,
+            "code": code,
+            "kind": kind,
+        }
+    }
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(LorapipeError)
+    async def _ours(_: Request, exc: LorapipeError) -> JSONResponse:
+        if exc.http_status >= 500:
+            log.error("request failed: %s", exc)
+        message = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
+        body = error_body(exc.http_status, exc.code, message, exc.param, exc.kind)
+        return JSONResponse(body, status_code=exc.http_status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        param = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
+        problems = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}" for e in exc.errors())
+        return JSONResponse(error_body(400, "invalid_request", problems, param, "user"), status_code=400)
+
+    @app.exception_handler(HTTPException)
+    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+        code = "not_found" if exc.status_code == 404 else "http_error"
+        return JSONResponse(
+            error_body(exc.status_code, code, str(exc.detail), None, "user"),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _bug(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return JSONResponse(
+            error_body(500, "internal_error", "internal server error", None, "system"), status_code=500
+        )

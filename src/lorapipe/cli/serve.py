@@ -1,0 +1,58 @@
+"""``lorapipe serve`` (API + reconciler) and ``lorapipe worker-loop`` (reconciler only)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from lorapipe.settings import get_settings
+
+err = Console(stderr=True)
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+def serve(
+    host: Annotated[
+        str, typer.Option(help="Address to bind; loopback unless you mean to expose it.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    reconciler: Annotated[bool, typer.Option(help="Run the reconciler loop in this process.")] = True,
+) -> None:
+    """Run the HTTP API (OpenAI-compatible under /v1) and, by default, the reconciler."""
+    import uvicorn
+
+    from lorapipe.api.app import create_app
+
+    if host not in LOOPBACK:
+        err.print(
+            f"[yellow]warning[/] binding {host}: the API is reachable from other machines (API keys required)"
+        )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(get_settings(), run_reconciler=reconciler)
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+def worker_loop(
+    interval: Annotated[float, typer.Option(min=0.05, help="Seconds between ticks.")] = 1.0,
+) -> None:
+    """Run only the reconciler (submit queued jobs, ingest events, cancel, retry). Several may run
+    against one PostgreSQL database; a job is never submitted twice."""
+    from lorapipe.backends.registry import build_backends
+    from lorapipe.cli.jobs import open_database
+    from lorapipe.services.reconciler import Reconciler, ReconcilerPolicy
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    rec = Reconciler(open_database(), build_backends(settings), policy=ReconcilerPolicy(interval_s=interval))
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    err.print(
+        f"reconciler {rec.worker_id} running; Ctrl-C stops it (a run left behind is checkpointed and resumed by the next reconciler)"
+    )
+    rec.run(stop)

@@ -1,0 +1,236 @@
+"""Job use cases: upload a training file, create a job (validated, idempotent), cancel it.
+
+The web process calls these; they never import the ML stack (the spec and config modules are
+pydantic only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, BinaryIO
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lorapipe.backends.registry import check_backend_name
+from lorapipe.db.datasets import Dataset
+from lorapipe.errors import ConflictError, DatasetError, InvalidTransitionError
+from lorapipe.jobs import store
+from lorapipe.jobs.ids import new_id
+from lorapipe.jobs.records import FileObject, IdempotencyKey, Job
+from lorapipe.jobs.states import JobStatus
+from lorapipe.jobs.transition import transition
+from lorapipe.services.datasets import canonical_key, create_dataset_from_upload
+from lorapipe.settings import Settings
+from lorapipe.storage import ObjectStore
+from lorapipe.training.config import parse_config, preset_values
+from lorapipe.training.spec import DataRef, TrainingJobSpec
+
+
+class Hyperparameters(BaseModel):
+    """OpenAI's hyperparameters; ``auto`` (or absent) keeps the preset's value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    n_epochs: int | str | None = None
+    batch_size: int | str | None = None
+    learning_rate_multiplier: float | str | None = None
+
+
+class CreateJobRequest(BaseModel):
+    """``POST /v1/fine_tuning/jobs``: OpenAI's fields plus ours (preset, backend, config, limits)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1, max_length=255)
+    training_file: str
+    validation_file: str | None = None
+    hyperparameters: Hyperparameters | None = None
+    suffix: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_.-]*$")
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    metadata: dict[str, str] | None = None
+    method: dict[str, Any] | None = None
+    integrations: list[dict[str, Any]] | None = None
+    preset: str = "balanced"
+    backend: str = "local"
+    config: dict[str, Any] | None = Field(default=None, description="TrainingConfig fields to override.")
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    timeout_s: int | None = Field(default=None, ge=1)
+
+
+def upload_file(
+    session: Session,
+    objects: ObjectStore,
+    settings: Settings,
+    *,
+    owner_id: str,
+    filename: str,
+    stream: BinaryIO,
+) -> FileObject:
+    """Store and validate a ``fine-tune`` upload; the file is ``processed`` when its dataset is
+    ready, ``error`` (with the reason in ``status_details``) otherwise."""
+    dataset = create_dataset_from_upload(
+        session,
+        objects,
+        owner_id=owner_id,
+        name=filename,
+        stream=stream,
+        filename=filename,
+        max_bytes=settings.max_upload_bytes,
+        max_problems=settings.max_report_problems,
+    )
+    ready = dataset.status == "ready"
+    row = FileObject(
+        id=new_id("file"),
+        owner_id=owner_id,
+        filename=filename,
+        purpose="fine-tune",
+        bytes=dataset.size_bytes or 0,
+        status="processed" if ready else "error",
+        status_details=None if ready else dataset.error_message,
+        dataset_id=dataset.id,
+    )
+    session.add(row)
+    session.commit()
+    return row
+
+
+def _data_ref(session: Session, objects: ObjectStore, owner_id: str, file_id: str, param: str) -> DataRef:
+    file = store.get_file(session, owner_id, file_id)
+    dataset = session.get(Dataset, file.dataset_id) if file.dataset_id else None
+    if file.status != "processed" or dataset is None or dataset.status != "ready":
+        raise DatasetError(
+            f"file {file_id} cannot be used for training: {file.status_details or 'validation failed'}",
+            param=param,
+        )
+    return DataRef(uri=objects.url_for(canonical_key(dataset.id)))
+
+
+def _config(request: CreateJobRequest) -> dict[str, Any]:
+    overrides: dict[str, Any] = dict(request.config or {})
+    hp = request.hyperparameters or Hyperparameters()
+    if isinstance(hp.n_epochs, int):
+        overrides["epochs"] = hp.n_epochs
+    if isinstance(hp.batch_size, int):
+        overrides["batch_size"] = hp.batch_size
+    if isinstance(hp.learning_rate_multiplier, int | float):
+        base = float(overrides.get("learning_rate", preset_values(request.preset)["learning_rate"]))
+        overrides["learning_rate"] = base * hp.learning_rate_multiplier
+    if request.seed is not None:
+        overrides["seed"] = request.seed
+    config = parse_config({"preset": request.preset, **overrides})
+    return config.model_dump(mode="json")
+
+
+def _request_hash(request: CreateJobRequest) -> str:
+    canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def create_job(
+    session: Session,
+    objects: ObjectStore,
+    settings: Settings,
+    *,
+    owner_id: str,
+    request: CreateJobRequest,
+    idempotency_key: str | None = None,
+) -> Job:
+    """Validate ``request`` and create a ``queued`` job; commit. With ``idempotency_key``, the same
+    key and body answer the job created the first time; the same key with another body is a 409."""
+    digest = _request_hash(request)
+    if idempotency_key:
+        seen = session.scalar(
+            select(IdempotencyKey).where(
+                IdempotencyKey.owner_id == owner_id, IdempotencyKey.key == idempotency_key
+            )
+        )
+        if seen is not None:
+            if seen.request_hash != digest:
+                raise ConflictError(
+                    "this Idempotency-Key was used with a different request body",
+                    param="Idempotency-Key",
+                    hint="use a new key for a new request",
+                )
+            return store.get_job(session, owner_id, seen.resource_id)
+    check_backend_name(request.backend)
+    dataset = _data_ref(session, objects, owner_id, request.training_file, "training_file")
+    validation = (
+        _data_ref(session, objects, owner_id, request.validation_file, "validation_file")
+        if request.validation_file
+        else None
+    )
+    config = _config(request)
+    job_id = new_id("job")
+    labels = {**(request.metadata or {}), **({"suffix": request.suffix} if request.suffix else {})}
+    spec = TrainingJobSpec.parse(
+        {
+            "job_id": job_id,
+            "model": request.model,
+            "model_cache_dir": str(settings.resolved_model_cache_dir),
+            "dataset": dataset.model_dump(),
+            "validation": validation.model_dump() if validation else None,
+            "config": config,
+            "metadata": labels,
+        }
+    )
+    job = Job(
+        id=job_id,
+        owner_id=owner_id,
+        # The initial status is the row's creation; every later change goes through transition().
+        status=JobStatus.VALIDATING_FILES.value,
+        model=request.model,
+        training_file=request.training_file,
+        validation_file=request.validation_file,
+        suffix=request.suffix,
+        seed=int(config["seed"]),
+        backend=request.backend,
+        hyperparameters={
+            "n_epochs": config["epochs"],
+            "batch_size": config["batch_size"],
+            "learning_rate": config["learning_rate"],
+        },
+        spec=spec.model_dump(mode="json"),
+        meta=request.metadata,
+        max_attempts=request.max_attempts,
+        timeout_s=request.timeout_s,
+    )
+    session.add(job)
+    session.flush()
+    transition(session, job, JobStatus.QUEUED, "training file validated; waiting for a worker")
+    if idempotency_key:
+        session.add(
+            IdempotencyKey(
+                id=new_id("idempotency"),
+                owner_id=owner_id,
+                key=idempotency_key,
+                request_hash=digest,
+                resource_type="fine_tuning.job",
+                resource_id=job.id,
+            )
+        )
+    session.commit()
+    return job
+
+
+def cancel_job(session: Session, *, owner_id: str, job_id: str) -> Job:
+    """Cancel: a job that never reached a backend ends ``cancelled`` now; a started one goes to
+    ``cancelling`` and the reconciler stops its process. Cancelling a finished job is a 409."""
+    job = store.get_job(session, owner_id, job_id, for_update=True)
+    status = JobStatus(job.status)
+    if status is JobStatus.CANCELLING:
+        return job
+    if status.is_terminal:
+        raise InvalidTransitionError(
+            f"job {job_id} already {status.value}; it cannot be cancelled", param="job_id"
+        )
+    target = (
+        JobStatus.CANCELLED
+        if status in (JobStatus.VALIDATING_FILES, JobStatus.QUEUED)
+        else JobStatus.CANCELLING
+    )
+    transition(session, job, target, "cancel requested by the user")
+    session.commit()
+    return job
