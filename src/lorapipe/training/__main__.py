@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO
 
 from lorapipe.errors import LorapipeError
-from lorapipe.training.failures import Cancelled, ExitCode, classify, exit_code_for
+from lorapipe.training.failures import CancelFlag, Cancelled, ExitCode, classify, exit_code_for
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,7 +56,6 @@ def _event_stream(args: argparse.Namespace) -> IO[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from lorapipe.training.callbacks import CancelFlag
     from lorapipe.training.events import EventWriter
     from lorapipe.training.spec import TrainingJobSpec
 

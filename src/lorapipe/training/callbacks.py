@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import resource
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState,
 from lorapipe.errors import NonFiniteLossError
 from lorapipe.models.encoding import IGNORE_INDEX
 from lorapipe.training.events import EventWriter
-from lorapipe.training.failures import NAN_HINT
+from lorapipe.training.failures import NAN_HINT, CancelFlag
 
 PROGRESS_FILE = "lorapipe_progress.json"
 
@@ -45,20 +44,6 @@ def peak_memory_bytes() -> int:
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         return int(torch.cuda.max_memory_allocated())
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux reports KiB
-
-
-class CancelFlag:
-    """Set by SIGTERM/SIGINT; the engine checks it between stages and the Trainer after each step."""
-
-    def __init__(self) -> None:
-        self.requested = False
-
-    def install(self) -> None:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, self._handle)
-
-    def _handle(self, signum: int, _frame: Any) -> None:
-        self.requested = True
 
 
 class EngineTrainer(Trainer):

@@ -17,11 +17,12 @@ The ``error`` event carries ``code``, ``kind``, ``message``, ``param`` and ``hin
 from __future__ import annotations
 
 import enum
+import signal
+from typing import Any
 
 from lorapipe.errors import (
     LorapipeError,
     ModelNotFoundError,
-    NonFiniteLossError,
     TrainingOutOfMemoryError,
 )
 
@@ -31,6 +32,20 @@ class ExitCode(enum.IntEnum):
     SYSTEM_ERROR = 1
     USER_ERROR = 2
     CANCELLED = 3
+
+
+class CancelFlag:
+    """Set by SIGTERM/SIGINT; the engine checks it between stages and the Trainer after each step."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def install(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        self.requested = True
 
 
 class Cancelled(Exception):
@@ -57,12 +72,12 @@ def _is_oom(exc: BaseException) -> bool:
 
 def classify(exc: BaseException) -> LorapipeError:
     """The coded error for ``exc``: our own errors pass through; known library failures get advice."""
-    if isinstance(exc, TrainingOutOfMemoryError | NonFiniteLossError):
-        return exc
     if isinstance(exc, LorapipeError):
         return exc
     if _is_oom(exc):
-        return TrainingOutOfMemoryError(f"out of memory: {str(exc).splitlines()[0][:300]}", hint=OOM_HINT)
+        return TrainingOutOfMemoryError(
+            f"out of memory: {(str(exc).splitlines() or [type(exc).__name__])[0][:300]}", hint=OOM_HINT
+        )
     if isinstance(exc, OSError) and (
         "does not appear to have a file named" in str(exc) or "not a valid" in str(exc)
     ):

@@ -32,7 +32,6 @@ from lorapipe.training.adapter import (
     trainable_parameters,
 )
 from lorapipe.training.callbacks import (
-    CancelFlag,
     EngineTrainer,
     EventsCallback,
     Progress,
@@ -52,7 +51,7 @@ from lorapipe.training.data import (
     split_by_conversation,
 )
 from lorapipe.training.events import EventWriter
-from lorapipe.training.failures import Cancelled
+from lorapipe.training.failures import CancelFlag, Cancelled
 from lorapipe.training.fetch import fetch_data, resolve_base_model
 from lorapipe.training.generation import generate_samples
 from lorapipe.training.spec import TrainingJobSpec

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lorapipe.errors import ConfigError
 from lorapipe.training.config import TrainingConfig, config_problems
@@ -96,12 +96,13 @@ class TrainingJobSpec(BaseModel):
             raise ValueError("use letters, digits, '_', '.', '-' (max 128), starting with a letter or digit")
         return v
 
-    @model_validator(mode="after")
-    def _no_secrets(self) -> TrainingJobSpec:
-        bad = sorted(k for k in self.metadata if _SECRET_KEY.search(k))
+    @field_validator("metadata")
+    @classmethod
+    def _no_secrets(cls, v: dict[str, str]) -> dict[str, str]:
+        bad = sorted(k for k in v if _SECRET_KEY.search(k))
         if bad:
-            raise ValueError(f"metadata keys {bad} look like secrets; secrets never travel in the job spec")
-        return self
+            raise ValueError(f"keys {bad} look like secrets; secrets never travel in the job spec")
+        return v
 
     @classmethod
     def load(cls, path: str | Path) -> TrainingJobSpec:
