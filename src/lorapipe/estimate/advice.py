@@ -124,8 +124,12 @@ def _recommend(options: list[Option]) -> tuple[Option | None, Option | None, Rec
     return (
         cheapest,
         fastest,
-        Recommendation(gpu=pick.gpu, tier=pick.tier, reason=_reason(pick, cheapest, fastest)),
+        Recommendation(gpu=pick.gpu, tier=pick.tier, reason=_reason(pick, cheapest, fastest, usable)),
     )
+
+
+def _span(t: Triple) -> str:
+    return f"{t.low:g}–{t.high:g}"
 
 
 def _fmt_usd(r: Range) -> str:
@@ -136,7 +140,7 @@ def _fmt_h(r: Range) -> str:
     return f"{r.low * 60:.0f}–{r.high * 60:.0f} min" if r.high < 2 else f"{r.low:.1f}–{r.high:.1f} h"
 
 
-def _reason(pick: Option, cheapest: Option, fastest: Option) -> str:
+def _reason(pick: Option, cheapest: Option, fastest: Option, usable: list[Option]) -> str:
     assert pick.usd is not None and pick.hours is not None
     parts = [f"{pick.gpu} {pick.tier.replace('_', ' ')}: {_fmt_usd(pick.usd)}, {_fmt_h(pick.hours)}"]
     if pick is cheapest:
@@ -147,10 +151,18 @@ def _reason(pick: Option, cheapest: Option, fastest: Option) -> str:
         parts.append(
             "also the fastest" if pick is cheapest else "the fastest, for at most 10 % more than the cheapest"
         )
-    if pick.tier.startswith("serverless"):
-        parts.append("serverless bills only while the worker runs: no pod to start, watch and stop")
-    elif pick.tier.startswith("pod"):
-        parts.append("for a job this long a pod's lower hourly price outweighs its start-up time")
+    other = [o for o in usable if o.tier.startswith("pod") != pick.tier.startswith("pod")]
+    if other:
+        alt = min(other, key=lambda o: (_usd(o), _h(o)))
+        assert alt.usd is not None
+        kind = "pod" if alt.tier.startswith("pod") else "serverless"
+        if pick.tier.startswith("serverless"):
+            why = "a pod also bills its start-up and the idle time until it is stopped"
+        else:
+            why = "for this much training a pod's lower hourly price outweighs its start-up time"
+        parts.append(
+            f"best {kind} option is {alt.gpu} {alt.tier.replace('_', ' ')} at {_fmt_usd(alt.usd)}: {why}"
+        )
     return "; ".join(parts)
 
 
@@ -214,8 +226,8 @@ def build_estimate(
         "throughput prior: MFU (4N basis) "
         + ", ".join(f"{k}={v}" for k, v in priors.mfu_table.items())
         + f" ({priors.source}); replaced by measured runs of the same model/device/method when there are any",
-        f"fixed: serverless cold start {priors.fixed_seconds['serverless_cold_start']} s, pod start "
-        f"{priors.fixed_seconds['pod_start']} s, model {'read from a network volume' if model_cached else 'downloaded'}, "
+        f"fixed: serverless cold start {_span(priors.fixed_seconds['serverless_cold_start'])} s, pod start "
+        f"{_span(priors.fixed_seconds['pod_start'])} s, model {'read from a network volume' if model_cached else 'downloaded'}, "
         f"upload and (pods) idle before stop; serverless adds its {SERVERLESS_IDLE_TIMEOUT_S:.0f} s idle timeout",
         catalogue.prices_as_of,
     ]

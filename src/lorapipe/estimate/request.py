@@ -1,0 +1,75 @@
+"""The estimate endpoint's contract: :class:`EstimateRequest` in, :class:`EstimateReport` out.
+
+:func:`estimate_job` is pure (the caller resolves model facts, reads the catalogue and the
+measurements), so the API route, the CLI and the job-submission path all compute the same thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lorapipe.estimate.advice import build_estimate
+from lorapipe.estimate.calibration import Measurement
+from lorapipe.estimate.catalogue import GpuCatalogue
+from lorapipe.estimate.config import EstimateConfig
+from lorapipe.estimate.model_facts import ModelFacts
+from lorapipe.estimate.priors import Priors, load_priors
+from lorapipe.estimate.report import EstimateReport
+from lorapipe.estimate.timing import DatasetTokens
+
+
+class DatasetTokensIn(BaseModel):
+    """Token counts of the training data per epoch (from the dataset report)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tokens: int = Field(ge=1, description="Real input tokens per epoch, after truncation.")
+    trained_tokens: int = Field(ge=0, description="Tokens carrying a label per epoch.")
+    examples: int = Field(ge=1)
+    padding_efficiency: float = Field(default=1.0, gt=0, le=1, description="Real ÷ padded tokens.")
+    validation_tokens: int = Field(default=0, ge=0, description="Tokens of the validation split.")
+
+
+class EstimateRequest(BaseModel):
+    """What to estimate: model, run shape, data size, and the user's constraints."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1, description="Base model id.")
+    config: EstimateConfig = Field(default_factory=EstimateConfig)
+    dataset: DatasetTokensIn
+    gpus: list[str] | None = Field(default=None, description="Only these GPU ids (default: whole catalogue).")
+    budget_usd: float | None = Field(default=None, ge=0, description="Monthly budget, USD.")
+    spent_usd: float = Field(default=0.0, ge=0, description="Already spent this month, USD.")
+    execution_timeout_s: float | None = Field(
+        default=None, gt=0, description="The serverless endpoint's execution timeout, when fixed."
+    )
+    model_cached: bool = Field(default=True, description="Base model already on the network volume.")
+
+
+def estimate_job(
+    request: EstimateRequest,
+    *,
+    facts: ModelFacts,
+    catalogue: GpuCatalogue,
+    measurements: Sequence[Measurement] = (),
+    priors: Priors | None = None,
+) -> EstimateReport:
+    """The report for one request; raises :class:`~lorapipe.errors.ConfigError` for an unknown GPU."""
+    d = request.dataset
+    data = DatasetTokens(d.tokens, d.trained_tokens, d.examples, d.padding_efficiency, d.validation_tokens)
+    return build_estimate(
+        facts,
+        request.config,
+        data,
+        catalogue,
+        priors or load_priors(),
+        measurements,
+        gpus=request.gpus,
+        budget_usd=request.budget_usd,
+        spent_usd=request.spent_usd,
+        execution_timeout_s=request.execution_timeout_s,
+        model_cached=request.model_cached,
+    )
