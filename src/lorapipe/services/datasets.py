@@ -14,6 +14,7 @@ sessions can watch a large upload progress.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import logging
 from collections.abc import Callable, Iterator
@@ -122,6 +123,8 @@ def create_dataset_from_upload(
                 keep_problems=max_problems,
                 progress=progress,
             )
+        # The report would otherwise name the store's internal path.
+        report = report.model_copy(update={"source": dataset.filename or dataset.id})
     except LorapipeError as exc:
         _reject(session, store, dataset, None, f"{exc.code}: {exc}")
         return dataset
@@ -320,6 +323,27 @@ def delete_dataset(session: Session, owner_id: str, dataset_id: str) -> Dataset:
         dataset.deleted_at = utcnow()
         session.commit()
     return dataset
+
+
+def fail_stale_datasets(session: Session, store: ObjectStore, *, older_than: dt.timedelta) -> list[str]:
+    """End in ``error`` the datasets stuck in ``uploading``/``validating`` for longer than ``older_than``
+    (their process died mid-way), deleting their objects. Returns their ids; for a periodic sweep."""
+    cutoff = utcnow() - older_than
+    stuck = session.scalars(
+        select(Dataset).where(
+            Dataset.status.in_([DatasetStatus.UPLOADING, DatasetStatus.VALIDATING]),
+            Dataset.updated_at < cutoff,
+        )
+    ).all()
+    for dataset in stuck:
+        _reject(
+            session,
+            store,
+            dataset,
+            None,
+            f"abandoned while {dataset.status} (no progress since {cutoff:%Y-%m-%d %H:%M} UTC)",
+        )
+    return [d.id for d in stuck]
 
 
 def iter_canonical_examples(store: ObjectStore, dataset: Dataset) -> Iterator[Example]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import itertools
@@ -10,8 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, sessionmaker
 
 import lorapipe
 from lorapipe.datasets.readers import iter_examples
@@ -21,6 +22,7 @@ from lorapipe.services.datasets import (
     canonical_key,
     create_dataset_from_upload,
     delete_dataset,
+    fail_stale_datasets,
     get_dataset,
     iter_canonical_examples,
     list_datasets,
@@ -251,3 +253,63 @@ def test_rename_list_and_soft_delete(session: Session, object_store: ObjectStore
         get_dataset(session, "user_1", a.id)
     # Soft delete keeps the bytes: jobs that trained on it keep their lineage.
     assert object_store.exists(canonical_key(a.id))
+
+
+def test_concurrent_identical_uploads_keep_one_dataset(
+    session: Session, session_factory: sessionmaker[Session], object_store: ObjectStore
+) -> None:
+    """Another upload of the same bytes commits between our duplicate check and our commit."""
+    data = _jsonl(OK)
+    competitors: list[Dataset] = []
+
+    def upload_the_same_bytes_first(s: Session) -> None:
+        ours = [o for o in s.dirty if isinstance(o, Dataset) and o.sha256]
+        if ours and not competitors:
+            with session_factory() as other:
+                competitors.append(_upload(other, object_store, data, name="competitor"))
+
+    event.listen(session, "before_commit", upload_the_same_bytes_first)
+    result = _upload(session, object_store, data, name="ours")
+
+    assert competitors and result.id == competitors[0].id
+    assert result.name == "competitor" and result.status == DatasetStatus.READY
+    assert [d.id for d in session.scalars(select(Dataset))] == [result.id]
+    assert object_store.list() == [canonical_key(result.id), upload_key(result.id)]
+
+
+def test_service_on_s3_store(session: Session, s3_store: ObjectStore) -> None:
+    data = (EQ12 / "EQ-12-conversations-demo.json").read_bytes()
+
+    ds = create_dataset_from_upload(
+        session,
+        s3_store,
+        owner_id="u",
+        name="eq12",
+        stream=io.BytesIO(data),
+        filename="eq12.json",
+        max_bytes=MAX,
+    )
+    rejected = _upload(session, s3_store, BROKEN["truncated_json"], owner="u")
+
+    assert ds.status == DatasetStatus.READY and ds.statistics is not None
+    assert ds.statistics["examples"] == 44
+    assert ds.report is not None and ds.report["source"] == "eq12.json"  # not the store's internal path
+    assert len(list(iter_canonical_examples(s3_store, ds))) == 44
+    assert rejected.status == DatasetStatus.ERROR
+    assert s3_store.list() == [canonical_key(ds.id), upload_key(ds.id)]
+
+
+def test_stale_uploads_are_failed_and_cleaned(session: Session, object_store: ObjectStore) -> None:
+    stuck = Dataset(id="ds_stuck", owner_id="u", name="stuck", status=DatasetStatus.VALIDATING)
+    stuck.storage_key = upload_key(stuck.id)
+    object_store.put(stuck.storage_key, b"half-inspected")
+    session.add(stuck)
+    session.commit()
+    done = _upload(session, object_store, _jsonl(OK), owner="u")
+
+    assert fail_stale_datasets(session, object_store, older_than=dt.timedelta(hours=1)) == []
+    assert fail_stale_datasets(session, object_store, older_than=dt.timedelta(0)) == ["ds_stuck"]
+
+    assert get_dataset(session, "u", "ds_stuck").status == DatasetStatus.ERROR
+    assert get_dataset(session, "u", done.id).status == DatasetStatus.READY
+    assert not object_store.exists(upload_key("ds_stuck"))
