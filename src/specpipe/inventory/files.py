@@ -1,0 +1,67 @@
+"""Walk a codebase deterministically: sorted repo-relative paths, vendored and build folders skipped."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+SKIP_DIRS = frozenset(
+    {
+        "node_modules",
+        ".git",
+        ".hg",
+        ".venv",
+        "venv",
+        "env",
+        "__pycache__",
+        ".next",
+        ".nuxt",
+        "dist",
+        "build",
+        "out",
+        ".turbo",
+        "coverage",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".vercel",
+        "site-packages",
+        ".idea",
+        ".vscode",
+    }
+)
+MAX_BYTES = 512_000  # larger files are generated or data, not code a module calls
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A text file of the codebase; ``path`` is relative to the root, with forward slashes."""
+
+    path: str
+    text: str
+
+    @property
+    def suffix(self) -> str:
+        return Path(self.path).suffix.lower()
+
+    def line_of(self, offset: int) -> int:
+        """1-based line of a character offset."""
+        return self.text.count("\n", 0, offset) + 1
+
+
+def walk(root: Path) -> list[SourceFile]:
+    """Every readable text file under ``root`` below MAX_BYTES, sorted by path."""
+    found: list[SourceFile] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+        for name in sorted(filenames):
+            full = Path(dirpath) / name
+            try:
+                if full.is_symlink() or full.stat().st_size > MAX_BYTES:
+                    continue
+                text = full.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            found.append(SourceFile(full.relative_to(root).as_posix(), text))
+    return sorted(found, key=lambda f: f.path)

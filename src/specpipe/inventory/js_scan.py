@@ -1,0 +1,118 @@
+"""Regex scan of JavaScript/TypeScript files: imports, exports with signatures, env names, Supabase use.
+
+Regexes, not a parser: they read the declaration forms real apps use (``export function``,
+``export const x = (...) =>``, ``export default function``) and ignore the rest. Comments are not
+stripped, so a commented-out export can show up; the inventory is a grounding aid, not a compiler.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from specpipe.inventory.files import SourceFile
+
+JS_SUFFIXES = frozenset({".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs"})
+IMPORT = re.compile(
+    r"""(?:\bimport\s+(?:[^'";]*?\s+from\s+)?|\bexport\s+[^'";]*?\s+from\s+|\brequire\(\s*)['"]([^'"]+)['"]"""
+)
+EXPORT_FN = re.compile(
+    r"\bexport\s+(default\s+)?(async\s+)?function\s*\*?\s*(\w+)\s*(?:<[^>]*>)?\s*\(([^)]*)\)"
+)
+EXPORT_ARROW = re.compile(
+    r"\bexport\s+const\s+(\w+)\s*(?::[^=]+)?=\s*(async\s+)?(?:\(([^)]*)\)|(\w+))\s*(?::[^=]+)?=>"
+)
+EXPORT_CONST = re.compile(r"\bexport\s+(?:const|let)\s+(\w+)")
+EXPORT_TYPE = re.compile(r"\bexport\s+(?:type|interface)\s+(\w+)")
+EXPORT_CLASS = re.compile(r"\bexport\s+(?:default\s+)?class\s+(\w+)")
+ENV = re.compile(
+    r"""\bprocess\.env\.([A-Z_][A-Z0-9_]*)|\bprocess\.env\[\s*['"]([A-Z_][A-Z0-9_]*)['"]|"""
+    r"""\bimport\.meta\.env\.([A-Z_][A-Z0-9_]*)|\bDeno\.env\.get\(\s*['"]([A-Z_][A-Z0-9_]*)['"]"""
+)
+TABLE_USE = re.compile(r"""(?<!storage)\.from\(\s*['"](\w+)['"]\s*\)""")
+BUCKET_USE = re.compile(r"""\.storage\s*\.from\(\s*(?:['"]([\w-]+)['"]|(\w+))\s*\)""")
+STRING_CONST = re.compile(r"""\bconst\s+(\w+)\s*=\s*['"]([\w-]+)['"]""")
+AUTH_USE = re.compile(
+    r"\.auth\.(?:getUser|getSession|signIn\w*|signOut|exchangeCodeForSession)\b|\bgetServerSession\b|"
+    r"\bauth\(\)|\bcurrentUser\(\)|\bgetToken\("
+)
+EXPRESS_ROUTE = re.compile(
+    r"""\b(?:app|router|server)\.(get|post|put|patch|delete|all)\(\s*['"`](/[^'"`]*)['"`]"""
+)
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """An exported name with its kind (function, const, type, class) and a one-line signature."""
+
+    name: str
+    kind: str
+    line: int
+    signature: str
+
+
+@dataclass
+class JsFile:
+    """What one JS/TS file imports, exports and touches."""
+
+    path: str
+    imports: list[str] = field(default_factory=list)
+    exports: list[Symbol] = field(default_factory=list)
+    env: list[tuple[str, int]] = field(default_factory=list)
+    tables: list[tuple[str, int]] = field(default_factory=list)
+    buckets: list[tuple[str, int]] = field(default_factory=list)
+    auth_calls: int = 0
+    express_routes: list[tuple[str, str, int]] = field(default_factory=list)
+
+
+def _params(raw: str | None) -> str:
+    return " ".join((raw or "").split())
+
+
+def scan_js(f: SourceFile) -> JsFile:
+    """Scan one JS/TS source file."""
+    text = f.text
+    out = JsFile(f.path)
+    out.imports = sorted({m.group(1) for m in IMPORT.finditer(text)})
+    seen: set[str] = set()
+    for m in EXPORT_FN.finditer(text):
+        name = m.group(3)
+        seen.add(name)
+        prefix = "async " if m.group(2) else ""
+        out.exports.append(
+            Symbol(name, "function", f.line_of(m.start()), f"{prefix}{name}({_params(m.group(4))})")
+        )
+    for m in EXPORT_ARROW.finditer(text):
+        name = m.group(1)
+        seen.add(name)
+        prefix = "async " if m.group(2) else ""
+        params = m.group(3) if m.group(3) is not None else m.group(4)
+        out.exports.append(
+            Symbol(name, "function", f.line_of(m.start()), f"{prefix}{name}({_params(params)})")
+        )
+    for rx, kind in ((EXPORT_CLASS, "class"), (EXPORT_TYPE, "type"), (EXPORT_CONST, "const")):
+        for m in rx.finditer(text):
+            if m.group(1) not in seen:
+                seen.add(m.group(1))
+                out.exports.append(Symbol(m.group(1), kind, f.line_of(m.start()), m.group(1)))
+    out.exports.sort(key=lambda s: (s.line, s.name))
+    for m in ENV.finditer(text):
+        name = next(g for g in m.groups() if g)
+        out.env.append((name, f.line_of(m.start())))
+    out.tables = [(m.group(1), f.line_of(m.start())) for m in TABLE_USE.finditer(text)]
+    consts = dict(STRING_CONST.findall(text))
+    for m in BUCKET_USE.finditer(text):
+        name = m.group(1) or consts.get(m.group(2) or "")
+        if name:
+            out.buckets.append((name, f.line_of(m.start())))
+    out.auth_calls = len(AUTH_USE.findall(text))
+    out.express_routes = [
+        (m.group(1).upper(), m.group(2), f.line_of(m.start())) for m in EXPRESS_ROUTE.finditer(text)
+    ]
+    return out
+
+
+def http_handlers(js: JsFile) -> list[Symbol]:
+    """Exports named after HTTP methods (Next.js route handlers)."""
+    return [s for s in js.exports if s.name in HTTP_METHODS]
