@@ -12,6 +12,7 @@ too-large upload leaves nothing behind. The sha256 and size are computed while w
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import os
 import re
@@ -109,8 +110,6 @@ class ObjectStore:
         """The full fsspec URL of ``key`` (what a worker with the same credentials opens)."""
         return f"{self.url}/{validate_key(key)}"
 
-    # --- writing -----------------------------------------------------------------------------
-
     def put(self, key: str, source: ByteSource, *, max_bytes: int | None = None) -> StoredObject:
         """Store ``source`` at ``key``, replacing any object there, and return its size and sha256.
 
@@ -153,7 +152,25 @@ class ObjectStore:
             self.fs.rm(path)
         return True
 
-    # --- reading -----------------------------------------------------------------------------
+    def purge_incoming(self, older_than: dt.timedelta) -> int:
+        """Delete partial writes older than ``older_than`` (a process died mid-upload); returns how many.
+
+        Keep ``older_than`` well above the longest upload, or a live upload loses its temporary object.
+        """
+        base = self._path(INCOMING_PREFIX)
+        self.fs.invalidate_cache(base)
+        try:
+            paths = self.fs.find(base, withdirs=False)
+        except FileNotFoundError:
+            return 0
+        cutoff = dt.datetime.now(dt.UTC) - older_than
+        removed = 0
+        for path in paths:
+            with contextlib.suppress(FileNotFoundError):
+                if _aware(self.fs.modified(path)) <= cutoff:
+                    self.fs.rm(path)
+                    removed += 1
+        return removed
 
     def open(self, key: str) -> BinaryIO:
         """The object at ``key`` as a binary file open for reading (use it in a ``with`` block)."""
@@ -251,6 +268,10 @@ def _abandon(handle: Any) -> None:
         handle.closed = True
     with contextlib.suppress(Exception):
         handle.close()
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 @contextlib.contextmanager

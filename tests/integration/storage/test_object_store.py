@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 from collections.abc import Iterator
@@ -158,3 +159,13 @@ def test_s3_multipart_upload_over_the_limit_is_aborted(s3_store: ObjectStore) ->
     assert s3_store.size("big") == stored.size
     assert _all_objects(s3_store) == ["big"]
     assert s3_store.fs.list_multipart_uploads(bucket) == []
+
+
+def test_purge_incoming_removes_only_old_partial_writes(store: ObjectStore) -> None:
+    store.put("kept", b"complete object")
+    store.fs.pipe(f"{store.root}/{INCOMING_PREFIX}/crashed-upload", b"half")
+
+    assert store.purge_incoming(dt.timedelta(hours=1)) == 0
+    assert store.purge_incoming(dt.timedelta(0)) == 1
+    assert _all_objects(store) == ["kept"]
+    assert store.purge_incoming(dt.timedelta(0)) == 0
