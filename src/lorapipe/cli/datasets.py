@@ -151,13 +151,15 @@ def print_report(r: DatasetReport) -> None:
     for key, dist in r.metadata.items():
         out.print(f"[bold]{key}[/]: " + ", ".join(f"{k} {v}" for k, v in dist.items()))
     if r.problems:
-        probs = Table(title=f"problems (first {len(r.problems)} of {r.errors + r.warnings})")
-        for col in ("severity", "code", "where", "message", "fix"):
-            probs.add_column(col)
+        out.print(f"[bold]problems[/] (first {len(r.problems)} of {r.errors + r.warnings}):")
         for pr in r.problems[:30]:
             color = "red" if pr.severity == "error" else "yellow"
-            probs.add_row(f"[{color}]{pr.severity}[/]", pr.code, pr.location(), pr.message, pr.suggestion)
-        out.print(probs)
+            out.print(
+                f"  [{color}]{pr.severity}[/] [bold]{pr.code}[/] {pr.location()}: {pr.message}",
+                highlight=False,
+            )
+            if pr.suggestion:
+                out.print(f"      fix: {pr.suggestion}", style="dim", highlight=False)
     for s in r.samples:
         out.rule(f"example {s.id}: {s.tokens} tokens, {s.trained_tokens} trained (green)")
         out.print(to_rich(s))

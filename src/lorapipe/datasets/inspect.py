@@ -19,6 +19,7 @@ from lorapipe.datasets.render import render_encoded
 from lorapipe.datasets.report import DatasetReport, RenderedExample, TokenStats
 from lorapipe.datasets.schema import Example
 from lorapipe.datasets.stats import histogram, padding_stats, percentiles
+from lorapipe.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -117,6 +118,7 @@ def inspect_dataset(
     samples: int = 3,
     keep_problems: int = 200,
     progress: Callable[[int], None] | None = None,
+    settings: Settings | None = None,
 ) -> DatasetReport:
     """Read ``source`` completely and report on it. Never raises for bad data: the report says it.
 
@@ -128,9 +130,8 @@ def inspect_dataset(
     counter: _TokenCounter | None = None
     if tokenizer is None and model is not None:
         from lorapipe.models.sources import load_tokenizer
-        from lorapipe.settings import get_settings
 
-        tokenizer = load_tokenizer(model, get_settings())
+        tokenizer = load_tokenizer(model, settings or get_settings())
     if tokenizer is not None:
         counter = _TokenCounter(tokenizer, model or type(tokenizer).__name__, max_length, samples)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -77,3 +78,31 @@ def test_human_output_and_usage_errors() -> None:
     assert proc.returncode == 2 and "unknown format" in proc.stderr and "Traceback" not in proc.stderr
     proc = run("/nonexistent/file.jsonl")
     assert proc.returncode == 2 and "no such file" in proc.stderr
+
+
+def test_json_report_with_real_tokenizer(tmp_path: Path) -> None:
+    env = {**os.environ, "LORAPIPE_DATA_DIR": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lorapipe.cli.main",
+            "datasets",
+            "inspect",
+            str(EQ12 / "EQ-12-conversations-demo.json"),
+            "--json",
+            "--max-length",
+            "2048",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    assert (r["format"], r["conversations"], r["examples"]) == ("brightrun-lora-v4", 12, 44)
+    assert (r["errors"], r["warnings"]) == (0, r["tokens"]["over_max_length"])
+    tokens = r["tokens"]
+    assert tokens["tokenizer"] == "Qwen/Qwen3-8B" and 0 < tokens["trained"] < tokens["total"]
+    assert set(tokens["percentiles"]) == {"min", "p50", "p90", "p95", "p99", "max"}
