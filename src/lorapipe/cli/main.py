@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 from lorapipe.cli.datasets import app as datasets_app
+from lorapipe.cli.estimate import app as estimate_app
 from lorapipe.cli.jobs import app as jobs_app
 from lorapipe.cli.serve import serve, worker_loop
 from lorapipe.cli.users import keys_app, users_app
@@ -19,6 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(datasets_app, name="datasets")
+app.add_typer(estimate_app, name="estimate")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")

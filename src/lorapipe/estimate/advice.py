@@ -23,6 +23,7 @@ from lorapipe.estimate.vram import GIB, VramEstimate, estimate_vram
 
 RUNPOD_TTL_S = 24 * 3600  # a serverless job is deleted 24 h after submission, even while running
 COMMUNITY_CHECKPOINT_NOTE_S = 3600
+SMALL_DIFFERENCE_USD = 0.25  # below this a pod's cost advantage is not worth managing a pod
 
 
 def _hours(t: Triple) -> Triple:
@@ -118,6 +119,12 @@ def _recommend(options: list[Option]) -> tuple[Option | None, Option | None, Rec
         best_safe = min(safe, key=lambda o: (_usd(o), _h(o)))
         if _usd(best_safe) <= _usd(cheapest) * 1.25:
             pick = best_safe
+    # A serverless run within 15 % (or $0.25) of a pod's cost wins: no pod to start, watch and stop.
+    serverless = [o for o in usable if o.tier.startswith("serverless")]
+    if pick.tier.startswith("pod") and serverless:
+        best_sl = min(serverless, key=lambda o: (_usd(o), _h(o)))
+        if _usd(best_sl) <= _usd(pick) * 1.15 or _usd(best_sl) - _usd(pick) < SMALL_DIFFERENCE_USD:
+            pick = best_sl
     # Take the fastest when it costs at most 10 % more and saves at least a third of the time.
     if fastest is not pick and _usd(fastest) <= _usd(pick) * 1.10 and _h(fastest) <= _h(pick) * 0.67:
         pick = fastest
@@ -145,6 +152,9 @@ def _reason(pick: Option, cheapest: Option, fastest: Option, usable: list[Option
     parts = [f"{pick.gpu} {pick.tier.replace('_', ' ')}: {_fmt_usd(pick.usd)}, {_fmt_h(pick.hours)}"]
     if pick is cheapest:
         parts.append("the cheapest option that fits with headroom")
+    elif pick.tier.startswith("serverless"):
+        diff = _usd(pick) - _usd(cheapest)
+        parts.append(f"${diff:.2f} more than the cheapest ({cheapest.gpu} {cheapest.tier.replace('_', ' ')})")
     elif cheapest.tier == "pod_community" and _usd(pick) <= _usd(cheapest) * 1.25:
         parts.append(f"within 25 % of the cheapest ({cheapest.gpu} community pod, which can be interrupted)")
     if pick is fastest:
@@ -156,7 +166,9 @@ def _reason(pick: Option, cheapest: Option, fastest: Option, usable: list[Option
         alt = min(other, key=lambda o: (_usd(o), _h(o)))
         assert alt.usd is not None
         kind = "pod" if alt.tier.startswith("pod") else "serverless"
-        if pick.tier.startswith("serverless"):
+        if pick.tier.startswith("serverless") and _usd(alt) < _usd(pick):
+            why = "serverless needs no pod to start, watch and stop, worth the small difference"
+        elif pick.tier.startswith("serverless"):
             why = "a pod also bills its start-up and the idle time until it is stopped"
         else:
             why = "for this much training a pod's lower hourly price outweighs its start-up time"
@@ -224,7 +236,7 @@ def build_estimate(
         f"time: {data.tokens:,} tokens × {cfg.epochs:g} epochs ÷ padding efficiency {data.padding_efficiency:.2f}; "
         f"{fpt / 1e9:.3g} GFLOP per token (k={k} × {m.active_matmul_params / 1e9:.2f} B active matmul params + attention)",
         "throughput prior: MFU (4N basis) "
-        + ", ".join(f"{k}={v}" for k, v in priors.mfu_table.items())
+        + ", ".join(f"{k.replace('_', ' ')} {v.low:.2f}–{v.high:.2f}" for k, v in priors.mfu_table.items())
         + f" ({priors.source}); replaced by measured runs of the same model/device/method when there are any",
         f"fixed: serverless cold start {_span(priors.fixed_seconds['serverless_cold_start'])} s, pod start "
         f"{_span(priors.fixed_seconds['pod_start'])} s, model {'read from a network volume' if model_cached else 'downloaded'}, "

@@ -148,36 +148,49 @@ def lora_params(m: ModelFacts, rank: int, targets: str | Sequence[str], target_e
 
 
 def facts_from_spec(spec: Any) -> ModelFacts:
-    """Adapt a model-catalogue ``ModelSpec`` (duck-typed: read by attribute name) to ModelFacts."""
+    """Adapt a model-catalogue ``ModelSpec`` (read by attribute: ``params_total_b`` in billions,
+    ``hidden_size``, ``attention_heads``, a nested ``moe`` and ``linear_attention``) to ModelFacts."""
 
-    def get(*names: str, default: Any = None) -> Any:
+    def get(obj: Any, *names: str, default: Any = None) -> Any:
         for n in names:
-            v = getattr(spec, n, None)
+            v = getattr(obj, n, None)
             if v is not None:
                 return v
         return default
 
-    params = int(get("params", "total_params", "parameters"))
-    heads = int(get("heads", "num_attention_heads"))
-    hidden = int(get("hidden", "hidden_size"))
+    billions = get(spec, "params_total_b")
+    params = round(float(billions) * 1e9) if billions is not None else int(get(spec, "params"))
+    active_b = get(spec, "params_active_b")
+    active = (
+        round(float(active_b) * 1e9)
+        if active_b is not None
+        else int(get(spec, "active_params", default=params))
+    )
+    heads = int(get(spec, "attention_heads", "heads"))
+    hidden = int(get(spec, "hidden_size", "hidden"))
+    layers = int(get(spec, "layers"))
+    moe = get(spec, "moe")
+    linear = get(spec, "linear_attention")
+    interval = get(linear, "full_attention_interval") if linear is not None else None
+    shared = get(moe, "shared_expert_intermediate_size", default=0) if moe is not None else 0
+    if moe is not None and shared and int(get(moe, "shared_experts", default=1)) > 1:
+        shared = int(shared) * int(get(moe, "shared_experts"))
     return ModelFacts(
-        id=str(get("id", "model_id", "name")),
+        id=str(get(spec, "id")),
         params=params,
-        active_params=int(get("active_params", "active_parameters", default=params)),
-        layers=int(get("layers", "num_layers", "num_hidden_layers")),
+        active_params=active,
+        layers=layers,
         hidden=hidden,
         heads=heads,
-        kv_heads=int(get("kv_heads", "num_key_value_heads", default=heads)),
-        head_dim=int(get("head_dim", default=hidden // heads)),
-        intermediate=int(get("intermediate", "intermediate_size", default=4 * hidden)),
-        vocab=int(get("vocab", "vocab_size")),
-        tied_embeddings=bool(get("tied_embeddings", "tie_word_embeddings", default=False)),
-        experts=int(get("experts", "num_experts", default=0) or 0),
-        experts_per_token=int(get("experts_per_token", "num_experts_per_tok", default=0) or 0),
-        moe_intermediate=int(get("moe_intermediate", "moe_intermediate_size", default=0) or 0),
-        shared_expert_intermediate=int(
-            get("shared_expert_intermediate", "shared_expert_intermediate_size", default=0) or 0
-        ),
-        attention_layers=get("attention_layers", "full_attention_layers"),
-        qk_norm=bool(get("qk_norm", default=False)),
+        kv_heads=int(get(spec, "kv_heads", default=heads)),
+        head_dim=int(get(spec, "head_dim", default=hidden // heads)),
+        intermediate=int(get(spec, "intermediate_size", "intermediate", default=4 * hidden)),
+        vocab=int(get(spec, "vocab_size", "vocab")),
+        tied_embeddings=bool(get(spec, "tie_word_embeddings", "tied_embeddings", default=False)),
+        experts=int(get(moe, "experts", default=0)) if moe is not None else 0,
+        experts_per_token=int(get(moe, "experts_per_token", default=0)) if moe is not None else 0,
+        moe_intermediate=int(get(moe, "expert_intermediate_size", default=0)) if moe is not None else 0,
+        shared_expert_intermediate=int(shared or 0),
+        attention_layers=layers // int(interval) if interval else None,
+        qk_norm=str(get(spec, "family", default="")).startswith("qwen3"),
     )
