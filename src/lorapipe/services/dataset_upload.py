@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Callable, Iterator
+from pathlib import PurePosixPath
 from typing import Any, BinaryIO
 
 from sqlalchemy import select
@@ -79,7 +80,7 @@ def create_dataset_from_upload(
         owner_id=owner_id,
         name=name,
         description=description,
-        filename=filename[:MAX_NAME_LENGTH] if filename else None,
+        filename=_display_name(filename),
         format=format,
         status=DatasetStatus.UPLOADING,
     )
@@ -240,6 +241,13 @@ def _error_summary(report: DatasetReport) -> str:
     text = f"{first.code}: {first.message}" + (f" ({where})" if where else "")
     more = report.errors - 1
     return text + (f"; and {more} more error{'s' if more > 1 else ''}" if more > 0 else "")
+
+
+def _display_name(filename: str | None) -> str | None:
+    """The file's own name, without any client-side folders (browsers may send ``C:\\fakepath\\x``)."""
+    if not filename:
+        return None
+    return PurePosixPath(filename.replace("\\", "/")).name[:MAX_NAME_LENGTH] or None
 
 
 def _check_owner(owner_id: str) -> str:
