@@ -65,6 +65,8 @@ class RunResult:
     out_dir: Path
     manifest: dict[str, Any]
     summary: dict[str, Any]
+    model: Any
+    """The trained PeftModel (in-process callers inspect it; the CLI ignores it)."""
 
 
 def run(
@@ -210,7 +212,7 @@ def run(
     if spec.output.upload_uri:
         events.stage("uploading", message=spec.output.upload_uri)
         artifacts.upload(out_dir, spec.output.upload_uri)
-    return RunResult(out_dir=out_dir, manifest=manifest, summary=summary)
+    return RunResult(out_dir=out_dir, manifest=manifest, summary=summary, model=model)
 
 
 def _refuse_to_overwrite(out_dir: Path) -> None:
@@ -281,8 +283,8 @@ def _training_arguments(config: TrainingConfig, hw: Hardware, out: Path, *, has_
         bf16=hw.precision == "bf16",
         fp16=hw.precision == "fp16",
         use_cpu=hw.device == "cpu",
-        gradient_checkpointing=config.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
+        activation_checkpointing=config.gradient_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
         seed=config.seed,
         data_seed=config.seed,
         report_to=[],
