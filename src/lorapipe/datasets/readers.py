@@ -83,14 +83,16 @@ class ReadSummary:
     format: str | None = None
     records: int = 0
     examples: int = 0
-    conversation_ids: set[str] = field(default_factory=set)
+    grouped_ids: set[str] = field(default_factory=set)
+    """Conversation ids of formats where several examples share one (brightrun); others count 1 each."""
+    single_conversations: int = 0
     bytes_read: int = 0
     complete: bool = False
     """False when reading stopped early at a broken structure (the report says where)."""
 
     @property
     def conversations(self) -> int:
-        return len(self.conversation_ids)
+        return len(self.grouped_ids) + self.single_conversations
 
 
 class _Counting:
@@ -167,7 +169,10 @@ def read_examples(
             summary.format = summary.format or fmt
             for ex in FORMATS[fmt](raw_rec.value, ctx):
                 summary.examples += 1
-                summary.conversation_ids.add(ex.conversation_id)
+                if ex.conversation_id == ex.id:
+                    summary.single_conversations += 1
+                else:
+                    summary.grouped_ids.add(ex.conversation_id)
                 yield ex
         summary.complete = True
     except SourceError as e:
