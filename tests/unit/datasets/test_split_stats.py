@@ -29,7 +29,7 @@ def test_split_keeps_conversations_whole_and_is_deterministic() -> None:
     assert len(train) + len(val) == 44 and val
     assert not {e.conversation_id for e in train} & {e.conversation_id for e in val}
     assert abs(len(val) - 0.2 * 44) <= 5  # whole conversations of 3–5 examples each
-    again_train, again_val = split_examples(list(reversed(examples)), fraction=0.2, seed=7)
+    _, again_val = split_examples(list(reversed(examples)), fraction=0.2, seed=7)
     assert {e.id for e in again_val} == {e.id for e in val}  # independent of file order
     _, other_val = split_examples(examples, fraction=0.2, seed=8)
     assert {e.id for e in other_val} != {e.id for e in val}
