@@ -27,8 +27,14 @@ class TermHit:
     in_code: bool
 
 
+def _alternative(term: str) -> str:
+    """A term as a regex: longer names match in any case (prisma, Prisma); short acronyms such as
+    S3 or SWR only as written, since "s3" or "swr" in code is usually something else."""
+    return f"(?i:{re.escape(term)})" if len(term) > 3 else re.escape(term)
+
+
 def _pattern(term: str) -> re.Pattern[str]:
-    return re.compile(rf"(?<![\w@/.-]){re.escape(term)}(?![\w-])", re.IGNORECASE)
+    return re.compile(rf"(?<![\w@/.-]){_alternative(term)}(?![\w-])")
 
 
 def apply_substitutions(text: str, table: dict[str, str]) -> tuple[str, dict[str, int]]:
@@ -45,7 +51,7 @@ def apply_substitutions(text: str, table: dict[str, str]) -> tuple[str, dict[str
     counts = dict.fromkeys(terms, 0)
 
     def swap(m: re.Match[str]) -> str:
-        term = lookup[m.group(1).lower()]
+        term = m.group(1) if m.group(1) in table else lookup[m.group(1).lower()]
         counts[term] += 1
         return table[term]
 

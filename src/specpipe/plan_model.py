@@ -17,6 +17,9 @@ Layer = Literal["database", "api", "ui", "integration", "slice"]
 Status = Literal["pending", "in_progress", "done", "stale"]
 STATUSES: tuple[str, ...] = ("pending", "in_progress", "done", "stale")
 PLAN_VERSION = 1
+# libyaml is ~10x faster on a plan of a few hundred prompts; the pure-Python classes are the fallback.
+LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 class PromptEntry(BaseModel):
@@ -97,13 +100,15 @@ def dump_plan(plan: Plan, path: Path) -> None:
     if path.suffix == ".json":
         text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     else:
-        text = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, allow_unicode=True, width=1000)
+        text = yaml.dump(
+            data, Dumper=DUMPER, sort_keys=False, default_flow_style=None, allow_unicode=True, width=1000
+        )
     path.write_text(text, encoding="utf-8")
 
 
 def load_plan(path: Path) -> Plan:
     """Read a plan file (YAML or JSON) and validate its shape."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=LOADER)
     return Plan.model_validate(data)
 
 
@@ -112,7 +117,7 @@ def prompt_field_lines(path: Path) -> dict[tuple[str, str], int]:
 
     Used to point findings about the dependency graph at the plan file line to edit.
     """
-    root = yaml.compose(path.read_text(encoding="utf-8"))
+    root = yaml.compose(path.read_text(encoding="utf-8"), Loader=LOADER)
     out: dict[tuple[str, str], int] = {}
     if not isinstance(root, yaml.MappingNode):
         return out

@@ -7,6 +7,7 @@ silently drop an input (the old generators only warned about leftover ``{{TOKENS
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,11 +36,12 @@ class Rendered:
     unused: list[str]
 
 
-def template_variables(name: str) -> set[str]:
-    """Top-level variables a template refers to."""
+@functools.cache
+def template_variables(name: str) -> frozenset[str]:
+    """Top-level variables a template refers to (parsed once per template)."""
     assert ENV.loader is not None
     source, _, _ = ENV.loader.get_source(ENV, name)
-    return set(meta.find_undeclared_variables(ENV.parse(source)))
+    return frozenset(meta.find_undeclared_variables(ENV.parse(source)))
 
 
 def render(name: str, variables: dict[str, Any]) -> Rendered:
