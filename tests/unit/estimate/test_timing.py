@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import pytest
+
+from lorapipe.estimate.calibration import Measurement
+from lorapipe.estimate.catalogue import load_catalogue
+from lorapipe.estimate.config import EstimateConfig
+from lorapipe.estimate.priors import load_priors
+from lorapipe.estimate.references import reference_models
+from lorapipe.estimate.throughput import flops_per_token
+from lorapipe.estimate.timing import DatasetTokens, estimate_time
+
+pytestmark = pytest.mark.unit
+
+QWEN8 = reference_models()["Qwen/Qwen3-8B"]
+NEXT = reference_models()["Qwen/Qwen3-Next-80B-A3B-Instruct"]
+CAT, PRIORS = load_catalogue(), load_priors()
+DATA = DatasetTokens(tokens=10_000_000, trained_tokens=4_000_000, examples=10_000, padding_efficiency=0.8)
+
+
+def test_lora_flops_are_4n_plus_2n_with_recompute():
+    n = QWEN8.active_matmul_params
+    plain = flops_per_token(QWEN8, EstimateConfig(gradient_checkpointing=False), 1.0)
+    ckpt = flops_per_token(QWEN8, EstimateConfig(gradient_checkpointing=True), 1.0)
+    assert plain == pytest.approx(4 * n, rel=0.001)
+    assert ckpt == pytest.approx(6 * n, rel=0.001)
+    # long contexts add the attention term
+    assert flops_per_token(QWEN8, EstimateConfig(), 4096) > ckpt * 1.05
+
+
+def test_moe_compute_follows_active_params():
+    assert flops_per_token(NEXT, EstimateConfig(), 512) < flops_per_token(QWEN8, EstimateConfig(), 512) / 1.5
+
+
+def test_training_time_is_linear_in_tokens_and_a_proper_range():
+    cfg = EstimateConfig()
+    one = estimate_time(QWEN8, cfg, DATA, "H100-SXM", "pod", CAT, PRIORS)
+    two = estimate_time(QWEN8, cfg.model_copy(update={"epochs": 6}), DATA, "H100-SXM", "pod", CAT, PRIORS)
+    assert two.training.mid == pytest.approx(2 * one.training.mid)
+    assert one.training.low < one.training.mid < one.training.high
+    assert one.total.low < one.total.mid < one.total.high
+    assert "pod start" in one.fixed and "cold start" not in one.fixed
+
+
+def test_worked_example_from_the_research_note():
+    # anchors-training.md §3.3: Qwen3-8B, 20 M tokens × 3 epochs, packed, k=6, MFU 30 % on H100 ≈ 6.0 k tok/s
+    data = DatasetTokens(tokens=20_000_000, trained_tokens=8_000_000, examples=20_000, padding_efficiency=1.0)
+    t = estimate_time(QWEN8, EstimateConfig(packing=True), data, "H100-SXM", "pod", CAT, PRIORS)
+    assert 4_000 < t.throughput.tokens_per_s.mid < 8_000
+    assert t.throughput.tokens_per_s.low < 6_000 < t.throughput.tokens_per_s.high
+
+
+def test_qlora_is_slower_and_faster_gpus_are_faster():
+    lora = estimate_time(QWEN8, EstimateConfig(), DATA, "H100-SXM", "pod", CAT, PRIORS)
+    qlora = estimate_time(QWEN8, EstimateConfig(method="qlora"), DATA, "H100-SXM", "pod", CAT, PRIORS)
+    l40s = estimate_time(QWEN8, EstimateConfig(), DATA, "L40S", "pod", CAT, PRIORS)
+    assert qlora.training.mid > lora.training.mid * 1.2
+    assert l40s.training.mid > lora.training.mid * 2
+
+
+def test_a_measured_run_replaces_the_prior():
+    cfg = EstimateConfig()
+    fpt = flops_per_token(QWEN8, cfg, DATA.mean_length / 2)
+    # a run that sustained 2,000 real tokens/s at the same padding
+    run = Measurement(
+        model_id=QWEN8.id,
+        device="H100-SXM",
+        method="lora",
+        input_tokens=2_000_000,
+        train_seconds=1000.0,
+        padding_efficiency=0.8,
+        flops_per_token=fpt,
+        peak_flops=989e12,
+        fixed_seconds=100.0,
+    )
+    t = estimate_time(QWEN8, cfg, DATA, "H100-SXM", "pod", CAT, PRIORS, [run])
+    assert t.throughput.tokens_per_s.mid == pytest.approx(2_000, rel=0.01)
+    assert t.throughput.basis.startswith("measured")
+    assert t.fixed["process (measured)"].mid == pytest.approx(100.0)
+    # another model on the same GPU transfers its MFU, with a wider range
+    other = estimate_time(NEXT, EstimateConfig(method="lora"), DATA, "H100-SXM", "pod", CAT, PRIORS, [run])
+    assert "other models" in other.throughput.basis
+
+
+def test_cpu_needs_no_catalogue_entry():
+    tiny = reference_models()["meta-llama/Llama-2-7b-hf"]
+    t = estimate_time(tiny, EstimateConfig(), DATA, "cpu", "local", CAT, PRIORS)
+    assert "CPU prior" in t.throughput.basis
+    assert "upload" not in t.fixed and "cold start" not in t.fixed
