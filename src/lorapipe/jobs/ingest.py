@@ -29,7 +29,8 @@ def _message(event: dict[str, Any]) -> tuple[str, str]:
             return "metrics", f"Step {step}/{total}: eval loss={event.get('eval_loss')}"
         return "metrics", f"Step {step}/{total}: training loss={event.get('loss')}"
     if kind == "stage":
-        return "message", event.get("message") or f"Stage: {event.get('stage')}"
+        detail = f": {event['message']}" if event.get("message") else ""
+        return "message", f"Stage {event.get('stage')}{detail}"
     if kind == "checkpoint":
         return "message", f"Checkpoint saved at step {event.get('step')}"
     if kind in ("warning", "error"):

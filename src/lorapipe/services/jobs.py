@@ -124,6 +124,16 @@ def _config(request: CreateJobRequest) -> dict[str, Any]:
     return config.model_dump(mode="json")
 
 
+def _openai_hyperparameters(config: dict[str, Any]) -> dict[str, Any]:
+    epochs = config["epochs"]
+    return {
+        "n_epochs": int(epochs) if float(epochs).is_integer() else epochs,
+        "batch_size": config["batch_size"],
+        "learning_rate": config["learning_rate"],
+        "max_steps": config.get("max_steps"),
+    }
+
+
 def _request_hash(request: CreateJobRequest) -> str:
     canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -187,11 +197,7 @@ def create_job(
         suffix=request.suffix,
         seed=int(config["seed"]),
         backend=request.backend,
-        hyperparameters={
-            "n_epochs": config["epochs"],
-            "batch_size": config["batch_size"],
-            "learning_rate": config["learning_rate"],
-        },
+        hyperparameters=_openai_hyperparameters(config),
         spec=spec.model_dump(mode="json"),
         meta=request.metadata,
         max_attempts=request.max_attempts,
