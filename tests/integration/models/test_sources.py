@@ -1,0 +1,116 @@
+"""Model sources: tiny models build, reload and generate; paths and hub ids fail clearly."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from lorapipe.errors import ModelNotFoundError, UnknownModelError
+from lorapipe.models.catalog import get_model_spec
+from lorapipe.models.sources import _from_hub, load_model, load_tokenizer, resolve_model
+from lorapipe.models.tiny import TINY_QWEN3, TINY_QWEN3_REALVOCAB, chat_template
+from lorapipe.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_tiny_model_builds_reloads_and_generates(model_settings: Settings) -> None:
+    import torch
+
+    resolved = resolve_model(TINY_QWEN3, model_settings)
+    assert resolved.kind == "tiny" and resolved.spec is not None
+    built_at = (resolved.path / "model.safetensors").stat().st_mtime_ns
+    assert resolve_model("tiny-qwen3", model_settings).path == resolved.path  # reused, not rebuilt
+    assert (resolved.path / "model.safetensors").stat().st_mtime_ns == built_at
+
+    model = load_model(TINY_QWEN3, model_settings, dtype="float32")
+    tok = load_tokenizer(TINY_QWEN3, model_settings)
+    spec = get_model_spec(TINY_QWEN3)
+    cfg = model.config
+    assert (cfg.hidden_size, cfg.num_hidden_layers, cfg.vocab_size) == (64, 2, spec.vocab_size)
+    assert (cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim) == (4, 2, 16)
+    assert sum(p.numel() for p in model.parameters()) / 1e9 == pytest.approx(spec.params_total_b, rel=0.01)
+    assert model.dtype == torch.float32
+
+    prompt = tok.apply_chat_template(
+        [{"role": "user", "content": "What is 2 plus 3?"}], add_generation_prompt=True, return_dict=True
+    )
+    ids = torch.tensor([prompt["input_ids"]])
+    out = model.generate(
+        input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=5, do_sample=False
+    )
+    assert out.shape[1] > ids.shape[1]
+    assert tok.decode(ids[0]).endswith("<|im_start|>assistant\n")
+
+
+def test_tiny_build_is_deterministic(model_settings: Settings, tmp_path: Path) -> None:
+    first = resolve_model(TINY_QWEN3, model_settings).path
+    second = resolve_model(TINY_QWEN3, Settings(data_dir=tmp_path)).path
+    assert first != second
+    for name in ("model.safetensors", "tokenizer.json", "config.json"):
+        assert sha256(first / name) == sha256(second / name), name
+    assert not [p for p in second.parent.iterdir() if p.name.endswith(".partial")]  # no scratch left
+
+
+def test_realvocab_tiny_model_has_real_qwen_ids(model_settings: Settings) -> None:
+    tok = load_tokenizer(TINY_QWEN3_REALVOCAB, model_settings)
+    assert len(tok) == 151669
+    assert tok.convert_tokens_to_ids(["<|endoftext|>", "<|im_start|>", "<|im_end|>"]) == [
+        151643,
+        151644,
+        151645,
+    ]
+    model = load_model(TINY_QWEN3_REALVOCAB, model_settings)
+    assert model.config.vocab_size == 151669 and model.config.eos_token_id == 151645
+
+
+def test_catalogued_qwen3_tokenizer_works_offline_with_our_template(model_settings: Settings) -> None:
+    tok = load_tokenizer("Qwen/Qwen3-8B", model_settings)
+    assert len(tok) == 151669 and tok.eos_token == "<|im_end|>"
+    assert tok.chat_template == chat_template("qwen3")
+    assert load_tokenizer("qwen3-next-80b-a3b", model_settings).chat_template == chat_template("chatml")
+
+
+def test_local_folder_is_used_as_is(model_settings: Settings) -> None:
+    folder = resolve_model(TINY_QWEN3, model_settings).path
+    resolved = resolve_model(str(folder), model_settings)
+    assert (resolved.path, resolved.kind, resolved.spec) == (folder, "local", None)
+    assert "generation" in load_tokenizer(str(folder), model_settings).chat_template
+
+
+@pytest.mark.parametrize("ref", ["./no/such/model", "/no/such/model", "~/no-such-model", "a/b/c", "x.gguf"])
+def test_missing_path_is_an_error_never_a_hub_id(model_settings: Settings, ref: str) -> None:
+    with pytest.raises(ModelNotFoundError, match="does not exist") as info:
+        resolve_model(ref, model_settings)
+    assert info.value.code == "model_not_found"
+    assert str(Path(ref).expanduser().resolve()) in str(info.value)
+
+
+def test_folder_without_config_is_an_error(model_settings: Settings, tmp_path: Path) -> None:
+    (tmp_path / "weights.bin").write_bytes(b"")
+    with pytest.raises(ModelNotFoundError, match=r"no config\.json"):
+        resolve_model(str(tmp_path), model_settings)
+
+
+def test_bare_unknown_name_is_an_unknown_model(model_settings: Settings) -> None:
+    with pytest.raises(UnknownModelError, match="neither a catalogued model"):
+        resolve_model("gpt-nine", model_settings)
+
+
+def test_uncached_hub_model_without_download_says_where_it_looked(model_settings: Settings) -> None:
+    with pytest.raises(ModelNotFoundError, match="not in the local hub cache") as info:
+        resolve_model("Qwen/Qwen3-0.6B", model_settings, download=False)
+    assert str(model_settings.resolved_model_cache_dir / "hub") in str(info.value)
+
+
+def test_unreachable_hub_gives_a_clear_error(model_settings: Settings) -> None:
+    # Port 9 (discard) on loopback refuses connections: the hub is unreachable at once.
+    with pytest.raises(ModelNotFoundError, match="could not download someone/some-model") as info:
+        _from_hub("someone/some-model", model_settings, download=True, endpoint="http://127.0.0.1:9")
+    assert "hub is unreachable" in str(info.value)
