@@ -6,6 +6,7 @@ Exit codes: 0 success; 1 validation errors found; 2 bad input (missing file, bad
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +17,7 @@ from specpipe.cli_support import ConfigOpt, config_or_exit, existing, fail
 from specpipe.plan_model import load_plan
 from specpipe.project_config import CONFIG_NAME, config_text
 from specpipe.run_state import StatusError, ready_prompts, set_status, summary
-from specpipe.segment_files import segment_to_files
+from specpipe.segment_files import render_from_plan, segment_to_files
 from specpipe.spec_parser import parse_spec_file
 from specpipe.validator import validate_plan, validate_spec
 
@@ -45,7 +46,11 @@ def init(
     if target.exists() and not force:
         raise fail(f"{target} exists; use --force to overwrite")
     title = name or directory.resolve().name.replace("-", " ").title()
+    if name is None and sys.stdin.isatty():  # prompting is only the fallback for a person at a terminal
+        title = typer.prompt("Module name", default=title)
     short = abbrev or "".join(c for c in title.lower().replace(" ", "-") if c.isalnum() or c == "-")
+    if abbrev is None and sys.stdin.isatty():
+        short = typer.prompt("Short name for file names", default=short)
     directory.mkdir(parents=True, exist_ok=True)
     target.write_text(config_text(title, short, codebase, spec), encoding="utf-8")
     typer.echo(f"wrote {target}")
@@ -71,6 +76,18 @@ def segment(
     )
     for change in result.changes:
         typer.echo(f"  {change}")
+
+
+@app.command()
+def render(plan: PlanOpt = None, config: ConfigOpt = None) -> None:
+    """Re-render the prompt files from an edited plan (the plan is the source of truth)."""
+    cfg = config_or_exit(config)
+    plan_path = existing(plan or cfg.output("plan"), "plan")
+    try:
+        rendered = render_from_plan(plan_path)
+    except (ValueError, OSError) as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"{plan_path}: rendered {len(rendered.prompts)} prompts")
 
 
 @app.command()

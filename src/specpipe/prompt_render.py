@@ -62,7 +62,9 @@ class PromptRenderer:
 
     def render(self, plan: Plan, prompt: PromptEntry) -> str:
         """The markdown of one prompt."""
-        section = self._sections[prompt.section]
+        section = self._sections.get(prompt.section)
+        if section is None:
+            raise ValueError(f"{prompt.id}: section {prompt.section!r} is not in {self.spec_ref}")
         siblings = [p for p in plan.prompts if p.section == prompt.section]
         by_id = {p.id: p for p in plan.prompts}
         owner = {rid: p.id for p in plan.prompts for rid in p.requirements}
@@ -105,7 +107,7 @@ class PromptRenderer:
                 "section_context": self.section_context(section),
                 "earlier": [by_id[d] for d in prompt.depends_on if d in by_id],
                 "prerequisites": prerequisites,
-                "requirements": [self._reqs[r] for r in prompt.requirements],
+                "requirements": [self._reqs[r] for r in prompt.requirements if r in self._reqs],
                 "references": references,
                 "next_consumers": next_consumers,
             },

@@ -10,8 +10,10 @@ import os
 from pathlib import Path
 
 from specpipe.plan_model import Plan, dump_plan, load_plan
+from specpipe.prompt_render import PromptRenderer
 from specpipe.segmenter import Segmented, segment
 from specpipe.spec_parser import parse_spec_file
+from specpipe.tokens import estimate_tokens
 
 
 def spec_ref(spec_path: Path, plan_path: Path) -> str:
@@ -37,6 +39,26 @@ def segment_to_files(spec_path: Path, plan_path: Path, budget: int) -> Segmented
     (out / "INDEX.md").write_text(index_markdown(result.plan), encoding="utf-8")
     dump_plan(result.plan, plan_path)
     return result
+
+
+def render_from_plan(plan_path: Path) -> Plan:
+    """Re-render every prompt file from an edited plan (the plan is the source of truth).
+
+    Use it after editing ``depends_on``, moving a requirement between prompts or renaming a title;
+    re-running segment instead would rebuild the plan from the spec (keeping statuses only).
+    """
+    plan = load_plan(plan_path)
+    spec = parse_spec_file(plan_path.parent / plan.spec)
+    renderer = PromptRenderer(spec, plan.spec)
+    out = plan_path.parent
+    (out / "prompts").mkdir(parents=True, exist_ok=True)
+    for p in plan.prompts:
+        text = renderer.render(plan, p)
+        p.tokens = estimate_tokens(text)
+        (out / p.file).write_text(text, encoding="utf-8")
+    (out / "INDEX.md").write_text(index_markdown(plan), encoding="utf-8")
+    dump_plan(plan, plan_path)
+    return plan
 
 
 def index_markdown(plan: Plan) -> str:

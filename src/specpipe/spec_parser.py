@@ -181,9 +181,12 @@ def _requirements(
             end -= 1
         covered.update(range(h.line, end + 1))
         found.append(_make_requirement(m.group(1), m.group(2), section.id, h.line, end, lines))
+    with_heading = {r.id for r in found}
     for i in range(section.line, section.end_line):
         lineno = i + 1
         if mask[i] or lineno in covered or not (m := REQ_LEAD.match(lines[i])):
+            continue
+        if m.group(2) in with_heading:  # a summary bullet for a requirement that has a full block
             continue
         indent = len(m.group(1))
         end = lineno

@@ -16,6 +16,7 @@ from pathlib import Path
 from specpipe.findings import Finding, Severity
 from specpipe.forbidden_terms import find_terms
 from specpipe.plan_model import Plan, prompt_field_lines
+from specpipe.prompt_render import PromptRenderer
 from specpipe.spec_model import Spec
 from specpipe.tokens import estimate_tokens
 
@@ -94,7 +95,7 @@ def validate_plan(plan: Plan, plan_path: Path, spec: Spec) -> list[Finding]:
             out.append(Finding(f, lines.get((p.id, "status"), 0), "STALE_PROMPT", "warning", msg))
     out.extend(_cycles(plan, f, lines))
     out.extend(_coverage(plan, f, lines, spec))
-    out.extend(_prompt_files(plan, plan_path, lines))
+    out.extend(_prompt_files(plan, plan_path, lines, PromptRenderer(spec, plan.spec)))
     return out
 
 
@@ -156,14 +157,28 @@ def _coverage(plan: Plan, f: str, lines: dict[tuple[str, str], int], spec: Spec)
     return out
 
 
-def _prompt_files(plan: Plan, plan_path: Path, lines: dict[tuple[str, str], int]) -> list[Finding]:
+def _prompt_files(
+    plan: Plan, plan_path: Path, lines: dict[tuple[str, str], int], renderer: PromptRenderer
+) -> list[Finding]:
     out: list[Finding] = []
     for p in plan.prompts:
         path = plan_path.parent / p.file
         tokens = p.tokens
-        if path.is_file():
+        if not path.is_file():
+            msg = f"{p.id}: prompt file {p.file} is missing; run specpipe render"
+            out.append(
+                Finding(str(plan_path), lines.get((p.id, "file"), 0), "PROMPT_MISSING", "warning", msg)
+            )
+        else:
             text = path.read_text(encoding="utf-8")
             tokens = estimate_tokens(text)
+            try:
+                current = renderer.render(plan, p) == text
+            except ValueError:
+                current = True  # an unknown section; reported by the coverage checks, not here
+            if not current:
+                msg = f"{p.id}: {p.file} differs from what the plan renders (edited by hand?); run specpipe render"
+                out.append(Finding(str(path), 1, "PROMPT_OUTDATED", "warning", msg))
             for i, line in enumerate(text.splitlines()):
                 for m in PLACEHOLDER.finditer(line):
                     out.append(

@@ -86,3 +86,17 @@ def test_h3_section_variant_and_tilde_fences() -> None:
     spec = parse_spec(text)
     assert [(s.id, s.title) for s in spec.sections] == [("E01", "Alpha"), ("E02", "Beta")]
     assert spec.preamble.text.endswith("Intro.")
+
+
+@pytest.mark.unit
+def test_explicit_ordering_key_and_summary_bullets() -> None:
+    text = (
+        "# T\n\n## SECTION 1: One\n\n- **FR-1.1**: summary bullet\n\n#### FR-1.1: Full block\n\nBody.\n\n"
+        "## SECTION X1: Late fix\n<!-- order: 001a -->\n\nText.\n\n## SECTION 2: Two\n\nText.\n"
+    )
+    spec = parse_spec(text)
+    # The explicit key puts X01 between E01 and E02.
+    assert [s.id for s in spec.sections] == ["E01", "X01", "E02"]
+    # A summary bullet for a requirement that has its own block is a mention, not a second body.
+    assert [(r.id, r.title) for r in spec.requirements] == [("FR-1.1", "Full block")]
+    assert spec.issues == []

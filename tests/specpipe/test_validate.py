@@ -115,7 +115,9 @@ def test_dangling_dependency(planned: tuple[Path, Path]) -> None:
     spec, plan = planned
     line = _edit_plan(plan, "E02-P01", "depends_on", "[E01-P01, E09-P01]")
     found = validate_plan(load_plan(plan), plan, parse_spec_file(spec))
-    assert codes(found) == {("DANGLING_DEPENDENCY", line)}
+    assert codes([f for f in found if f.severity == "error"]) == {("DANGLING_DEPENDENCY", line)}
+    # The plan changed but its prompt file was not re-rendered.
+    assert ("PROMPT_OUTDATED", 1) in codes(found)
 
 
 @pytest.mark.unit
@@ -154,6 +156,17 @@ def test_over_budget_and_placeholder_in_prompt_file(tmp_path: Path) -> None:
         str(prompt_file),
         line_of(prompt_file.read_text(), "{{INVENTORY"),
     )
+
+
+@pytest.mark.integration
+def test_render_applies_plan_edits_to_the_prompt_files(planned: tuple[Path, Path]) -> None:
+    spec, plan = planned
+    _edit_plan(plan, "E02-P02", "title", "'Reports hook (renamed by hand)'")
+    result = CliRunner().invoke(app, ["render", "--plan", str(plan)])
+    assert result.exit_code == 0, result.output
+    prompt = (plan.parent / "prompts" / "E02-P02.md").read_text()
+    assert prompt.startswith("# E02-P02: Reports hook (renamed by hand)\n")
+    assert validate_plan(load_plan(plan), plan, parse_spec_file(spec)) == []
 
 
 @pytest.mark.integration
