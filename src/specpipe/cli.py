@@ -68,7 +68,10 @@ def segment(
     spec_path = existing(spec or cfg.output("integrated_spec"), "spec")
     plan_path = plan or cfg.output("plan")
     plan_path.parent.mkdir(parents=True, exist_ok=True)
-    result = segment_to_files(spec_path, plan_path, budget or cfg.prompt_tokens)
+    try:
+        result = segment_to_files(spec_path, plan_path, budget or cfg.prompt_tokens)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
     p = result.plan
     typer.echo(
         f"{plan_path}: {len(p.sections)} sections, {len(p.requirements)} requirements, "

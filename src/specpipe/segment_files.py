@@ -25,6 +25,8 @@ def segment_to_files(spec_path: Path, plan_path: Path, budget: int) -> Segmented
     """Segment ``spec_path`` into ``plan_path`` and its prompt files; keeps status from an existing plan."""
     previous = load_plan(plan_path) if plan_path.is_file() else None
     spec = parse_spec_file(spec_path)
+    if not spec.sections:
+        raise ValueError(f"{spec_path}: no section headings found (expected '## SECTION 1: Title')")
     result = segment(spec, budget=budget, spec_ref=spec_ref(spec_path, plan_path), previous=previous)
     out = plan_path.parent
     prompts_dir = out / "prompts"

@@ -38,10 +38,17 @@ def validate_spec(spec: Spec, forbidden: list[str] | None = None) -> list[Findin
     for rid, line in spec.mentions:
         if rid not in bodies:
             out.append(Finding(f, line, "REQ_NO_BODY", "error", f"{rid} is listed but no section defines it"))
+    if not spec.sections:
+        msg = "no section headings found (expected '## SECTION 1: Title' or '### Section 1 - Title')"
+        out.append(Finding(f, 1, "NO_SECTIONS", "error", msg))
+    levels = {h.line: h.level for h in spec.headings}
     for s in spec.sections:
         seen: dict[tuple[int, str], int] = {}
+        # Only the section's own sub-blocks (Overview, Dependencies, ...) should be unique; deeper
+        # headings such as "Acceptance Criteria" legitimately repeat once per requirement.
+        block_level = levels[s.line] + 1
         for h in spec.headings:
-            if s.line < h.line <= s.end_line and h.level > 2:
+            if s.line < h.line <= s.end_line and h.level == block_level:
                 key = (h.level, h.text)
                 if key in seen:
                     msg = f"heading {h.text!r} repeated in {s.id} (first at line {seen[key]}): a chunk seam?"

@@ -77,11 +77,14 @@ def test_truncated_duplicate_section_header() -> None:
 
 @pytest.mark.unit
 def test_duplicated_requirement_body_and_repeated_heading() -> None:
-    block = "#### FR-2.2: Get report endpoint\n\nAgain.\n\n"
+    block = "#### FR-2.2: Get report endpoint\n\nAgain.\n\n### Overview (from original spec)\n\n"
     text = SPEC.read_text().replace("#### FR-2.3: Reports hook", block + "#### FR-2.3: Reports hook")
     found = codes(validate_spec(parse_spec(text, "spec.md")))
     first = line_of(text, "#### FR-2.2")
     assert ("DUPLICATE_REQUIREMENT", line_of(text, "#### FR-2.2", first)) in found
+    second = line_of(text, "### Overview (from original spec)", line_of(text, "## SECTION 2"))
+    second = line_of(text, "### Overview (from original spec)", second)
+    assert ("DUPLICATE_HEADING", second) in found
 
 
 @pytest.mark.unit
@@ -184,3 +187,12 @@ def test_cli_validate_exit_codes_and_json(planned: tuple[Path, Path]) -> None:
     assert report["findings"][0]["file"] == str(plan)
     missing = runner.invoke(app, ["validate", str(spec.with_name("nope.md"))])
     assert missing.exit_code == 2
+
+
+@pytest.mark.integration
+def test_spec_without_sections_is_an_error(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.md"
+    spec.write_text("# Title\n\n## Overview\n\nNo sections here.\n")
+    assert codes(validate_spec(parse_spec_file(spec))) == {("NO_SECTIONS", 1)}
+    result = CliRunner().invoke(app, ["segment", str(spec), "--plan", str(tmp_path / "plan.yaml")])
+    assert result.exit_code == 2 and "no section headings found" in result.output
