@@ -7,7 +7,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lorapipe.db.base import Base, JSONDocument, UTCDateTime, utcnow
@@ -20,7 +20,11 @@ class CostRecord(Base):
     """Billed or measured GPU time of one attempt times the price of the GPU actually used."""
 
     __tablename__ = "cost_records"
-    __table_args__ = (Index("ix_cost_records_owner_id_created_at", "owner_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_cost_records_owner_id_created_at", "owner_id", "created_at"),
+        # One line per kind and attempt: recording costs twice (two reconcilers) books nothing twice.
+        UniqueConstraint("attempt_id", "kind"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
@@ -34,6 +38,8 @@ class CostRecord(Base):
     usd: Mapped[Decimal] = mapped_column(Numeric(12, 6))
     #: Where the price came from and its date (the catalogue entry).
     price_source: Mapped[str | None] = mapped_column(Text, default=None)
+    #: The priced bill: range, price and unit, backend, GPU count, and estimate vs actual.
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument, default=None)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -42,6 +48,8 @@ class Notification(Base):
     __table_args__ = (
         CheckConstraint("severity IN ('low', 'medium', 'high')", name="severity"),
         Index("ix_notifications_owner_id_created_at", "owner_id", "created_at"),
+        # A notification about one fact (job X ended, 80 % of this month's budget) exists once.
+        UniqueConstraint("owner_id", "dedupe_key"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -53,6 +61,9 @@ class Notification(Base):
     body: Mapped[str] = mapped_column(Text, default="")
     read_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), default=None)
+    #: Machine-readable facts (status, reason, dataset id, budget figures); also the webhook payload.
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument, default=None)
 
 
 class Webhook(Base):
