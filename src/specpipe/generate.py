@@ -37,12 +37,38 @@ def write_inventory(codebase: Path, json_path: Path, md_path: Path, budget: int)
 
 
 def _digest(cfg: ProjectConfig, inventory_json: Path) -> str:
-    inv = json.loads(inventory_json.read_text(encoding="utf-8"))
+    inv = _load(inventory_json)
     return demote_headings(render_digest(inv, cfg.inventory_tokens), floor=3)  # nested in the prompt
 
 
+def area_mapping(inv: dict[str, Any]) -> list[dict[str, str]]:
+    """For each infrastructure area, the existing thing the new module USES (from the inventory)."""
+
+    def names(items: list[dict[str, Any]], key: str = "signature", limit: int = 3) -> str:
+        return ", ".join(f"`{i[key]}` (`{i['file']}`)" for i in items[:limit])
+
+    db = inv["database"]
+    api_files = sorted({r["file"] for r in inv["routes"] if r["kind"] == "api"})
+    rows = [
+        ("Authentication", names(inv["auth"]["helpers"]) or ", ".join(inv["auth"]["providers"])),
+        ("Database access", ", ".join(f"{c['kind']} client `{c['file']}`" for c in db["clients"][:2])),
+        ("Database schema", ", ".join(f"`{m['dir']}` ({m['naming']})" for m in db["migrations"])),
+        ("File storage", names(inv["storage"]["helpers"]) or ", ".join(inv["storage"]["providers"])),
+        ("API routes", f"the existing route layout, e.g. `{api_files[0]}`" if api_files else ""),
+        ("UI components", ", ".join(inv["ui"]["libraries"])),
+        ("Data fetching / state", ", ".join(inv["state"]["libraries"])),
+        ("Tests", ", ".join(inv["tests"]["frameworks"])),
+    ]
+    return [{"area": area, "use": use} for area, use in rows if use]
+
+
+def _load(inventory_json: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(inventory_json.read_text(encoding="utf-8"))
+    return data
+
+
 def render_blueprint(cfg: ProjectConfig, spec: Path, codebase: Path, inventory_json: Path) -> Rendered:
-    """The Module Extension Blueprint prompt, with the inventory digest embedded."""
+    """The Module Extension Blueprint prompt, with the inventory digest and the area mapping embedded."""
     out_dir = cfg.root / cfg.out_dir
     return render(
         "blueprint.md.j2",
@@ -52,6 +78,7 @@ def render_blueprint(cfg: ProjectConfig, spec: Path, codebase: Path, inventory_j
             "codebase_path": repo_path(cfg, codebase),
             "inventory_json_path": repo_path(cfg, inventory_json),
             "inventory_digest": _digest(cfg, inventory_json),
+            "area_mapping": area_mapping(_load(inventory_json)),
             "substitutions": cfg.substitutions,
             "output_dir": repo_path(cfg, out_dir),
             "output_files": {k: v.format(abbrev=cfg.abbrev) for k, v in BLUEPRINT_DOCS.items()},
