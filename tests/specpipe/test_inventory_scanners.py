@@ -1,0 +1,98 @@
+"""Scanner details on small inline trees: Express, Flask, Django, Prisma, the pages router, SQL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from specpipe.inventory import scan_codebase
+from specpipe.inventory.files import SourceFile
+from specpipe.inventory.sql_scan import scan_prisma, scan_sql
+
+
+def tree(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+@pytest.mark.unit
+def test_express_and_prisma(tmp_path: Path) -> None:
+    root = tree(
+        tmp_path,
+        {
+            "package.json": json.dumps({"dependencies": {"express": "4.19.2", "@prisma/client": "5.16.0"}}),
+            "src/server.js": "const app = express();\napp.get('/health', h);\nrouter.post(\"/api/orders\", create);\n",
+            "src/db.ts": "import { PrismaClient } from '@prisma/client';\nexport const prisma = new PrismaClient();\n"
+            "export function getPrisma() { return prisma; }\n",
+            "prisma/schema.prisma": "model Order {\n  id Int @id\n  total Decimal\n  @@index([total])\n}\n",
+        },
+    )
+    inv = scan_codebase(root)
+    assert [f["name"] for f in inv["frameworks"]] == ["Express"]
+    assert {(r["method"], r["path"]) for r in inv["routes"]} == {("GET", "/health"), ("POST", "/api/orders")}
+    assert inv["database"]["clients"][0]["kind"] == "prisma"
+    assert inv["database"]["tables"] == [
+        {"name": "Order", "columns": ["id", "total"], "defined_in": ["prisma/schema.prisma:1"], "used_in": []}
+    ]
+
+
+@pytest.mark.unit
+def test_flask_blueprint_prefix_and_django_model(tmp_path: Path) -> None:
+    root = tree(
+        tmp_path,
+        {
+            "requirements.txt": "flask==3.0.3\ndjango==5.0.6\n",
+            "web/views.py": "from flask import Blueprint\nbp = Blueprint('x', __name__, url_prefix='/shop')\n\n"
+            "@bp.route('/cart', methods=['GET', 'POST'])\ndef cart():\n    return ''\n",
+            "web/app.py": "from web.views import bp\napp.register_blueprint(bp, url_prefix='/v1')\n",
+            "shop/models.py": "from django.db import models\n\nclass Product(models.Model):\n"
+            "    name = models.CharField(max_length=80)\n    price = models.DecimalField()\n",
+        },
+    )
+    inv = scan_codebase(root)
+    assert {f["name"] for f in inv["frameworks"]} == {"Django", "Flask"}
+    assert {(r["method"], r["path"]) for r in inv["routes"]} == {
+        ("GET", "/v1/shop/cart"),
+        ("POST", "/v1/shop/cart"),
+    }
+    assert inv["database"]["tables"][0]["name"] == "product"
+    assert inv["database"]["tables"][0]["columns"] == ["name", "price"]
+
+
+@pytest.mark.unit
+def test_next_pages_router(tmp_path: Path) -> None:
+    root = tree(
+        tmp_path,
+        {
+            "package.json": json.dumps({"dependencies": {"next": "13.5.0"}}),
+            "pages/index.tsx": "export default function Home() { return null }\n",
+            "pages/_app.tsx": "export default function App() { return null }\n",
+            "pages/api/users/[id].ts": "export default function handler(req, res) {}\n",
+        },
+    )
+    inv = scan_codebase(root)
+    assert inv["frameworks"][0]["router"] == "pages"
+    assert {(r["method"], r["path"]) for r in inv["routes"]} == {("PAGE", "/"), ("ANY", "/api/users/[id]")}
+
+
+@pytest.mark.unit
+def test_sql_comments_constraints_and_quoted_names() -> None:
+    sql = (
+        "-- create table ignored (x int);\n"
+        'CREATE TABLE IF NOT EXISTS "public"."Invoices" (\n'
+        "  id bigint generated always as identity,\n"
+        "  amount numeric(10, 2) not null,\n"
+        "  primary key (id),\n"
+        "  constraint amount_positive check (amount > 0)\n"
+        ");\n"
+        "ALTER TABLE ONLY public.invoices ADD COLUMN IF NOT EXISTS paid_at timestamptz;\n"
+    )
+    tables, buckets = scan_sql(SourceFile("m.sql", sql))
+    assert tables == [("Invoices", ["id", "amount"], 2), ("invoices", ["paid_at"], 8)]
+    assert buckets == []
+    assert scan_prisma(SourceFile("s.prisma", "// none\n")) == []
