@@ -61,6 +61,9 @@ def segment(
     spec: Annotated[Path | None, typer.Argument(help="integrated spec (default from specpipe.toml)")] = None,
     plan: PlanOpt = None,
     budget: Annotated[int | None, typer.Option(help="tokens per prompt")] = None,
+    inject: Annotated[
+        list[Path] | None, typer.Option(help="file pasted into every prompt (repeatable)")
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Split a spec into a plan file and self-contained execution prompts E<NN>-P<MM>."""
@@ -68,8 +71,9 @@ def segment(
     spec_path = existing(spec or cfg.output("integrated_spec"), "spec")
     plan_path = plan or cfg.output("plan")
     plan_path.parent.mkdir(parents=True, exist_ok=True)
+    context = [existing(c, "context file") for c in (inject or [cfg.path(c) for c in cfg.context])]
     try:
-        result = segment_to_files(spec_path, plan_path, budget or cfg.prompt_tokens)
+        result = segment_to_files(spec_path, plan_path, budget or cfg.prompt_tokens, context)
     except ValueError as exc:
         raise fail(str(exc)) from None
     p = result.plan

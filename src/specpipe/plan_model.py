@@ -80,6 +80,7 @@ class Plan(BaseModel):
     spec_sha256: str
     title: str
     token_budget: int
+    context_files: list[str] = Field(default_factory=list, description="blocks pasted into every prompt")
     preamble: BlockEntry
     appendices: list[BlockEntry]
     sections: list[SectionEntry]
@@ -92,6 +93,15 @@ class Plan(BaseModel):
             if p.id == prompt_id:
                 return p
         raise KeyError(prompt_id)
+
+
+def read_context(plan: Plan, plan_path: Path) -> dict[str, str]:
+    """The plan's context blocks: file reference -> text ("" when the file is missing)."""
+    out = {}
+    for ref in plan.context_files:
+        path = plan_path.parent / ref
+        out[ref] = path.read_text(encoding="utf-8") if path.is_file() else ""
+    return out
 
 
 def dump_plan(plan: Plan, path: Path) -> None:

@@ -61,6 +61,7 @@ class ProjectConfig(BaseModel):
     codebase: str = "."
     spec: str = "spec.md"
     blueprint_docs: list[str] = Field(default_factory=list)
+    context: list[str] = Field(default_factory=list, description="files pasted into every execution prompt")
     out_dir: str = "specpipe-out"
     prompt_tokens: int = Field(8000, gt=0)
     inventory_tokens: int = Field(2000, gt=0)
@@ -121,6 +122,7 @@ abbrev = {_toml_str(abbrev)}
 codebase = {_toml_str(codebase)}      # the existing application the module extends
 spec = {_toml_str(spec)}          # the structured spec of the new module
 blueprint_docs = []     # the documents the blueprint step produced (inventory, strategy, guide)
+context = []            # files pasted into every execution prompt (a tool reference, conventions)
 out_dir = "specpipe-out"
 
 [budgets]

@@ -31,9 +31,13 @@ def demote_headings(text: str, by: int = 0, floor: int = 1) -> str:
 class PromptRenderer:
     """Holds what every prompt of one spec shares: the preamble and each section's context."""
 
-    def __init__(self, spec: Spec, spec_ref: str) -> None:
+    def __init__(self, spec: Spec, spec_ref: str, blocks: dict[str, str] | None = None) -> None:
         self.spec = spec
         self.spec_ref = spec_ref
+        # Reusable context (a tool reference, a conventions file) pasted into every prompt, by file name.
+        self.blocks = {
+            Path(ref).name: demote_headings(text.strip(), floor=3) for ref, text in (blocks or {}).items()
+        }
         lines = spec.preamble.text.splitlines()
         # The document title heads every prompt already; the rest of the preamble is the global decisions.
         body = "\n".join(line for line in lines if not re.match(r"^ {0,3}# ", line)).strip()
@@ -58,7 +62,8 @@ class PromptRenderer:
 
     def fixed_tokens(self, section: Section) -> int:
         """Tokens every prompt of this section carries before its requirements."""
-        return estimate_tokens(self.preamble) + estimate_tokens(self.section_context(section))
+        blocks = sum(estimate_tokens(t) for t in self.blocks.values())
+        return estimate_tokens(self.preamble) + blocks + estimate_tokens(self.section_context(section))
 
     def render(self, plan: Plan, prompt: PromptEntry) -> str:
         """The markdown of one prompt."""
@@ -104,6 +109,7 @@ class PromptRenderer:
                 "section_total": len(siblings),
                 "spec_path": self.spec_name,
                 "preamble": self.preamble,
+                "context_blocks": self.blocks,
                 "section_context": self.section_context(section),
                 "earlier": [by_id[d] for d in prompt.depends_on if d in by_id],
                 "prerequisites": prerequisites,

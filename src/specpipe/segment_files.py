@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from specpipe.plan_model import Plan, dump_plan, load_plan
+from specpipe.plan_model import Plan, dump_plan, load_plan, read_context
 from specpipe.prompt_render import PromptRenderer
 from specpipe.segmenter import Segmented, segment
 from specpipe.spec_parser import parse_spec_file
@@ -21,13 +21,21 @@ def spec_ref(spec_path: Path, plan_path: Path) -> str:
     return Path(os.path.relpath(spec_path.resolve(), plan_path.resolve().parent)).as_posix()
 
 
-def segment_to_files(spec_path: Path, plan_path: Path, budget: int) -> Segmented:
-    """Segment ``spec_path`` into ``plan_path`` and its prompt files; keeps status from an existing plan."""
+def segment_to_files(
+    spec_path: Path, plan_path: Path, budget: int, context: list[Path] | None = None
+) -> Segmented:
+    """Segment ``spec_path`` into ``plan_path`` and its prompt files; keeps status from an existing plan.
+
+    ``context`` files are pasted into every prompt (and recorded in the plan for ``render``).
+    """
     previous = load_plan(plan_path) if plan_path.is_file() else None
     spec = parse_spec_file(spec_path)
     if not spec.sections:
         raise ValueError(f"{spec_path}: no section headings found (expected '## SECTION 1: Title')")
-    result = segment(spec, budget=budget, spec_ref=spec_ref(spec_path, plan_path), previous=previous)
+    blocks = {spec_ref(c, plan_path): c.read_text(encoding="utf-8") for c in context or []}
+    result = segment(
+        spec, budget=budget, spec_ref=spec_ref(spec_path, plan_path), previous=previous, blocks=blocks
+    )
     out = plan_path.parent
     prompts_dir = out / "prompts"
     prompts_dir.mkdir(parents=True, exist_ok=True)
@@ -51,7 +59,7 @@ def render_from_plan(plan_path: Path) -> Plan:
     """
     plan = load_plan(plan_path)
     spec = parse_spec_file(plan_path.parent / plan.spec)
-    renderer = PromptRenderer(spec, plan.spec)
+    renderer = PromptRenderer(spec, plan.spec, read_context(plan, plan_path))
     out = plan_path.parent
     (out / "prompts").mkdir(parents=True, exist_ok=True)
     for p in plan.prompts:

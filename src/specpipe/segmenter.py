@@ -48,9 +48,20 @@ class _Draft:
     reqs: list[Requirement]
 
 
-def segment(spec: Spec, *, budget: int, spec_ref: str, previous: Plan | None = None) -> Segmented:
-    """Build the plan and render its prompts. ``spec_ref`` is the spec path as the plan records it."""
-    renderer = PromptRenderer(spec, spec_ref)
+def segment(
+    spec: Spec,
+    *,
+    budget: int,
+    spec_ref: str,
+    previous: Plan | None = None,
+    blocks: dict[str, str] | None = None,
+) -> Segmented:
+    """Build the plan and render its prompts.
+
+    ``spec_ref`` is the spec path as the plan records it; ``blocks`` maps context file references
+    (relative to the plan) to their text, pasted into every prompt.
+    """
+    renderer = PromptRenderer(spec, spec_ref, blocks)
     layers: dict[str, Layer] = {r.id: classify_layer(r) for r in spec.requirements}
     drafts: list[_Draft] = []
     for section in spec.sections:
@@ -62,6 +73,7 @@ def segment(spec: Spec, *, budget: int, spec_ref: str, previous: Plan | None = N
         spec_sha256=hashlib.sha256("\n".join(spec.lines).encode()).hexdigest(),
         title=spec.title,
         token_budget=budget,
+        context_files=list(blocks or {}),
         preamble=BlockEntry(title="Preamble", line=spec.preamble.line, end_line=spec.preamble.end_line),
         appendices=[BlockEntry(title=a.title, line=a.line, end_line=a.end_line) for a in spec.appendices],
         sections=[

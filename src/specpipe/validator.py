@@ -15,7 +15,7 @@ from pathlib import Path
 
 from specpipe.findings import Finding, Severity
 from specpipe.forbidden_terms import find_terms
-from specpipe.plan_model import Plan, prompt_field_lines
+from specpipe.plan_model import Plan, prompt_field_lines, read_context
 from specpipe.prompt_render import PromptRenderer
 from specpipe.spec_model import Spec
 from specpipe.tokens import estimate_tokens
@@ -102,7 +102,12 @@ def validate_plan(plan: Plan, plan_path: Path, spec: Spec) -> list[Finding]:
             out.append(Finding(f, lines.get((p.id, "status"), 0), "STALE_PROMPT", "warning", msg))
     out.extend(_cycles(plan, f, lines))
     out.extend(_coverage(plan, f, lines, spec))
-    out.extend(_prompt_files(plan, plan_path, lines, PromptRenderer(spec, plan.spec)))
+    for ref, text in read_context(plan, plan_path).items():
+        if not text:
+            msg = f"context file {ref} is missing or empty"
+            out.append(Finding(f, 0, "CONTEXT_MISSING", "error", msg))
+    renderer = PromptRenderer(spec, plan.spec, read_context(plan, plan_path))
+    out.extend(_prompt_files(plan, plan_path, lines, renderer))
     return out
 
 

@@ -73,3 +73,24 @@ def test_done_unknown_prompt_is_a_clear_error(project: Path) -> None:
     result = CliRunner().invoke(app, ["done", "E42-P01", "--config", str(project / "specpipe.toml")])
     assert result.exit_code == 2
     assert "no prompt 'E42-P01'" in result.output
+
+
+@pytest.mark.integration
+def test_context_file_is_pasted_into_every_prompt_and_kept_by_render(project: Path) -> None:
+    tool = project / "docs" / "db-tool.md"
+    tool.parent.mkdir()
+    tool.write_text("# DB tool\n\nRun `npm run db:query -- <sql>` to inspect tables.\n")
+    cfg = project / "specpipe.toml"
+    cfg.write_text(cfg.read_text().replace("context = []", 'context = ["docs/db-tool.md"]'))
+    run(project, "segment", str(project / "spec.md"))
+    plan_path = project / "specpipe-out" / "reports-plan.yaml"
+    plan = load_plan(plan_path)
+    assert plan.context_files == ["../docs/db-tool.md"]
+    for p in plan.prompts:
+        text = (plan_path.parent / p.file).read_text()
+        assert "## Context: db-tool.md\n\n### DB tool\n\nRun `npm run db:query" in text
+    run(project, "render")
+    assert "Run `npm run db:query" in (plan_path.parent / plan.prompts[-1].file).read_text()
+    tool.unlink()
+    result = CliRunner().invoke(app, ["validate", str(project / "spec.md"), "--config", str(cfg)])
+    assert result.exit_code == 1 and "CONTEXT_MISSING" in result.output
