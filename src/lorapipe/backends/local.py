@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -99,6 +100,7 @@ class LocalBackend:
             )
         self._children[child.pid] = child
         return {
+            "host": socket.gethostname(),
             "pid": child.pid,
             "start_ticks": process_start_ticks(child.pid),
             "out_dir": str(out_dir),
@@ -109,6 +111,8 @@ class LocalBackend:
         }
 
     def _alive(self, handle: dict[str, Any]) -> bool:
+        if handle.get("host", socket.gethostname()) != socket.gethostname():
+            return False  # a pid on another machine: never signal a local process by that number
         ticks = process_start_ticks(int(handle["pid"]))
         return ticks is not None and ticks == handle.get("start_ticks")
 

@@ -12,6 +12,7 @@ from typing import Any, BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.orm import Session
 
 from lorapipe.backends.registry import check_backend_name
@@ -152,19 +153,9 @@ def create_job(
     key and body answer the job created the first time; the same key with another body is a 409."""
     digest = _request_hash(request)
     if idempotency_key:
-        seen = session.scalar(
-            select(IdempotencyKey).where(
-                IdempotencyKey.owner_id == owner_id, IdempotencyKey.key == idempotency_key
-            )
-        )
-        if seen is not None:
-            if seen.request_hash != digest:
-                raise ConflictError(
-                    "this Idempotency-Key was used with a different request body",
-                    param="Idempotency-Key",
-                    hint="use a new key for a new request",
-                )
-            return store.get_job(session, owner_id, seen.resource_id)
+        earlier = _idempotent_answer(session, owner_id, idempotency_key, digest)
+        if earlier is not None:
+            return earlier
     check_backend_name(request.backend)
     dataset = _data_ref(session, objects, owner_id, request.training_file, "training_file")
     validation = (
@@ -217,8 +208,31 @@ def create_job(
                 resource_id=job.id,
             )
         )
-    session.commit()
+    try:
+        session.commit()
+    except SAIntegrityError:
+        # A concurrent request with the same Idempotency-Key committed first: answer its job.
+        session.rollback()
+        earlier = _idempotent_answer(session, owner_id, idempotency_key, digest) if idempotency_key else None
+        if earlier is None:
+            raise
+        return earlier
     return job
+
+
+def _idempotent_answer(session: Session, owner_id: str, key: str, digest: str) -> Job | None:
+    seen = session.scalar(
+        select(IdempotencyKey).where(IdempotencyKey.owner_id == owner_id, IdempotencyKey.key == key)
+    )
+    if seen is None:
+        return None
+    if seen.request_hash != digest:
+        raise ConflictError(
+            "this Idempotency-Key was used with a different request body",
+            param="Idempotency-Key",
+            hint="use a new key for a new request",
+        )
+    return store.get_job(session, owner_id, seen.resource_id)
 
 
 def cancel_job(session: Session, *, owner_id: str, job_id: str) -> Job:

@@ -47,7 +47,7 @@ class ReconcilerPolicy:
     interval_s: float = 1.0
     cancel_grace_s: float = 30.0
     #: A running attempt with no new event for this long is stalled: killed, then retried or failed.
-    stall_timeout_s: float = 900.0
+    stall_timeout_s: float = 1800.0
     #: An attempt whose supervisor (on another host) has not beaten its heartbeat for this long is lost.
     heartbeat_timeout_s: float = 120.0
     #: Delay before retry n (1-based) is ``retry_backoff_s * 4**(n-1)``.
@@ -125,7 +125,7 @@ class Reconciler:
                 attempt.worker_id = self.worker_id
                 attempt.handle = {**attempt.handle, "adopted_from": previous}
                 backend = self.backends.get(attempt.backend)
-                if attempt.handle.get("pid") and backend is not None:
+                if attempt.handle and backend is not None:
                     # Its supervisor is gone, so its exit status can never be read: stop it cleanly
                     # (the engine checkpoints on SIGTERM) and retry from the checkpoint.
                     backend.cancel(attempt.handle)
@@ -155,7 +155,7 @@ class Reconciler:
             if attempt is None or job is None:
                 return
             backend = self.backends.get(attempt.backend)
-            if backend is None or (not attempt.handle.get("pid") and not attempt.handle.get("request_id")):
+            if backend is None or not attempt.handle:
                 # Never submitted (the supervisor died between claim and start): nothing can be running.
                 finish_attempt(s, job, attempt, PollResult(state="lost"), None, self.policy.retry_backoff_s)
                 return
@@ -200,10 +200,16 @@ class Reconciler:
                 if attempt is None or attempt.status in ("exited", "lost"):
                     transition(s, job, JobStatus.CANCELLED, "cancelled before the run started")
                     continue
-                if attempt.worker_id != self.worker_id or attempt.term_sent_at is not None:
-                    continue  # its supervisor delivers it; the grace-period kill is in _enforce_limits
+                if (
+                    attempt.worker_id != self.worker_id
+                    or attempt.term_sent_at is not None
+                    or not attempt.handle
+                ):
+                    # Its supervisor delivers it (once the run has a handle); the grace-period kill
+                    # is in _enforce_limits.
+                    continue
                 backend = self.backends.get(attempt.backend)
-                if backend is not None and attempt.handle:
+                if backend is not None:
                     backend.cancel(attempt.handle)
                 attempt.term_sent_at = now
 

@@ -204,3 +204,22 @@ def test_two_reconcilers_on_postgres_never_submit_a_job_twice(postgres_url: str,
         succeeded = s.scalar(select(func.count()).select_from(Job).where(Job.status == "succeeded"))
     engine.dispose()
     assert succeeded == 12
+
+
+def test_timeout_stops_the_run_and_fails_with_kind_timeout(sessions, make_reconciler) -> None:
+    job_id = queue_job(sessions, "sleep", max_attempts=3)
+    with session_scope(sessions) as s:
+        s.get(Job, job_id).timeout_s = 1
+    job = run_until(make_reconciler(), sessions, job_id, {"succeeded", "failed", "cancelled"})
+    assert job.status == "failed" and job.error is not None
+    assert job.error["kind"] == "timeout" and count(sessions, Attempt, job_id) == 1
+
+
+def test_stalled_run_is_killed_and_retried(sessions, tmp_path) -> None:
+    backend = LocalBackend(tmp_path / "runs", engine_command=FAKE)
+    policy = ReconcilerPolicy(interval_s=0.05, cancel_grace_s=0.5, retry_backoff_s=0.0, stall_timeout_s=1.0)
+    rec = Reconciler(sessions, {"local": backend}, policy=policy)
+    job_id = queue_job(sessions, "ignore_term", max_attempts=2)
+    job = run_until(rec, sessions, job_id, {"succeeded", "failed", "cancelled"}, limit_s=40)
+    assert job.status == "failed" and job.error is not None and job.error["code"] == "stalled"
+    assert count(sessions, Attempt, job_id) == 2
