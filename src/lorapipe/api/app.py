@@ -12,12 +12,14 @@ from fastapi import FastAPI
 
 from lorapipe.api.deps import AppState
 from lorapipe.api.errors import install_error_handlers
+from lorapipe.api.routes_native import router as native_router
 from lorapipe.api.routes_v1 import router as v1_router
 from lorapipe.backends.base import Backend
 from lorapipe.db import create_engine_for, make_sessionmaker
 from lorapipe.db.migrate import upgrade
 from lorapipe.settings import Settings
 from lorapipe.storage import ObjectStore
+from lorapipe.web import mount_dashboard
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,8 @@ def create_app(
     app.state.lorapipe = state
     install_error_handlers(app)
     app.include_router(v1_router)
+    app.include_router(native_router)
+    mount_dashboard(app)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

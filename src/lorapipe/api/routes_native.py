@@ -1,0 +1,26 @@
+"""The native ``/api`` router: datasets, jobs (with the event stream), adapters, catalogue, stats.
+
+Other native areas (notifications, webhooks, costs) add their own routers beside this one.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from lorapipe.api import (
+    routes_native_adapters,
+    routes_native_catalog,
+    routes_native_datasets,
+    routes_native_jobs,
+    routes_native_stats,
+)
+
+router = APIRouter(prefix="/api")
+for module in (
+    routes_native_datasets,
+    routes_native_jobs,
+    routes_native_adapters,
+    routes_native_catalog,
+    routes_native_stats,
+):
+    router.include_router(module.router)

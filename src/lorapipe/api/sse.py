@@ -1,0 +1,107 @@
+"""Server-sent events for a job's event log: streamed from the database, resumable, finite.
+
+Each persisted event goes out once with ``id: <seq>`` (the job's own event sequence), so a client
+that reconnects with ``Last-Event-ID: <seq>`` receives exactly the events after it. The stream polls
+the database (no broker: the database is the source of truth and every replica can serve any job),
+sends a comment as a keep-alive while nothing happens, and ends with an ``end`` event once the job
+is terminal and every event up to its last one was sent.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from lorapipe.api import shapes
+from lorapipe.errors import UserError
+from lorapipe.jobs import store
+from lorapipe.jobs.records import Job
+from lorapipe.jobs.states import JobStatus
+
+RETRY_MS = 2000
+"""Reconnection delay the stream asks clients to use, in milliseconds."""
+BATCH = 500
+"""Events read per poll; a longer backlog is sent over several polls without sleeping."""
+
+
+@dataclass(frozen=True)
+class StreamTiming:
+    """How often the stream polls the database and how long it stays silent, in seconds."""
+
+    poll_s: float = 0.5
+    keepalive_s: float = 15.0
+
+
+def format_event(data: Any, *, event: str | None = None, id: int | None = None) -> bytes:
+    """One SSE message. ``data`` is sent as compact JSON on a single ``data:`` line."""
+    lines = []
+    if id is not None:
+        lines.append(f"id: {id}")
+    if event:
+        lines.append(f"event: {event}")
+    lines.append("data: " + json.dumps(data, separators=(",", ":"), ensure_ascii=False))
+    return ("\n".join(lines) + "\n\n").encode("utf-8")
+
+
+def resume_after(last_event_id: str | None, after: int | None) -> int:
+    """The sequence number to resume after: the ``Last-Event-ID`` header wins over ``?after=``.
+
+    Raises :class:`UserError` (400) when the header is not a non-negative integer.
+    """
+    if last_event_id is not None and last_event_id.strip():
+        text = last_event_id.strip()
+        if not text.isdigit() or len(text) > 12:
+            raise UserError(
+                f"Last-Event-ID {last_event_id!r} is not an event sequence number",
+                param="Last-Event-ID",
+                hint="send the id of the last event you received, a non-negative integer",
+            )
+        return int(text)
+    return after or 0
+
+
+def _poll(sessions: sessionmaker[Session], job_id: str, after: int) -> tuple[str, list[dict[str, Any]]]:
+    """The job's status, then the events after ``after`` (status first: when it reads terminal, the
+    event recording that change is already committed and this read sees it)."""
+    with sessions() as session:
+        status = session.scalar(select(Job.status).where(Job.id == job_id))
+        rows = store.events_since(session, job_id, after, limit=BATCH)
+        events = [shapes.event_object(row) | {"event": row.type} for row in rows]
+    return status or JobStatus.CANCELLED.value, events
+
+
+async def job_event_stream(
+    sessions: sessionmaker[Session],
+    job_id: str,
+    after: int,
+    *,
+    is_disconnected: Callable[[], Awaitable[bool]],
+    timing: StreamTiming = StreamTiming(),
+) -> AsyncIterator[bytes]:
+    """SSE bytes for ``job_id``'s events after ``after``, until the job is terminal."""
+    yield f"retry: {RETRY_MS}\n\n".encode()
+    last_sent = time.monotonic()
+    while not await is_disconnected():
+        status, events = await run_in_threadpool(_poll, sessions, job_id, after)
+        for event in events:
+            yield format_event(event, event=event["event"], id=event["seq"])
+            after = event["seq"]
+        if events:
+            last_sent = time.monotonic()
+        if len(events) == BATCH:
+            continue
+        if JobStatus(status).is_terminal:
+            yield format_event({"status": status, "last_seq": after}, event="end")
+            return
+        if time.monotonic() - last_sent >= timing.keepalive_s:
+            yield b": keep-alive\n\n"
+            last_sent = time.monotonic()
+        await anyio.sleep(timing.poll_s)

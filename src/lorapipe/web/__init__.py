@@ -1,0 +1,24 @@
+"""The web dashboard: server-rendered pages (Jinja2) under ``/ui`` with plain CSS and JS, no build step.
+
+Pages only read; every change (upload, rename, delete, cancel) is a ``fetch`` to the ``/api`` routes
+with the API key as a bearer header, so the cookie that identifies the browser to the pages can never
+authorise a write (no cross-site request forgery surface).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from lorapipe.web.auth import LoginRequired, login_redirect
+from lorapipe.web.pages import router
+
+
+def mount_dashboard(app: FastAPI) -> None:
+    """Add the dashboard pages, their static files and the login redirect to ``app``."""
+    static = resources.files("lorapipe.web") / "static"
+    app.mount("/ui/static", StaticFiles(directory=str(static)), name="ui-static")
+    app.include_router(router)
+    app.add_exception_handler(LoginRequired, login_redirect)

@@ -1,0 +1,149 @@
+// lorapipe dashboard: the API key, authenticated fetches, and the page actions (upload, rename,
+// delete, cancel). Plain JS, no build step. The key lives in localStorage (for fetch) and in a
+// SameSite=Strict cookie (so page loads know the user); writes only ever use the bearer header.
+"use strict";
+
+const lp = (() => {
+  const KEY = "lorapipe_key";
+  const key = () => localStorage.getItem(KEY) || "";
+
+  function saveKey(value) {
+    localStorage.setItem(KEY, value);
+    document.cookie = `${KEY}=${encodeURIComponent(value)}; path=/; max-age=31536000; SameSite=Strict`;
+  }
+
+  function forgetKey() {
+    localStorage.removeItem(KEY);
+    document.cookie = `${KEY}=; path=/; max-age=0; SameSite=Strict`;
+  }
+
+  function toLogin() {
+    location.href = "/ui/login?next=" + encodeURIComponent(location.pathname + location.search);
+  }
+
+  async function errorText(response) {
+    try {
+      const body = await response.json();
+      return (body.error && body.error.message) || response.statusText;
+    } catch (_) {
+      return response.statusText;
+    }
+  }
+
+  // fetch with the bearer key; throws Error(message from the API's error object) on a non-2xx answer.
+  async function api(path, options = {}) {
+    const headers = Object.assign({ Authorization: "Bearer " + key() }, options.headers || {});
+    const response = await fetch(path, Object.assign({}, options, { headers }));
+    if (response.status === 401) { toLogin(); throw new Error("sign in again"); }
+    if (!response.ok) throw new Error(await errorText(response));
+    return response;
+  }
+
+  function flash(text, isError) {
+    const box = document.getElementById("flash");
+    if (!box) return;
+    box.textContent = text;
+    box.classList.toggle("error", !!isError);
+    box.hidden = false;
+  }
+
+  return { key, saveKey, forgetKey, api, flash, toLogin };
+})();
+
+function initLogin() {
+  const form = document.getElementById("login-form");
+  if (!form) return;
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const value = form.elements.key.value.trim();
+    const error = document.getElementById("login-error");
+    const response = await fetch("/api/stats", { headers: { Authorization: "Bearer " + value } });
+    if (!response.ok) {
+      error.textContent = "That key was not accepted (unknown or revoked).";
+      error.hidden = false;
+      return;
+    }
+    lp.saveKey(value);
+    location.href = form.dataset.next || "/ui/";
+  });
+}
+
+// XMLHttpRequest rather than fetch: it reports upload progress. The body is the file itself.
+function initUpload() {
+  const form = document.getElementById("upload-form");
+  if (!form) return;
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const file = form.elements.file.files[0];
+    if (!file) return;
+    const name = form.elements.name.value.trim() || file.name;
+    const bar = document.getElementById("upload-progress");
+    const status = document.getElementById("upload-status");
+    const query = new URLSearchParams({ name, filename: file.name });
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/api/datasets?" + query.toString());
+    xhr.setRequestHeader("Authorization", "Bearer " + lp.key());
+    xhr.setRequestHeader("Content-Type", "application/octet-stream");
+    bar.hidden = false;
+    bar.value = 0;
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable) bar.value = Math.round((100 * e.loaded) / e.total);
+      status.textContent = e.loaded >= e.total ? "Validating…" : `Uploading… ${bar.value} %`;
+    };
+    xhr.onload = () => {
+      let body = {};
+      try { body = JSON.parse(xhr.responseText); } catch (_) { /* not JSON */ }
+      if (xhr.status === 401) return lp.toLogin();
+      if (xhr.status >= 400) {
+        bar.hidden = true;
+        status.textContent = "Upload refused: " + ((body.error && body.error.message) || xhr.statusText);
+        status.classList.add("error");
+        return;
+      }
+      location.href = "/ui/datasets/" + body.id;
+    };
+    xhr.onerror = () => { status.textContent = "Upload failed: the connection broke."; };
+    status.classList.remove("error");
+    status.textContent = "Uploading…";
+    xhr.send(file);
+  });
+}
+
+async function runAction(button) {
+  const id = button.dataset.id;
+  const action = button.dataset.action;
+  const json = { "Content-Type": "application/json" };
+  if (action === "logout") { lp.forgetKey(); location.href = "/ui/login"; return; }
+  if (action === "rename-dataset" || action === "rename-adapter") {
+    const name = prompt("New name", button.dataset.name || "");
+    if (!name || name === button.dataset.name) return;
+    const base = action === "rename-dataset" ? "/api/datasets/" : "/api/adapters/";
+    await lp.api(base + id, { method: "PATCH", headers: json, body: JSON.stringify({ name }) });
+    location.reload();
+  } else if (action === "delete-dataset" || action === "delete-adapter") {
+    if (!confirm("Delete it? It disappears from lists; jobs keep their record.")) return;
+    const dataset = action === "delete-dataset";
+    await lp.api((dataset ? "/api/datasets/" : "/api/adapters/") + id, { method: "DELETE" });
+    location.href = dataset ? "/ui/datasets" : "/ui/adapters";
+  } else if (action === "cancel-job") {
+    if (!confirm("Cancel this job? Its process is stopped.")) return;
+    await lp.api(`/api/jobs/${id}/cancel`, { method: "POST" });
+    button.hidden = true;
+    lp.flash("Cancel requested.");
+  }
+}
+
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-action]");
+  if (!button) return;
+  runAction(button).catch((err) => lp.flash(err.message, true));
+});
+
+document.addEventListener("DOMContentLoaded", () => {
+  initLogin();
+  initUpload();
+  // A page reached through the cookie while localStorage lost the key (another tab signed out).
+  if (!document.getElementById("login-form") && document.querySelector("[data-action=logout]") && !lp.key()) {
+    lp.toLogin();
+  }
+});
