@@ -1,10 +1,8 @@
 """Turn one canonical :class:`~lorapipe.datasets.schema.Example` into token ids and labels.
 
 Assistant-only loss: a token carries a label only when it belongs to a message whose ``trained`` flag
-is set, end-of-turn token included. Where the chat template marks what the model generates with
-``{% generation %}`` the conversation is rendered once and the marked character spans are mapped to
-tokens through the tokenizer's offsets; otherwise the spans are computed by rendering the conversation
-prefix by prefix. An empty ``<think></think>`` block is never labelled.
+is set, end-of-turn token included; an empty ``<think></think>`` block is never labelled (how the
+spans are found: :mod:`lorapipe.models.chat_encoder`).
 
 Examples longer than ``max_length`` lose whole turns from the oldest (after the system message), so the
 conversation still starts with a user turn; the trained target is never cut. When even system + last
@@ -19,22 +17,17 @@ import bisect
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING
 
 from lorapipe.datasets.schema import Example, Message
 from lorapipe.errors import ConfigError
+from lorapipe.models.chat_encoder import IGNORE_INDEX, ChatEncoder, Encoded, has_generation_markers
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-IGNORE_INDEX = -100
-"""Label of a token that does not count in the loss (PyTorch cross-entropy's ignore_index)."""
-
-_GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
-_EMPTY_THINK = re.compile(r"<think>\s*</think>\s*")
 _THINK_BLOCK = re.compile(r"^\s*<think>.*?</think>\s*", re.DOTALL)
-
-Span = tuple[int, int]
+_SENTINEL = "\ue000lorapipe-cut\ue000"  # private-use characters: never in real text
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +53,6 @@ class EncodedExample:
     @property
     def length(self) -> int:
         return len(self.input_ids)
-
-
-def has_generation_markers(tokenizer: PreTrainedTokenizerBase) -> bool:
-    """Whether the tokenizer's chat template marks generated text with ``{% generation %}``."""
-    template = tokenizer.chat_template
-    return isinstance(template, str) and bool(_GENERATION_TAG.search(template))
 
 
 def encode_example(
@@ -99,7 +86,7 @@ def encode_examples(
         raise ConfigError(f"max_length must be >= 1, got {max_length}", param="max_length")
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}", param="batch_size")
-    encoder = _Encoder(tokenizer, enable_thinking)
+    encoder = ChatEncoder(tokenizer, enable_thinking)
     batch: list[list[Message]] = []
     for example in examples:
         batch.append(_prepare(example.messages, enable_thinking))
@@ -110,12 +97,14 @@ def encode_examples(
         yield from _encode_batch(encoder, batch, max_length)
 
 
-def _encode_batch(encoder: _Encoder, batch: list[list[Message]], max_length: int) -> Iterator[EncodedExample]:
+def _encode_batch(
+    encoder: ChatEncoder, batch: list[list[Message]], max_length: int
+) -> Iterator[EncodedExample]:
     for messages, encoded in zip(batch, encoder.encode_many(batch), strict=True):
         yield _fit(encoder, messages, encoded, max_length)
 
 
-def _fit(encoder: _Encoder, messages: list[Message], whole: _Encoded, max_length: int) -> EncodedExample:
+def _fit(encoder: ChatEncoder, messages: list[Message], whole: Encoded, max_length: int) -> EncodedExample:
     full = len(whole.ids)
     targets = [i for i, m in enumerate(messages) if m.trained and m.role == "assistant"]
     if full <= max_length or not targets:
@@ -130,7 +119,7 @@ def _fit(encoder: _Encoder, messages: list[Message], whole: _Encoded, max_length
     def candidate(j: int) -> list[Message]:
         return head + messages[starts[j] : target + 1]
 
-    cache: dict[int, _Encoded] = {}
+    cache: dict[int, Encoded] = {}
 
     def length(j: int) -> int:
         if j not in cache:
@@ -159,37 +148,47 @@ def _fit(encoder: _Encoder, messages: list[Message], whole: _Encoded, max_length
 
 
 def _estimated_lengths(
-    encoder: _Encoder,
+    encoder: ChatEncoder,
     messages: list[Message],
-    whole: _Encoded,
+    whole: Encoded,
     head: list[Message],
     starts: list[int],
     target: int,
 ) -> list[int]:
     """Token length of each truncation candidate, read off the whole example's offsets (no tokenizing).
 
-    A candidate keeps the rendering of ``head`` and of ``messages[start:target + 1]``; where the template
-    renders prefix by prefix, the dropped text is a character range of the whole text, and its tokens
-    are counted by bisection. Exact when turns begin with a special token (ChatML); [] when the
-    template is not prefix-stable."""
-    starts_of_tokens = [o[0] for o in whole.offsets]
+    A candidate drops the messages between ``head`` and a user turn; where the template renders
+    history the same whatever follows, that is one character range of the whole text, found by
+    rendering the history up to the turn with a sentinel in its place. Its tokens are counted by
+    bisection. Exact when turns begin with a special token (ChatML); [] when it cannot be located,
+    and the caller then measures candidates by tokenizing them."""
+    if target + 1 != len(messages):
+        return []  # trailing messages are dropped too, and the target may render differently as last
+    token_starts = [o[0] for o in whole.offsets]
 
-    def prefix_end(n: int) -> int | None:
-        rendered, _ = encoder.render(messages[:n]) if n else ("", [])
-        return len(rendered) if whole.text.startswith(rendered) else None
+    def content_start(i: int) -> int | None:
+        # Where message i's content begins in the whole text (the turn header before it is the same
+        # for every user turn, so content starts delimit the same tokens as turn starts).
+        text, _ = encoder.render([*messages[:i], Message(messages[i].role, _SENTINEL)])
+        at = text.find(_SENTINEL)
+        if (
+            at < 0
+            or not whole.text.startswith(text[:at])
+            or not whole.text.startswith(messages[i].content, at)
+        ):
+            return None
+        return at
 
-    head_end = prefix_end(len(head))
-    tail = prefix_end(target + 1) if target + 1 < len(messages) else len(whole.text)
-    if head_end is None or tail is None:
+    first = content_start(len(head))
+    if first is None:
         return []
-    kept_after_tail = len(whole.ids) - bisect.bisect_left(starts_of_tokens, tail)
+    first_token = bisect.bisect_left(token_starts, first)
     out: list[int] = []
     for start in starts:
-        cut = prefix_end(start)
+        cut = content_start(start)
         if cut is None:
             return []
-        dropped = bisect.bisect_left(starts_of_tokens, cut) - bisect.bisect_left(starts_of_tokens, head_end)
-        out.append(len(whole.ids) - dropped - kept_after_tail)
+        out.append(len(whole.ids) - (bisect.bisect_left(token_starts, cut) - first_token))
     return out
 
 
@@ -203,7 +202,7 @@ def _prepare(messages: Sequence[Message], enable_thinking: bool | None) -> list[
 
 
 def _result(
-    encoded: _Encoded,
+    encoded: Encoded,
     kept: list[Message],
     messages: list[Message],
     original_length: int,
@@ -225,114 +224,4 @@ def _result(
     )
 
 
-class _Encoded(NamedTuple):
-    ids: list[int]
-    labels: list[int]
-    text: str
-    offsets: list[tuple[int, int]]
-    """Character span of each token in ``text``."""
-
-
-class _Encoder:
-    """Renders and tokenizes message lists with one tokenizer; picks the marker or computed path once."""
-
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, enable_thinking: bool | None) -> None:
-        if not isinstance(tokenizer.chat_template, str):
-            raise ConfigError(
-                "the tokenizer has no chat template", param="base_model", hint="use a chat/instruct model"
-            )
-        backend = getattr(tokenizer, "backend_tokenizer", None)
-        if backend is None:
-            raise ConfigError(
-                f"{type(tokenizer).__name__} is not a fast tokenizer; token offsets are needed for labels",
-                param="base_model",
-            )
-        self.tokenizer = tokenizer
-        self.backend = backend
-        self.template: str = tokenizer.chat_template
-        self.markers = has_generation_markers(tokenizer)
-        self.kwargs: dict[str, Any] = dict(tokenizer.special_tokens_map)
-        if enable_thinking is not None:
-            self.kwargs["enable_thinking"] = enable_thinking
-        eos = tokenizer.eos_token
-        self.eos_text = eos if isinstance(eos, str) else None
-
-    def render(self, messages: list[Message], *, generation_prompt: bool = False) -> tuple[str, list[Span]]:
-        """The chat text and its ``{% generation %}`` character spans (empty without markers)."""
-        from transformers.utils.chat_template_utils import render_jinja_template
-
-        chat = [{"role": m.role, "content": m.content} for m in messages]
-        # render_jinja_template is annotated as returning str; it returns (texts, spans per text).
-        rendered: Any = render_jinja_template(
-            conversations=[chat],
-            chat_template=self.template,
-            return_assistant_tokens_mask=self.markers,
-            add_generation_prompt=generation_prompt,
-            **self.kwargs,
-        )
-        texts, spans = rendered
-        return texts[0], (list(spans[0]) if self.markers else [])
-
-    def encode_many(self, batch: list[list[Message]]) -> list[_Encoded]:
-        """Ids and labels of each message list (rendered one by one, tokenized together)."""
-        texts: list[str] = []
-        spans: list[list[Span]] = []
-        for messages in batch:
-            text, generation_spans = self.render(messages)
-            texts.append(text)
-            spans.append(self._trained_spans(messages, text, generation_spans))
-        encodings = self.backend.encode_batch(texts, add_special_tokens=False)
-        return [
-            _Encoded(enc.ids, _labels(enc.ids, enc.offsets, s), text, enc.offsets)
-            for enc, s, text in zip(encodings, spans, texts, strict=True)
-        ]
-
-    def _trained_spans(self, messages: list[Message], text: str, generation_spans: list[Span]) -> list[Span]:
-        assistant = [i for i, m in enumerate(messages) if m.role == "assistant"]
-        if self.markers and len(generation_spans) == len(assistant):
-            spans = [s for s, i in zip(generation_spans, assistant, strict=True) if messages[i].trained]
-        else:
-            spans = self._computed_spans(messages, text)
-        return [_skip_empty_think(text, s) for s in spans]
-
-    def _computed_spans(self, messages: list[Message], text: str) -> list[Span]:
-        """Trained spans for templates without markers: each trained message's text is what the
-        template adds after the prefix rendered with a generation prompt, up to its end-of-turn token."""
-        spans: list[Span] = []
-        for i, m in enumerate(messages):
-            if not (m.trained and m.role == "assistant"):
-                continue
-            prompt, _ = self.render(messages[:i], generation_prompt=True)
-            if not text.startswith(prompt):
-                raise ConfigError(
-                    "the chat template does not render conversations prefix by prefix, so trained tokens "
-                    "cannot be located; use a template with {% generation %} markers",
-                    param="base_model",
-                )
-            start = len(prompt)
-            found = text.find(m.content, start) if m.content else start
-            end = (found if found >= 0 else start) + len(m.content)
-            if self.eos_text and text.startswith(self.eos_text, end):
-                end += len(self.eos_text)
-            spans.append((start, end))
-        return spans
-
-
-def _skip_empty_think(text: str, span: Span) -> Span:
-    start, end = span
-    match = _EMPTY_THINK.match(text, start, end)
-    return (match.end(), end) if match else span
-
-
-def _labels(ids: list[int], offsets: list[tuple[int, int]], spans: list[Span]) -> list[int]:
-    """Label every token that overlaps a trained character span (offsets are in text order).
-
-    Bisection finds each span's first token, so the cost is the trained tokens, not the whole text."""
-    labels = [IGNORE_INDEX] * len(ids)
-    for span_start, span_end in spans:
-        t = bisect.bisect_right(offsets, span_start, key=lambda o: o[1])
-        while t < len(offsets) and offsets[t][0] < span_end:
-            if offsets[t][1] > offsets[t][0]:
-                labels[t] = ids[t]
-            t += 1
-    return labels
+__all__ = ["IGNORE_INDEX", "EncodedExample", "encode_example", "encode_examples", "has_generation_markers"]
