@@ -75,7 +75,8 @@ def postgres_database_url() -> Iterator[str]:
     name = f"{parsed.database or 'lorapipe_test'}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     admin = create_engine_for(parsed.set(database="postgres").render_as_string(hide_password=False))
     with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        # template0: CREATE DATABASE fails while anyone is connected to the default template1.
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE template0'))
     try:
         yield parsed.set(database=name).render_as_string(hide_password=False)
     finally:

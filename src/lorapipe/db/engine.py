@@ -41,11 +41,23 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
-def create_engine_for(url: str, **kwargs: Any) -> Engine:
+def _sqlite_driver_autocommit(dbapi_connection: Any, _record: Any) -> None:
+    # Stop the sqlite3 module from issuing its own BEGIN (it never does before DDL): SQLAlchemy's
+    # "begin" event below issues it, so every statement, DDL included, is inside the transaction.
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin_immediate(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_engine_for(url: str, *, sqlite_immediate: bool = False, **kwargs: Any) -> Engine:
     """An engine for ``url`` (``sqlite:///path`` or ``postgresql+psycopg://...``).
 
-    For a SQLite file the parent directory is created. Extra keyword arguments go to
-    :func:`sqlalchemy.create_engine`.
+    For a SQLite file the parent directory is created. ``sqlite_immediate``: every transaction,
+    schema changes included, is real and takes the write lock when it begins (``BEGIN IMMEDIATE``),
+    so it is all-or-nothing and concurrent writers wait their turn (up to the busy timeout);
+    migrations use it. Extra keyword arguments go to :func:`sqlalchemy.create_engine`.
     """
     parsed = make_url(normalize_url(url))
     if parsed.get_backend_name() == "sqlite":
@@ -53,6 +65,9 @@ def create_engine_for(url: str, **kwargs: Any) -> Engine:
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed, **kwargs)
         event.listen(engine, "connect", _sqlite_on_connect)
+        if sqlite_immediate:
+            event.listen(engine, "connect", _sqlite_driver_autocommit)
+            event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(parsed, **kwargs)

@@ -14,10 +14,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 
 from lorapipe.db.engine import create_engine_for
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+MIGRATION_LOCK_KEY = 0x6C6F7261  # "lora": the PostgreSQL advisory lock migrations hold
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -59,10 +61,14 @@ def head_revision() -> str:
 
 
 def _run(url: str, action: Callable[[Config], object]) -> None:
-    # The engine is ours (create_engine_for), so SQLite gets the same pragmas as the application.
-    engine = create_engine_for(url)
+    # The engine is ours (create_engine_for), so SQLite gets the same pragmas as the application, and
+    # its migration is one real transaction holding the write lock: all-or-nothing, one migrator at a time.
+    engine = create_engine_for(url, sqlite_immediate=True)
     try:
         with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Replicas migrating at start-up take turns; the lock ends with the transaction.
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
             config = alembic_config(url)
             config.attributes["connection"] = conn
             action(config)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import importlib
+import threading
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -148,3 +149,40 @@ def test_bare_postgresql_urls_use_psycopg() -> None:
     engine = create_engine_for("postgresql://nobody@127.0.0.1:1/none")
     assert engine.dialect.driver == "psycopg"
     engine.dispose()
+
+
+def test_concurrent_upgrades_of_one_database_both_succeed(database_url: str) -> None:
+    """API replicas and workers all migrate on start-up; they must not trip over each other."""
+    errors: list[BaseException] = []
+
+    def migrate() -> None:
+        try:
+            upgrade(database_url)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=migrate) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert current_revision(database_url) == head_revision()
+
+
+def test_a_failed_upgrade_changes_nothing(database_url: str) -> None:
+    """Schema changes are transactional (on SQLite too): a migration fails whole or not at all."""
+    engine = create_engine_for(database_url)
+    try:
+        with engine.begin() as conn:
+            # Alembic's version table with an extra required column: reading it works, but recording
+            # the first revision fails, after that revision's tables were created.
+            conn.execute(
+                text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, blocker INT NOT NULL)")
+            )
+        with pytest.raises(Exception, match="blocker"):
+            upgrade(database_url)
+        assert inspect(engine).get_table_names() == ["alembic_version"]
+    finally:
+        engine.dispose()
