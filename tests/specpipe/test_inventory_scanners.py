@@ -96,3 +96,20 @@ def test_sql_comments_constraints_and_quoted_names() -> None:
     assert tables == [("Invoices", ["id", "amount"], 2), ("invoices", ["paid_at"], 8)]
     assert buckets == []
     assert scan_prisma(SourceFile("s.prisma", "// none\n")) == []
+
+
+@pytest.mark.unit
+def test_alembic_constraints_are_not_columns(tmp_path: Path) -> None:
+    root = tree(
+        tmp_path,
+        {
+            "db/migrations/versions/0001_x.py": "import sqlalchemy as sa\nfrom alembic import op\n\n\ndef upgrade():\n"
+            "    op.create_table('runs', sa.Column('id', sa.Integer()), sa.Column('name', sa.String()),\n"
+            "                    sa.PrimaryKeyConstraint('id'), sa.UniqueConstraint('name'))\n",
+        },
+    )
+    inv = scan_codebase(root)
+    assert inv["database"]["tables"][0]["columns"] == ["id", "name"]
+    assert inv["database"]["migrations"] == [
+        {"dir": "db/migrations/versions", "count": 1, "naming": "NNNN_<name>.py"}
+    ]

@@ -132,7 +132,9 @@ def database(s: Scan) -> dict[str, Any]:
 
     def add(name: str, cols: list[str], where: str) -> None:
         t = tables.setdefault(name, {"name": name, "columns": [], "defined_in": [], "used_in": []})
-        t["columns"] += [c for c in cols if c not in t["columns"]]
+        for c in cols:
+            if c not in t["columns"]:
+                t["columns"].append(c)
         t["defined_in"].append(where)
 
     for path, (found, _buckets) in s.sql.items():
@@ -150,7 +152,12 @@ def database(s: Scan) -> dict[str, Any]:
             if path not in t["used_in"]:
                 t["used_in"].append(path)
     migrations: dict[str, list[str]] = {}
-    for path in list(s.sql) + [p for p in s.py if "/versions/" in p and "alembic" in p]:
+    alembic = [
+        p
+        for p, py in s.py.items()
+        if "/versions/" in p and any(v.startswith("alembic") for v in py.imports.values())
+    ]
+    for path in list(s.sql) + alembic:
         migrations.setdefault(str(PurePosixPath(path).parent), []).append(PurePosixPath(path).name)
     return {
         "clients": _rank(clients),

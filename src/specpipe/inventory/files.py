@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,9 +47,13 @@ class SourceFile:
     def suffix(self) -> str:
         return Path(self.path).suffix.lower()
 
+    @functools.cached_property
+    def _newlines(self) -> list[int]:
+        return [i for i, ch in enumerate(self.text) if ch == "\n"]
+
     def line_of(self, offset: int) -> int:
-        """1-based line of a character offset."""
-        return self.text.count("\n", 0, offset) + 1
+        """1-based line of a character offset (binary search over newline positions)."""
+        return bisect.bisect_left(self._newlines, offset) + 1
 
 
 def walk(root: Path) -> list[SourceFile]:

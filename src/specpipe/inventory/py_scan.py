@@ -116,7 +116,9 @@ def _call(node: ast.Call, out: PyFile) -> None:
         cols = [
             c
             for a in node.args[1:]
-            if isinstance(a, ast.Call) and (c := _const(a.args[0] if a.args else None))
+            if isinstance(a, ast.Call)
+            and _dotted(a.func).endswith("Column")  # not PrimaryKeyConstraint("id") and the like
+            and (c := _const(a.args[0] if a.args else None))
         ]
         out.tables.append((first, cols, node.lineno))
     bucket = _const(_kw(node, "Bucket"))
