@@ -156,3 +156,13 @@ class UnknownModelError(ConfigError):
     """A model name that is neither in the catalogue nor a usable path or hub id."""
 
     code = "unknown_model"
+
+
+# --- costs ----------------------------------------------------------------------------------------
+
+
+class BudgetExceededError(UserError):
+    """A new job would take this month's spend to 100 % of the user's budget (no override given)."""
+
+    code = "budget_exceeded"
+    http_status = 402

@@ -13,6 +13,9 @@ from fastapi import FastAPI
 from lorapipe.api.deps import AppState
 from lorapipe.api.errors import install_error_handlers
 from lorapipe.api.routes_native import router as native_router
+from lorapipe.api.routes_native_costs import router as costs_router
+from lorapipe.api.routes_native_notifications import router as notifications_router
+from lorapipe.api.routes_native_webhooks import router as webhooks_router
 from lorapipe.api.routes_v1 import router as v1_router
 from lorapipe.backends.base import Backend
 from lorapipe.db import create_engine_for, make_sessionmaker
@@ -47,6 +50,7 @@ def create_app(
         upgrade(url)
         stop = threading.Event()
         thread: threading.Thread | None = None
+        outbox_thread: threading.Thread | None = None
         if run_reconciler:
             from lorapipe.backends.registry import build_backends
             from lorapipe.services.reconciler import Reconciler, ReconcilerPolicy
@@ -58,12 +62,21 @@ def create_app(
             )
             thread = threading.Thread(target=reconciler.run, args=(stop,), name="reconciler", daemon=True)
             thread.start()
+            from lorapipe.services.outbox_worker import OutboxWorker
+
+            # Costs, notifications and webhook sends in their own thread: a slow receiver must not
+            # delay job supervision.
+            outbox = OutboxWorker(state.sessions, interval_s=reconciler_interval_s)
+            outbox_thread = threading.Thread(target=outbox.run, args=(stop,), name="outbox", daemon=True)
+            outbox_thread.start()
         try:
             yield
         finally:
             stop.set()
             if thread is not None:
                 thread.join(timeout=10)
+            if outbox_thread is not None:
+                outbox_thread.join(timeout=15)
             engine.dispose()
 
     app = FastAPI(
@@ -75,6 +88,8 @@ def create_app(
     app.state.lorapipe = state
     install_error_handlers(app)
     app.include_router(v1_router)
+    for router in (notifications_router, webhooks_router, costs_router):
+        app.include_router(router)
     app.include_router(native_router)
     mount_dashboard(app)
 
