@@ -30,7 +30,7 @@ from lorapipe.settings import Settings
 CHUNK_BYTES = 1024 * 1024
 """Bytes read and written per step when streaming (1 MiB)."""
 REMOTE_PART_BYTES = 8 * 1024 * 1024
-"""Buffer per remote write, in bytes: the part size of an S3 multipart upload (S3's minimum is 5 MiB)."""
+"""Buffer per remote read or write, in bytes: the part size of an S3 multipart upload (minimum 5 MiB)."""
 INCOMING_PREFIX = ".incoming"
 """Where partial writes live until they are complete. Keys may not start with a dot, so no key can
 reach it."""
@@ -178,7 +178,7 @@ class ObjectStore:
         try:
             if self._local:
                 return open(path, "rb")
-            return cast(BinaryIO, self.fs.open(path, "rb"))
+            return cast(BinaryIO, self.fs.open(path, "rb", block_size=REMOTE_PART_BYTES))
         except FileNotFoundError as exc:
             raise ObjectNotFoundError(f"no object {key!r} in {self.url}", param="key") from exc
 
