@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from specpipe.inventory import areas
+from specpipe.inventory import areas, env_and_tests
 from specpipe.inventory.files import SourceFile, walk
 from specpipe.inventory.js_scan import JS_SUFFIXES, JsFile, http_handlers, scan_js
 from specpipe.inventory.manifests import all_dependencies, parse_manifest
@@ -130,8 +130,8 @@ def scan_codebase(root: Path) -> dict[str, Any]:
         "storage": areas.storage(s),
         "ui": areas.ui(s),
         "state": areas.state(s),
-        "env": areas.env(s),
-        "tests": areas.tests(s),
+        "env": env_and_tests.env(s),
+        "tests": env_and_tests.tests(s),
         "most_imported": [
             {"file": f, "importers": n}
             for f, n in sorted(s.importers.items(), key=lambda x: (-x[1], x[0]))[:15]
