@@ -196,3 +196,18 @@ def test_spec_without_sections_is_an_error(tmp_path: Path) -> None:
     assert codes(validate_spec(parse_spec_file(spec))) == {("NO_SECTIONS", 1)}
     result = CliRunner().invoke(app, ["segment", str(spec), "--plan", str(tmp_path / "plan.yaml")])
     assert result.exit_code == 2 and "no section headings found" in result.output
+
+
+@pytest.mark.integration
+def test_segment_records_a_forward_reference_and_validate_flags_it(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.md"
+    spec.write_text(
+        "# T\n\n## SECTION 1: A\n\n#### FR-1.1: First\n\nUses the export from FR-2.1.\n\n"
+        "## SECTION 2: B\n\n#### FR-2.1: Second\n\nExports things.\n"
+    )
+    plan = tmp_path / "plan.yaml"
+    segment_to_files(spec, plan, 4000)
+    assert load_plan(plan).prompt("E01-P01").depends_on == ["E02-P01"]
+    line = line_of(plan.read_text(), "depends_on:", line_of(plan.read_text(), "- id: E01-P01"))
+    found = codes(validate_plan(load_plan(plan), plan, parse_spec_file(spec)))
+    assert {("FORWARD_DEPENDENCY", line), ("CYCLE", line)} <= found
