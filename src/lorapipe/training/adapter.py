@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from lorapipe.errors import ConfigError
+from lorapipe.settings import Settings
 from lorapipe.training.config import TrainingConfig
 
 ATTENTION_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
@@ -60,24 +60,20 @@ def pick_hardware(config: TrainingConfig) -> Hardware:
     return Hardware(device="cuda" if cuda else "cpu", precision=precision, attention=attention)
 
 
-def load_base_model(path: Path, config: TrainingConfig, hw: Hardware) -> Any:
-    """The frozen base model, quantised to NF4 for qlora, ready for adapters."""
-    from transformers import AutoModelForCausalLM
+def load_base_model(ref: str, settings: Settings, config: TrainingConfig, hw: Hardware) -> Any:
+    """The frozen base model, quantised to 4-bit NF4 (double quantisation) for qlora, ready for adapters."""
+    from lorapipe.models.sources import load_model
 
-    kwargs: dict[str, Any] = {"dtype": hw.dtype, "attn_implementation": hw.attention}
-    if config.method == "qlora":
-        from transformers import BitsAndBytesConfig
-
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True,
-            bnb_4bit_quant_type="nf4",
-            bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16 if hw.precision == "bf16" else torch.float16,
-            bnb_4bit_quant_storage=hw.dtype,
-        )
-        kwargs["device_map"] = {"": torch.cuda.current_device()}
-    model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
-    if config.method == "qlora":
+    qlora = config.method == "qlora"
+    model = load_model(
+        ref,
+        settings,
+        dtype=hw.dtype,
+        quantization="nf4" if qlora else None,
+        device_map={"": torch.cuda.current_device()} if qlora else None,
+        attn_implementation=hw.attention,
+    )
+    if qlora:
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from lorapipe.errors import DatasetError, ModelNotFoundError, ObjectNotFoundError
+from lorapipe.errors import DatasetError, ObjectNotFoundError
 from lorapipe.settings import Settings
 from lorapipe.training.data import dataset_sha256
 from lorapipe.training.spec import DataRef, TrainingJobSpec
@@ -38,13 +38,20 @@ def fetch_data(ref: DataRef, work_dir: Path) -> Path:
     return path
 
 
+def model_settings(spec: TrainingJobSpec, settings: Settings) -> Settings:
+    """The settings with the spec's model cache folder, when it names one (a network volume)."""
+    if spec.model_cache_dir:
+        return settings.model_copy(update={"model_cache_dir": Path(spec.model_cache_dir)})
+    return settings
+
+
+def model_ref(spec: TrainingJobSpec) -> str:
+    """The reference ``lorapipe.models.sources`` resolves (hub revision as ``owner/name@revision``)."""
+    return f"{spec.model}@{spec.model_revision}" if spec.model_revision else spec.model
+
+
 def resolve_base_model(spec: TrainingJobSpec, settings: Settings) -> Path:
     """The local folder of the base model (built, converted or downloaded on first use)."""
-    from lorapipe.models.tiny import TINY_MODEL_IDS, tiny_model_dir
+    from lorapipe.models.sources import resolve_model
 
-    if spec.model in TINY_MODEL_IDS:
-        return tiny_model_dir(spec.model, settings)
-    path = Path(spec.model).expanduser()
-    if path.is_dir():
-        return path
-    raise ModelNotFoundError(f"model {spec.model!r} not found", param="model")
+    return resolve_model(model_ref(spec), model_settings(spec, settings)).path

@@ -52,7 +52,7 @@ from lorapipe.training.data import (
 )
 from lorapipe.training.events import EventWriter
 from lorapipe.training.failures import CancelFlag, Cancelled
-from lorapipe.training.fetch import fetch_data, resolve_base_model
+from lorapipe.training.fetch import fetch_data, model_ref, model_settings, resolve_base_model
 from lorapipe.training.generation import generate_samples
 from lorapipe.training.spec import TrainingJobSpec
 
@@ -104,14 +104,16 @@ def run(
     # 2. loading_model --------------------------------------------------------------------------
     events.stage("loading_model", message=spec.model)
     import transformers
-    from transformers import AutoTokenizer
+
+    from lorapipe.models.sources import load_tokenizer
 
     transformers.set_seed(config.seed)  # the adapter's random init comes from here
     hw = pick_hardware(config)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    msettings = model_settings(spec, settings)
+    tokenizer = load_tokenizer(model_ref(spec), msettings)  # with lorapipe's {% generation %} template
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token  # labels mask padding by position, so sharing is safe
-    model = add_adapter(load_base_model(model_dir, config, hw), config)
+    model = add_adapter(load_base_model(model_ref(spec), msettings, config, hw), config)
     trainable, total = trainable_parameters(model)
     stage_done("loading_model")
 
