@@ -7,14 +7,15 @@ command line (``alembic heads``, ``alembic revision``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from lorapipe.db.engine import create_engine_for
 
@@ -60,17 +61,23 @@ def head_revision() -> str:
     return heads[0]
 
 
-def _run(url: str, action: Callable[[Config], object]) -> None:
-    # The engine is ours (create_engine_for), so SQLite gets the same pragmas as the application, and
-    # its migration is one real transaction holding the write lock: all-or-nothing, one migrator at a time.
+@contextlib.contextmanager
+def migration_connection(url: str) -> Iterator[Connection]:
+    """A connection for migrating ``url``: one real transaction (DDL included, so a failed migration
+    changes nothing) that only one migrator holds at a time (SQLite ``BEGIN IMMEDIATE``, a PostgreSQL
+    advisory lock), so API replicas and workers can all migrate at start-up."""
     engine = create_engine_for(url, sqlite_immediate=True)
     try:
         with engine.begin() as conn:
             if conn.dialect.name == "postgresql":
-                # Replicas migrating at start-up take turns; the lock ends with the transaction.
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-            config = alembic_config(url)
-            config.attributes["connection"] = conn
-            action(config)
+            yield conn
     finally:
         engine.dispose()
+
+
+def _run(url: str, action: Callable[[Config], object]) -> None:
+    with migration_connection(url) as conn:
+        config = alembic_config(url)
+        config.attributes["connection"] = conn
+        action(config)

@@ -13,7 +13,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from lorapipe.db.base import Base
-from lorapipe.db.engine import create_engine_for
+from lorapipe.db.migrate import migration_connection
 from lorapipe.settings import get_settings
 
 # Every module that defines ORM rows, so ``alembic revision --autogenerate`` sees all tables.
@@ -49,9 +49,5 @@ if context.is_offline_mode():
 elif (connection := config.attributes.get("connection")) is not None:
     _run(connection)
 else:
-    engine = create_engine_for(_url())
-    try:
-        with engine.connect() as conn:
-            _run(conn)
-    finally:
-        engine.dispose()
+    with migration_connection(_url()) as conn:
+        _run(conn)
