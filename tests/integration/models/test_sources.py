@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lorapipe.errors import ModelNotFoundError, UnknownModelError
+from lorapipe.errors import ConfigError, ModelNotFoundError, UnknownModelError
 from lorapipe.models.catalog import get_model_spec
 from lorapipe.models.sources import _from_hub, load_model, load_tokenizer, resolve_model
 from lorapipe.models.tiny import TINY_QWEN3, TINY_QWEN3_REALVOCAB, chat_template
@@ -114,3 +114,12 @@ def test_unreachable_hub_gives_a_clear_error(model_settings: Settings) -> None:
     with pytest.raises(ModelNotFoundError, match="could not download someone/some-model") as info:
         _from_hub("someone/some-model", model_settings, download=True, endpoint="http://127.0.0.1:9")
     assert "hub is unreachable" in str(info.value)
+
+
+def test_4bit_loading_without_cuda_is_a_config_error(model_settings: Settings) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present: 4-bit loading is exercised by tests/gpu")
+    with pytest.raises(ConfigError, match="needs a CUDA GPU"):
+        load_model(TINY_QWEN3, model_settings, quantization="nf4")
