@@ -113,3 +113,37 @@ def test_alembic_constraints_are_not_columns(tmp_path: Path) -> None:
     assert inv["database"]["migrations"] == [
         {"dir": "db/migrations/versions", "count": 1, "naming": "NNNN_<name>.py"}
     ]
+
+
+TRICKY_TS = """// export function commentedOut() {}
+export async function load(id: string, opts = defaults(), cb = (x: number) => x) {}
+export const handler = async (req: Request) => new Response();
+export const { a, b } = pair();
+export default function () {}
+"""
+
+
+@pytest.mark.unit
+def test_tree_sitter_reads_what_regexes_cut_short() -> None:
+    pytest.importorskip("tree_sitter_typescript")
+    from specpipe.inventory.ts_parse import parse_declarations
+
+    parsed = parse_declarations(TRICKY_TS, ".ts")
+    assert parsed is not None
+    assert [(s.name, s.signature, s.line) for s in parsed[0]] == [
+        ("load", "async load(id: string, opts = defaults(), cb = (x: number) => x)", 2),
+        ("handler", "async handler(req: Request)", 3),
+    ]
+
+
+@pytest.mark.unit
+def test_regex_fallback_finds_the_same_simple_exports() -> None:
+    from specpipe.inventory.js_scan import regex_exports
+
+    text = "export async function requireUser() {}\nexport const Card = () => null;\nexport type T = {};\n"
+    found = [(s.name, s.kind, s.signature) for s in regex_exports(SourceFile("a.ts", text))]
+    assert found == [
+        ("requireUser", "function", "async requireUser()"),
+        ("Card", "function", "Card()"),
+        ("T", "type", "T"),
+    ]

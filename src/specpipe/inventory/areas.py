@@ -12,7 +12,8 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from specpipe.inventory.env_and_tests import env
-from specpipe.inventory.js_scan import HTTP_METHODS, Symbol
+from specpipe.inventory.js_scan import HTTP_METHODS
+from specpipe.inventory.symbols import Symbol
 
 if TYPE_CHECKING:
     from specpipe.inventory.assemble import Scan

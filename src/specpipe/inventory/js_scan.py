@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 
 from specpipe.inventory.files import SourceFile
+from specpipe.inventory.symbols import Symbol
+from specpipe.inventory.ts_parse import parse_declarations
 
 JS_SUFFIXES = frozenset({".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs"})
 IMPORT = re.compile(
@@ -42,16 +44,6 @@ EXPRESS_ROUTE = re.compile(
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 
-@dataclass(frozen=True)
-class Symbol:
-    """An exported name with its kind (function, const, type, class) and a one-line signature."""
-
-    name: str
-    kind: str
-    line: int
-    signature: str
-
-
 @dataclass
 class JsFile:
     """What one JS/TS file imports, exports and touches."""
@@ -75,28 +67,8 @@ def scan_js(f: SourceFile) -> JsFile:
     text = f.text
     out = JsFile(f.path)
     out.imports = sorted({m.group(1) for m in IMPORT.finditer(text)})
-    seen: set[str] = set()
-    for m in EXPORT_FN.finditer(text):
-        name = m.group(3)
-        seen.add(name)
-        prefix = "async " if m.group(2) else ""
-        out.exports.append(
-            Symbol(name, "function", f.line_of(m.start()), f"{prefix}{name}({_params(m.group(4))})")
-        )
-    for m in EXPORT_ARROW.finditer(text):
-        name = m.group(1)
-        seen.add(name)
-        prefix = "async " if m.group(2) else ""
-        params = m.group(3) if m.group(3) is not None else m.group(4)
-        out.exports.append(
-            Symbol(name, "function", f.line_of(m.start()), f"{prefix}{name}({_params(params)})")
-        )
-    for rx, kind in ((EXPORT_CLASS, "class"), (EXPORT_TYPE, "type"), (EXPORT_CONST, "const")):
-        for m in rx.finditer(text):
-            if m.group(1) not in seen:
-                seen.add(m.group(1))
-                out.exports.append(Symbol(m.group(1), kind, f.line_of(m.start()), m.group(1)))
-    out.exports.sort(key=lambda s: (s.line, s.name))
+    parsed = parse_declarations(text, f.suffix)
+    out.exports = parsed[0] if parsed is not None else regex_exports(f)
     for m in ENV.finditer(text):
         name = next(g for g in m.groups() if g)
         out.env.append((name, f.line_of(m.start())))
@@ -111,6 +83,32 @@ def scan_js(f: SourceFile) -> JsFile:
         (m.group(1).upper(), m.group(2), f.line_of(m.start())) for m in EXPRESS_ROUTE.finditer(text)
     ]
     return out
+
+
+def regex_exports(f: SourceFile) -> list[Symbol]:
+    """Exported symbols found by regex: the fallback when tree-sitter is not installed."""
+    text = f.text
+    exports: list[Symbol] = []
+    seen: set[str] = set()
+    for m in EXPORT_FN.finditer(text):
+        name = m.group(3)
+        seen.add(name)
+        prefix = "async " if m.group(2) else ""
+        exports.append(
+            Symbol(name, "function", f.line_of(m.start()), f"{prefix}{name}({_params(m.group(4))})")
+        )
+    for m in EXPORT_ARROW.finditer(text):
+        name = m.group(1)
+        seen.add(name)
+        prefix = "async " if m.group(2) else ""
+        params = m.group(3) if m.group(3) is not None else m.group(4)
+        exports.append(Symbol(name, "function", f.line_of(m.start()), f"{prefix}{name}({_params(params)})"))
+    for rx, kind in ((EXPORT_CLASS, "class"), (EXPORT_TYPE, "type"), (EXPORT_CONST, "const")):
+        for m in rx.finditer(text):
+            if m.group(1) not in seen:
+                seen.add(m.group(1))
+                exports.append(Symbol(m.group(1), kind, f.line_of(m.start()), m.group(1)))
+    return sorted(exports, key=lambda s: (s.line, s.name))
 
 
 def http_handlers(js: JsFile) -> list[Symbol]:

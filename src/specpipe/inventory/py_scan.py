@@ -6,7 +6,7 @@ import ast
 from dataclasses import dataclass, field
 
 from specpipe.inventory.files import SourceFile
-from specpipe.inventory.js_scan import Symbol
+from specpipe.inventory.symbols import Symbol
 
 ROUTE_METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
 COLUMN_CALLS = frozenset({"Column", "mapped_column"})
