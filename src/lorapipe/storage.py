@@ -19,7 +19,7 @@ import re
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any, BinaryIO, cast
+from typing import IO, Any, BinaryIO, Literal, cast
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
@@ -109,6 +109,16 @@ class ObjectStore:
     def url_for(self, key: str) -> str:
         """The full fsspec URL of ``key`` (what a worker with the same credentials opens)."""
         return f"{self.url}/{validate_key(key)}"
+
+    def presigned_url(self, key: str, *, expires_s: int = 3600, method: Literal["get", "put"] = "get") -> str:
+        """A short-lived HTTPS URL that reads (``get``) or writes (``put``) ``key`` without credentials:
+        what a remote worker receives instead of secrets. S3-compatible stores only."""
+        path = self._path(validate_key(key))
+        sign = getattr(self.fs, "url", None)
+        if self._local or not callable(sign) or "s3" not in _protocols(self.fs):
+            raise StorageError(f"{self.url} cannot sign URLs; remote workers need an s3:// store")
+        url: str = sign(path, expires=expires_s, client_method=f"{method}_object")
+        return url
 
     def put(self, key: str, source: ByteSource, *, max_bytes: int | None = None) -> StoredObject:
         """Store ``source`` at ``key``, replacing any object there, and return its size and sha256.
@@ -268,6 +278,11 @@ def _abandon(handle: Any) -> None:
         handle.closed = True
     with contextlib.suppress(Exception):
         handle.close()
+
+
+def _protocols(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:
+    protocol = fs.protocol
+    return (protocol,) if isinstance(protocol, str) else tuple(protocol)
 
 
 def _aware(moment: dt.datetime) -> dt.datetime:

@@ -7,9 +7,10 @@ import hashlib
 import io
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
-from lorapipe.errors import ObjectNotFoundError, StorageKeyError, TooLargeError
+from lorapipe.errors import ObjectNotFoundError, StorageError, StorageKeyError, TooLargeError
 from lorapipe.storage import INCOMING_PREFIX, ObjectStore, validate_key
 
 pytestmark = pytest.mark.integration
@@ -169,3 +170,24 @@ def test_purge_incoming_removes_only_old_partial_writes(store: ObjectStore) -> N
     assert store.purge_incoming(dt.timedelta(0)) == 1
     assert _all_objects(store) == ["kept"]
     assert store.purge_incoming(dt.timedelta(0)) == 0
+
+
+def test_presigned_urls_read_and_write_without_credentials(s3_store: ObjectStore) -> None:
+    s3_store.put("datasets/d/canonical.jsonl", b'{"id": "1"}\n')
+
+    got = httpx.get(s3_store.presigned_url("datasets/d/canonical.jsonl", expires_s=60))
+    put = httpx.put(s3_store.presigned_url("jobs/j/adapter.safetensors", method="put"), content=b"weights")
+
+    assert got.status_code == 200 and got.content == b'{"id": "1"}\n'
+    assert put.status_code == 200
+    assert s3_store.read_bytes("jobs/j/adapter.safetensors") == b"weights"
+    assert (
+        httpx.get(s3_store.url_for("datasets/d/canonical.jsonl").replace("s3://", "http://")).status_code
+        != 200
+    )
+
+
+def test_file_stores_cannot_sign(object_store: ObjectStore) -> None:
+    object_store.put("a", b"x")
+    with pytest.raises(StorageError):
+        object_store.presigned_url("a")
