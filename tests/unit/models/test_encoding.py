@@ -161,3 +161,24 @@ def test_batched_and_single_encoding_agree(qwen: PreTrainedTokenizerBase) -> Non
     batched = list(encode_examples(qwen, examples, 1024, batch_size=4))
     single = [encode_example(qwen, ex, 1024) for ex in examples]
     assert batched == single
+
+
+def test_truncation_estimates_are_exact_for_qwen3_chats(qwen: PreTrainedTokenizerBase) -> None:
+    """Truncation reads candidate lengths off one tokenization; on ChatML they must equal the real ones,
+    so each truncated example costs one extra tokenization, not a search."""
+    from lorapipe.models.chat_encoder import ChatEncoder
+    from lorapipe.models.encoding import _estimated_lengths
+
+    encoder = ChatEncoder(qwen, None)
+    checked = 0
+    for ex in eq12_examples():
+        msgs = list(ex.messages)
+        starts = [i for i in range(1, len(msgs) - 1) if msgs[i].role == "user"]
+        if len(starts) < 2:
+            continue
+        whole = encoder.encode_many([msgs])[0]
+        estimates = _estimated_lengths(encoder, msgs, whole, msgs[:1], starts, len(msgs) - 1)
+        actual = [len(encoder.encode_many([[msgs[0], *msgs[s:]]])[0].ids) for s in starts]
+        assert estimates == actual, ex.id
+        checked += 1
+    assert checked >= 10
