@@ -114,6 +114,8 @@ def validate(
         findings += validate_plan(load_plan(plan_path), plan_path, parsed)
     elif plan is not None:
         raise fail(f"plan not found: {plan}")
+    elif not as_json:
+        typer.echo(f"(no plan at {plan_path}: spec checks only)")
     findings.sort(key=lambda f: (f.file, f.line, f.code))
     errors = sum(f.severity == "error" for f in findings)
     if as_json:
