@@ -181,6 +181,11 @@ def _provides(d: _Draft, layers: dict[str, Layer]) -> list[str]:
 
 
 def _consumes(d: _Draft, layers: dict[str, Layer]) -> set[str]:
+    if not d.reqs:  # a section without numbered requirements: its whole text is the work
+        whole = Requirement(
+            d.section.id, d.section.title, d.section.id, d.section.line, d.section.end_line, d.section.text
+        )
+        return consumed(whole, "integration")
     return set().union(*(consumed(r, layers[r.id]) for r in d.reqs))
 
 
