@@ -42,9 +42,10 @@ def insert_once(session: Session, table: Any, values: dict[str, Any], unique: li
     Atomic on SQLite and PostgreSQL alike (no read-then-write race, no savepoint)."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(table).values(**values).on_conflict_do_nothing(index_elements=unique)
-    result = session.execute(stmt)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    key = next(iter(table.primary_key.columns))
+    stmt = insert(table).values(**values).on_conflict_do_nothing(index_elements=unique).returning(key)
+    # RETURNING, not rowcount: psycopg reports -1 rows for INSERT ... ON CONFLICT through SQLAlchemy.
+    return session.execute(stmt).first() is not None
 
 
 def notify(
