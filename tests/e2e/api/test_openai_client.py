@@ -5,60 +5,17 @@ job mid-training and check that its process is gone."""
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
-import httpx
 import pytest
 from openai import OpenAI
 
+from conftest import EQ12, Service, pid_alive
+
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).parents[3]
-EQ12 = ROOT / "src/lorapipe/samples/eq12/EQ-12-conversations-demo.jsonl"
-LORAPIPE = [sys.executable, "-m", "lorapipe.cli.main"]
 TERMINAL = {"succeeded", "failed", "cancelled"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, str, dict[str, str]]]:
-    env = {**os.environ, "LORAPIPE_DATA_DIR": str(tmp_path / "data"), "HF_HUB_OFFLINE": "1"}
-    env.pop("LORAPIPE_DATABASE_URL", None)
-    subprocess.run([*LORAPIPE, "users", "create", "ci"], env=env, check=True, capture_output=True)
-    made = subprocess.run(
-        [*LORAPIPE, "keys", "create", "--user", "ci"], env=env, check=True, capture_output=True
-    )
-    key = made.stdout.decode().strip()
-    port = free_port()
-    log = (tmp_path / "serve.log").open("wb")
-    proc = subprocess.Popen([*LORAPIPE, "serve", "--port", str(port)], env=env, stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            raise AssertionError((tmp_path / "serve.log").read_text())
-        yield base, key, env
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def wait_for(client: OpenAI, job_id: str, statuses: set[str], limit_s: float = 600) -> object:
@@ -71,17 +28,8 @@ def wait_for(client: OpenAI, job_id: str, statuses: set[str], limit_s: float = 6
     raise AssertionError(f"{job_id} still {job.status}")
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat[stat.rindex(")") + 2] != "Z"
-
-
-def test_openai_client_trains_and_cancels(server: tuple[str, str, dict[str, str]]) -> None:
-    base, key, _ = server
-    client = OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0)
+def test_openai_client_trains_and_cancels(service: Service) -> None:
+    client = OpenAI(base_url=f"{service.base}/v1", api_key=service.key, max_retries=0)
     with EQ12.open("rb") as handle:
         uploaded = client.files.create(file=handle, purpose="fine-tune")
     assert uploaded.id.startswith("file-") and uploaded.bytes == EQ12.stat().st_size

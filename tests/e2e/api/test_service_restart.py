@@ -1,0 +1,64 @@
+"""The service is killed with SIGKILL mid-job and started again: the job must not stay ``running``.
+The orphaned engine is stopped (it checkpoints on SIGTERM) and the job resumes from its checkpoint
+in a new attempt, or ends with a clear reason."""
+
+from __future__ import annotations
+
+import re
+import signal
+import time
+
+import httpx
+import pytest
+
+from conftest import EQ12, Service, pid_alive
+
+# About 3 minutes on 2 busy cores (two engine start-ups); the fast in-process variant with a
+# fault-injecting engine is tests/integration/jobs/test_reconciler.py::test_orphan_after_...
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def test_sigkilled_service_resumes_the_job_from_its_checkpoint(service: Service) -> None:
+    auth = {"Authorization": f"Bearer {service.key}"}
+    api = httpx.Client(base_url=service.base, headers=auth, timeout=30)
+    with EQ12.open("rb") as handle:
+        file_id = api.post(
+            "/v1/files", files={"file": ("eq12.jsonl", handle)}, data={"purpose": "fine-tune"}
+        ).json()["id"]
+    body = {
+        "model": "lorapipe/tiny-qwen3",
+        "training_file": file_id,
+        "preset": "cpu-smoke",
+        "config": {"max_steps": 12, "save_steps": 4, "sample_prompts": 0},
+    }
+    job_id = api.post("/v1/fine_tuning/jobs", json=body).json()["id"]
+
+    def events() -> list[dict[str, object]]:
+        return api.get(f"/v1/fine_tuning/jobs/{job_id}/events", params={"limit": 100}).json()["data"]
+
+    deadline = time.monotonic() + 300
+    while not any(str(e["message"]).startswith("Checkpoint saved") for e in events()):
+        assert time.monotonic() < deadline, "no checkpoint within 300 s"
+        time.sleep(0.5)
+    started = next(str(e["message"]) for e in events() if str(e["message"]).startswith("running"))
+    pid = int(re.search(r"pid (\d+)", started).group(1))  # type: ignore[union-attr]
+
+    assert service.proc is not None
+    service.proc.send_signal(signal.SIGKILL)
+    service.proc.wait(timeout=10)
+    assert pid_alive(pid), "the engine should outlive its supervisor (its own session)"
+    service.start()
+
+    deadline = time.monotonic() + 420
+    job: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        job = api.get(f"/v1/fine_tuning/jobs/{job_id}").json()
+        if job["status"] in ("succeeded", "failed", "cancelled"):
+            break
+        time.sleep(1)
+    assert not pid_alive(pid), "the orphaned engine is still running"
+    messages = [str(e["message"]) for e in reversed(events())]
+    assert job["status"] == "succeeded", (job, messages)
+    # The retry says why and where it resumed from; the second attempt ran with --resume.
+    assert any("attempt_lost" in m and "from the last checkpoint" in m for m in messages), messages
+    assert any(m.startswith("Stage loading_model") or "resum" in m.lower() for m in messages)
