@@ -25,7 +25,7 @@ from lorapipe.errors import ConflictError, NotFoundError
 from lorapipe.jobs.records import Adapter, Job
 
 router = APIRouter(prefix="/adapters", tags=["adapters"])
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9:._-]{0,254}")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._-]{0,254}$")
 
 
 def adapter_object(row: Adapter) -> dict[str, Any]:
@@ -101,16 +101,19 @@ class AdapterUpdate(BaseModel):
 def rename_adapter(db: DB, user: Caller, adapter_id: str, body: AdapterUpdate) -> dict[str, Any]:
     row = get_adapter(db, user.id, adapter_id)
     if body.name != row.name:
-        row.name = body.name
+        taken = ConflictError(f"an adapter named {body.name!r} already exists", param="name")
+        if db.scalar(select(Adapter.id).where(Adapter.name == body.name)) is not None:
+            raise taken
         job = db.get(Job, row.job_id)
+        row.name = body.name
         if job is not None:
             # The job's fine_tuned_model is the adapter's model id: keep the two in step.
             job.fine_tuned_model = body.name
         try:
             db.commit()
-        except DBIntegrityError:
+        except DBIntegrityError:  # the same name taken concurrently
             db.rollback()
-            raise ConflictError(f"an adapter named {body.name!r} already exists", param="name") from None
+            raise taken from None
     return adapter_object(row)
 
 
