@@ -26,7 +26,7 @@ def short_lived_caller(request: Request, state: State) -> User:
     ends; an event stream or a download would hold a pooled connection for minutes.
     """
     with state.sessions() as session:
-        return current_user(request, session)
+        return current_user(request, state, session)
 
 
 StreamCaller = Annotated[User, Depends(short_lived_caller)]

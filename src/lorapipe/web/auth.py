@@ -1,6 +1,6 @@
 """Who is looking at a page. The browser keeps its API key in ``localStorage`` (for ``fetch``) and in
 a ``SameSite=Strict`` cookie (for page loads); the cookie's key is checked by the API's own bearer
-dependency, so pages and API accept exactly the same keys."""
+dependency, so pages and API accept exactly the same keys (and the same single-user mode)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def page_user(request: Request) -> User:
         scope = {**scope, "headers": [*headers, (b"authorization", bearer)]}
     with state.sessions() as session:
         try:
-            return current_user(Request(scope), session)
+            return current_user(Request(scope), state, session)
         except AuthError:
             raise LoginRequired from None
 

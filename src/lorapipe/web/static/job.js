@@ -120,7 +120,7 @@
   }
 
   async function connect() {
-    const headers = { Authorization: "Bearer " + lp.key(), Accept: "text/event-stream" };
+    const headers = Object.assign(lp.authHeaders(), { Accept: "text/event-stream" });
     if (lastSeq) headers["Last-Event-ID"] = String(lastSeq);
     const response = await fetch(`/api/jobs/${jobId}/stream`, { headers });
     if (response.status === 401) return lp.toLogin();
