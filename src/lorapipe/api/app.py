@@ -33,11 +33,14 @@ def create_app(
     run_reconciler: bool = True,
     backends: dict[str, Backend] | None = None,
     reconciler_interval_s: float = 1.0,
+    single_user: str | None = None,
 ) -> FastAPI:
     """The API over the database and object store named by ``settings``.
 
     ``backends`` overrides the registry's (tests pass a fault-injecting engine); the reconciler
     thread is imported lazily so an API-only process does not load the backend code.
+    ``single_user`` names a user (created when missing) that requests without an API key act as;
+    only ``lorapipe serve --single-user`` on a loopback address sets it.
     """
     url = settings.resolved_database_url
     engine = create_engine_for(url)
@@ -48,6 +51,8 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         upgrade(url)
+        if single_user is not None:
+            state.single_user_id = _ensure_user(state, single_user)
         stop = threading.Event()
         thread: threading.Thread | None = None
         outbox_thread: threading.Thread | None = None
@@ -98,3 +103,15 @@ def create_app(
         return {"status": "ok"}
 
     return app
+
+
+def _ensure_user(state: AppState, name: str) -> str:
+    from lorapipe.db import session_scope
+    from lorapipe.errors import NotFoundError
+    from lorapipe.jobs import accounts
+
+    with session_scope(state.sessions) as s:
+        try:
+            return accounts.find_user(s, name).id
+        except NotFoundError:
+            return accounts.create_user(s, name).id

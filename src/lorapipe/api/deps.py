@@ -23,6 +23,8 @@ class AppState:
     settings: Settings
     sessions: sessionmaker[Session]
     objects: ObjectStore
+    #: Single-user mode (loopback only): requests without a key act as this user.
+    single_user_id: str | None = None
 
 
 def app_state(request: Request) -> AppState:
@@ -38,9 +40,18 @@ def db_session(state: Annotated[AppState, Depends(app_state)]) -> Iterator[Sessi
         session.close()
 
 
-def current_user(request: Request, session: Annotated[Session, Depends(db_session)]) -> User:
-    """The owner of the bearer key. Missing, unknown and revoked keys are all the same 401."""
+def current_user(
+    request: Request,
+    state: Annotated[AppState, Depends(app_state)],
+    session: Annotated[Session, Depends(db_session)],
+) -> User:
+    """The owner of the bearer key. Missing, unknown and revoked keys are all the same 401 (except in
+    single-user mode, where a request without a key is the local user's)."""
     header = request.headers.get("authorization", "")
+    if not header and state.single_user_id is not None:
+        local = session.get(User, state.single_user_id)
+        if local is not None:
+            return local
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise AuthError(

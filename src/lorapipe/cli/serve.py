@@ -22,6 +22,9 @@ def serve(
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     reconciler: Annotated[bool, typer.Option(help="Run the reconciler loop in this process.")] = True,
+    single_user: Annotated[
+        bool, typer.Option(help="Requests without an API key act as user 'local' (loopback addresses only).")
+    ] = False,
 ) -> None:
     """Run the HTTP API (OpenAI-compatible under /v1) and, by default, the reconciler."""
     import uvicorn
@@ -29,11 +32,19 @@ def serve(
     from lorapipe.api.app import create_app
 
     if host not in LOOPBACK:
+        if single_user:
+            err.print(
+                f"[bold red]error[/] --single-user serves without API keys; bind a loopback address, not {host}"
+            )
+            raise typer.Exit(2)
+        err.print(f"[yellow]warning[/] binding {host}: reachable from other machines (API keys required)")
+    if single_user:
         err.print(
-            f"[yellow]warning[/] binding {host}: the API is reachable from other machines (API keys required)"
+            f"[yellow]single-user mode[/]: requests to {host}:{port} without an API key act as user 'local' "
+            "(keys are still checked when sent)"
         )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(get_settings(), run_reconciler=reconciler)
+    app = create_app(get_settings(), run_reconciler=reconciler, single_user="local" if single_user else None)
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 

@@ -121,3 +121,20 @@ def test_every_route_hides_other_users_objects(api: Api) -> None:
             assert ok.status_code != 404 or "model_id" in names, (method, path)
             checked += 1
     assert checked >= 9
+
+
+def test_single_user_mode_accepts_requests_without_a_key(migrated_url: str, tmp_path) -> None:
+    from fastapi.testclient import TestClient
+
+    from lorapipe.api.app import create_app
+    from lorapipe.settings import Settings
+
+    settings = Settings(data_dir=tmp_path / "su", database_url=migrated_url)
+    with TestClient(create_app(settings, run_reconciler=False, single_user="local")) as client:
+        assert client.get("/v1/fine_tuning/jobs").status_code == 200
+        # A key that is sent is still checked.
+        assert (
+            client.get("/v1/fine_tuning/jobs", headers={"Authorization": "Bearer lp-bad"}).status_code == 401
+        )
+    with TestClient(create_app(settings, run_reconciler=False)) as client:
+        assert client.get("/v1/fine_tuning/jobs").status_code == 401
