@@ -2,13 +2,12 @@
 
 Where the template marks generated text with ``{% generation %}`` the marked character spans are used;
 otherwise each trained message's span is computed by rendering the conversation prefix by prefix.
-Spans map to tokens through the fast tokenizer's character offsets. A leading empty
+Spans map to tokens through the fast tokenizer's character-to-token alignment. A leading empty
 ``<think></think>`` block is never labelled.
 """
 
 from __future__ import annotations
 
-import bisect
 import re
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -38,8 +37,18 @@ class Encoded(NamedTuple):
     ids: list[int]
     labels: list[int]
     text: str
-    offsets: list[tuple[int, int]]
-    """Character span of each token in ``text``."""
+    encoding: Any
+    """The ``tokenizers.Encoding``: token offsets stay in Rust until asked for, since converting them
+    to Python tuples (and collecting them later) cost more than the rest of the labelling."""
+
+    def first_token_from(self, char: int) -> int | None:
+        """Index of the first token starting at or after character ``char`` (None if unknown)."""
+        if char >= len(self.text):
+            return len(self.ids)
+        t = self.encoding.char_to_token(char)
+        if t is None:
+            return None
+        return t if self.encoding.token_to_chars(t)[0] >= char else t + 1
 
 
 class ChatEncoder:
@@ -93,9 +102,8 @@ class ChatEncoder:
         encodings = self.backend.encode_batch(texts, add_special_tokens=False)
         out: list[Encoded] = []
         for enc, trained, text in zip(encodings, spans, texts, strict=True):
-            # Each attribute access converts the whole Rust vector to a new Python list: read once.
-            ids, offsets = enc.ids, enc.offsets
-            out.append(Encoded(ids, _labels(ids, offsets, trained), text, offsets))
+            ids = enc.ids  # each access converts the Rust vector to a new list: read once
+            out.append(Encoded(ids, _labels(ids, enc, trained), text, enc))
         return out
 
     def _trained_spans(self, messages: list[Message], text: str, generation_spans: list[Span]) -> list[Span]:
@@ -135,15 +143,20 @@ def _skip_empty_think(text: str, span: Span) -> Span:
     return (match.end(), end) if match else span
 
 
-def _labels(ids: list[int], offsets: list[tuple[int, int]], spans: list[Span]) -> list[int]:
-    """Label every token that overlaps a trained character span (offsets are in text order).
+def _labels(ids: list[int], encoding: Any, spans: list[Span]) -> list[int]:
+    """Label every token that overlaps a trained character span.
 
-    Bisection finds each span's first token, so the cost is the trained tokens, not the whole text."""
+    The tokens at both ends of a span come from the Rust encoding, so the cost is the trained tokens,
+    not the whole text."""
     labels = [IGNORE_INDEX] * len(ids)
-    for span_start, span_end in spans:
-        t = bisect.bisect_right(offsets, span_start, key=lambda o: o[1])
-        while t < len(offsets) and offsets[t][0] < span_end:
-            if offsets[t][1] > offsets[t][0]:
-                labels[t] = ids[t]
-            t += 1
+    for start, end in spans:
+        if end <= start:
+            continue
+        first, last = encoding.char_to_token(start), encoding.char_to_token(end - 1)
+        if first is None or last is None:  # a character no token covers: scan the offsets
+            covered = [t for t, (a, b) in enumerate(encoding.offsets) if a < end and b > start and b > a]
+            if not covered:
+                continue
+            first, last = covered[0], covered[-1]
+        labels[first : last + 1] = ids[first : last + 1]
     return labels

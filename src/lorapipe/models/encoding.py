@@ -13,7 +13,6 @@ The tokenizer is passed in; this module imports nothing heavy at import time.
 
 from __future__ import annotations
 
-import bisect
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -155,16 +154,15 @@ def _estimated_lengths(
     starts: list[int],
     target: int,
 ) -> list[int]:
-    """Token length of each truncation candidate, read off the whole example's offsets (no tokenizing).
+    """Token length of each truncation candidate, read off the whole example's encoding (no tokenizing).
 
     A candidate drops the messages between ``head`` and a user turn; where the template renders
     history the same whatever follows, that is one character range of the whole text, found by
-    rendering the history up to the turn with a sentinel in its place. Its tokens are counted by
-    bisection. Exact when turns begin with a special token (ChatML); [] when it cannot be located,
+    rendering the history up to the turn with a sentinel in its place; the encoding maps its ends to
+    token indices. Exact when turns begin with a special token (ChatML); [] when it cannot be located,
     and the caller then measures candidates by tokenizing them."""
     if target + 1 != len(messages):
         return []  # trailing messages are dropped too, and the target may render differently as last
-    token_starts = [o[0] for o in whole.offsets]
 
     def content_start(i: int) -> int | None:
         # Where message i's content begins in the whole text (the turn header before it is the same
@@ -179,16 +177,17 @@ def _estimated_lengths(
             return None
         return at
 
-    first = content_start(len(head))
+    first_char = content_start(len(head))
+    first = whole.first_token_from(first_char) if first_char is not None else None
     if first is None:
         return []
-    first_token = bisect.bisect_left(token_starts, first)
     out: list[int] = []
     for start in starts:
-        cut = content_start(start)
+        cut_char = content_start(start)
+        cut = whole.first_token_from(cut_char) if cut_char is not None else None
         if cut is None:
             return []
-        out.append(len(whole.ids) - (bisect.bisect_left(token_starts, cut) - first_token))
+        out.append(len(whole.ids) - (cut - first))
     return out
 
 
