@@ -45,13 +45,27 @@ def _fail(exc: LorapipeError) -> typer.Exit:
 
 @app.command("list")
 def list_jobs(limit: Annotated[int, typer.Option(min=1, max=1000)] = 20) -> None:
-    """The newest jobs of every user."""
+    """The newest jobs of every user (a table on a terminal, tab-separated lines otherwise)."""
     with session_scope(open_database()) as s:
-        table = Table("id", "status", "model", "owner", "created", "fine-tuned model")
-        for job in s.scalars(select(Job).order_by(Job.created_at.desc()).limit(limit)):
-            created = job.created_at.isoformat(timespec="seconds")
-            table.add_row(job.id, job.status, job.model, job.owner_id, created, job.fine_tuned_model or "")
-        out.print(table)
+        rows = [
+            (
+                j.id,
+                j.status,
+                j.model,
+                j.owner_id,
+                j.created_at.isoformat(timespec="seconds"),
+                j.fine_tuned_model or "",
+            )
+            for j in s.scalars(select(Job).order_by(Job.created_at.desc()).limit(limit))
+        ]
+    if not out.is_terminal:
+        for row in rows:
+            print("\t".join(row))
+        return
+    table = Table("id", "status", "model", "owner", "created", "fine-tuned model")
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
 
 
 @app.command("show")
@@ -89,3 +103,88 @@ def cancel(job_id: str) -> None:
             out.print(f"{job.id}: {job.status}")
     except LorapipeError as exc:
         raise _fail(exc) from None
+
+
+@app.command("watch")
+def watch(
+    job_id: str, interval: Annotated[float, typer.Option(min=0.2, help="Seconds between polls.")] = 1.0
+) -> None:
+    """Follow a job: a progress bar with step, loss, eval loss and ETA until it ends. Ctrl-C asks
+    whether to cancel the job or only stop watching."""
+    import time
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    sessions = open_database()
+    seq, status = 0, ""
+    shown: dict[str, object] = {}
+    progress = Progress(
+        TextColumn("[bold]{task.fields[status]}"),
+        BarColumn(),
+        TextColumn("step {task.fields[steps]}"),
+        TextColumn("loss {task.fields[loss]}  eval {task.fields[eval_loss]}  eta {task.fields[eta]}"),
+        TimeElapsedColumn(),
+        console=err,
+    )
+    try:
+        with progress:
+            task = progress.add_task(
+                "job", total=None, status="…", steps="-", loss="-", eval_loss="-", eta="-"
+            )
+            while True:
+                with session_scope(sessions) as s:
+                    job = _job(s, job_id)
+                    status = job.status
+                    for event in store.events_since(s, job_id, seq):
+                        seq = event.seq
+                        data = event.data or {}
+                        if data.get("engine_type") == "metrics":
+                            _apply_metrics(shown, data)
+                        elif event.type != "metrics":
+                            progress.console.print(
+                                f"[dim]{event.created_at:%H:%M:%S}[/] {escape(event.message)}"
+                            )
+                progress.update(
+                    task,
+                    status=status,
+                    total=_number(shown.get("total")),
+                    completed=_number(shown.get("step")) or 0,
+                    steps=f"{shown.get('step', 0)}/{shown.get('total', '?')}",
+                    loss=shown.get("loss", "-"),
+                    eval_loss=shown.get("eval_loss", "-"),
+                    eta=shown.get("eta", "-"),
+                )
+                if status in ("succeeded", "failed", "cancelled"):
+                    break
+                time.sleep(interval)
+    except KeyboardInterrupt:
+        if typer.confirm(
+            f"\nCancel job {job_id}? (No = stop watching; the job keeps running)", default=False
+        ):
+            cancel(job_id)
+        raise typer.Exit(0) from None
+    with session_scope(sessions) as s:
+        job = _job(s, job_id)
+        tail = f" -> {job.fine_tuned_model}" if job.fine_tuned_model else ""
+        reason = f" ({job.error.get('code')}: {job.error.get('message')})" if job.error else ""
+        out.print(f"{job.id}: {job.status}{tail}{escape(reason)}")
+    raise typer.Exit(0 if status == "succeeded" else 1)
+
+
+def _apply_metrics(shown: dict[str, object], data: dict[str, object]) -> None:
+    """Keep the latest step, total, losses and ETA seen in engine metrics events."""
+    if isinstance(data.get("total_steps"), int):
+        shown["total"] = data["total_steps"]
+    if isinstance(data.get("step"), int):
+        shown["step"] = data["step"]
+    for key in ("loss", "eval_loss"):
+        value = data.get(key)
+        if isinstance(value, int | float):
+            shown[key] = f"{value:.4f}"
+    eta = data.get("eta_s")
+    if isinstance(eta, int | float):
+        shown["eta"] = f"{int(eta) // 60}:{int(eta) % 60:02d}"
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
