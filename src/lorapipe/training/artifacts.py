@@ -72,6 +72,8 @@ def sample_prompts(examples: Sequence[Example], n: int) -> list[tuple[str, list[
     """Up to ``n`` (id, prompt messages, reference reply) from held-out examples: everything before the
     last trained reply is the prompt."""
     out: list[tuple[str, list[dict[str, str]], str]] = []
+    if n <= 0:
+        return out
     for ex in examples:
         trained = [i for i, m in enumerate(ex.messages) if m.trained]
         if not trained:
@@ -79,7 +81,7 @@ def sample_prompts(examples: Sequence[Example], n: int) -> list[tuple[str, list[
         last = trained[-1]
         prompt = [{"role": m.role, "content": m.content} for m in ex.messages[:last]]
         out.append((ex.id, prompt, ex.messages[last].content))
-        if len(out) == n:
+        if len(out) >= n:
             break
     return out
 

@@ -34,6 +34,8 @@ class Progress:
     started: float = field(default_factory=time.monotonic)
     start_step: int = 0
     start_tokens: int = 0
+    train_seconds: float | None = None
+    """Wall time of the training loop in this process (set when it ends)."""
     last_checkpoint: str | None = None
     last_eval_step: int | None = None
     evals: list[dict[str, float]] = field(default_factory=list)
@@ -78,6 +80,11 @@ class EventsCallback(TrainerCallback):
         self.progress.started = time.monotonic()
         self.progress.start_step = state.global_step
         self.progress.start_tokens = self.progress.trained_tokens
+
+    def on_train_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
+    ) -> None:
+        self.progress.train_seconds = time.monotonic() - self.progress.started
 
     def _timing(self, state: TrainerState) -> dict[str, Any]:
         elapsed = time.monotonic() - self.progress.started

@@ -334,7 +334,7 @@ def _summary(
     history = trainer.state.log_history
     train_losses = [h["loss"] for h in history if "loss" in h]
     evals = progress.evals
-    elapsed = max(time.monotonic() - progress.started, 1e-9)
+    elapsed = max(progress.train_seconds or (time.monotonic() - progress.started), 1e-9)
     return {
         "steps": trainer.state.global_step,
         "epochs": round(trainer.state.epoch or 0.0, 4),

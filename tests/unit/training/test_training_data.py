@@ -91,3 +91,13 @@ def test_load_examples_reads_canonical_jsonl_and_brightrun(tmp_path: Path) -> No
     assert [e.id for e in load_examples(path)] == [e.id for e in exs]
     eq12 = load_examples(EQ12)
     assert len(eq12) == 44 and all(e.messages[-1].trained for e in eq12)
+
+
+def test_sample_prompts_end_before_the_last_trained_reply() -> None:
+    from lorapipe.training.artifacts import sample_prompts
+
+    exs = _examples(5)
+    assert sample_prompts(exs, 0) == []
+    got = sample_prompts(exs, 2)
+    assert [g[0] for g in got] == ["e0", "e1"]
+    assert got[0][1] == [{"role": "user", "content": "q0"}] and got[0][2] == "a0"

@@ -1,0 +1,190 @@
+"""Engine throughput and padding efficiency against a plain transformers Trainer + PEFT script.
+
+Both sides train the same base model with the same LoRA config on the same encoded EQ-12 examples
+(our assistant-only labels), same batch size, precision, learning rate and one epoch; they are
+timed in this same process, alternating, best of ``--repeats``. Throughput = trained (label) tokens
+per second of the training loop. The plain side is what a user would write: the Trainer's random
+sampler and a padding collator.
+
+Padding efficiency = real tokens / (rows x longest row) over one epoch's batches of EQ-12:
+ours (length-grouped) vs naive (random batches, mean over 5 epochs).
+
+    .venv/bin/python bench/engine.py [--model lorapipe/tiny-qwen3] [--max-length 1024] [--repeats 2]
+
+Last line: ``RESULT engine speed_ratio=<ours/plain> padding_eff=<ours> padding_eff_naive=<naive>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+# bench/datasets.py (another benchmark) would shadow Hugging Face's ``datasets``, which the Trainer imports.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+EQ12 = Path(__file__).resolve().parents[1] / "src/lorapipe/samples/eq12/EQ-12-conversations-demo.jsonl"
+
+
+def _config(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "preset": "custom",
+        "rank": 8,
+        "alpha": 16,
+        "dropout": 0.0,
+        "target_modules": "attention",
+        "learning_rate": 2e-4,
+        "lr_scheduler": "constant",
+        "warmup_ratio": 0.0,
+        "epochs": 1,
+        "batch_size": args.batch_size,
+        "gradient_accumulation_steps": 1,
+        "max_length": args.max_length,
+        "validation_split": 0.0,
+        "gradient_checkpointing": False,
+        "precision": "fp32",
+        "sample_prompts": 0,
+        "logging_steps": 1,
+        "save_steps": 10_000,
+    }
+
+
+def ours(args: argparse.Namespace, settings: Any) -> tuple[float, int]:
+    """Our engine, whole recipe; its own count of trained tokens/s during the training loop."""
+    from lorapipe.training.events import EventWriter
+    from lorapipe.training.run import run
+    from lorapipe.training.spec import TrainingJobSpec
+
+    spec = TrainingJobSpec.parse(
+        {"job_id": "bench", "model": args.model, "dataset": {"uri": str(EQ12)}, "config": _config(args)}
+    )
+    with tempfile.TemporaryDirectory() as out:
+        result = run(spec, Path(out), EventWriter(io.StringIO(), None), settings=settings)
+    return float(result.summary["tokens_per_s"]), int(result.summary["trained_tokens"])
+
+
+def plain(
+    args: argparse.Namespace, settings: Any, features: list[dict[str, list[int]]], tokenizer: Any
+) -> tuple[float, int]:
+    """A plain Trainer + PEFT script over the same encoded examples."""
+    import transformers
+    from peft import LoraConfig, get_peft_model
+    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
+
+    from lorapipe.models.sources import load_model
+
+    transformers.set_seed(0)
+    model = load_model(args.model, settings, dtype="float32", attn_implementation="sdpa")
+    model.config.use_cache = False
+    lora = LoraConfig(
+        r=8,
+        lora_alpha=16,
+        lora_dropout=0.0,
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+        task_type="CAUSAL_LM",
+    )
+    model = get_peft_model(model, lora)
+    with tempfile.TemporaryDirectory() as out:
+        targs = TrainingArguments(
+            output_dir=out,
+            per_device_train_batch_size=args.batch_size,
+            learning_rate=2e-4,
+            num_train_epochs=1,
+            lr_scheduler_type="constant",
+            use_cpu=True,
+            report_to=[],
+            save_strategy="no",
+            logging_steps=1,
+            disable_tqdm=True,
+            remove_unused_columns=False,
+            seed=0,
+        )
+        collator = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100, padding=True)
+        trainer = Trainer(model=model, args=targs, train_dataset=features, data_collator=collator)
+        start = time.perf_counter()
+        trainer.train()
+        elapsed = time.perf_counter() - start
+    trained = sum(sum(1 for x in f["labels"] if x != -100) for f in features)
+    return trained / elapsed, trained
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="lorapipe/tiny-qwen3")
+    parser.add_argument("--max-length", type=int, default=1024)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--data-dir", type=Path, default=None, help="lorapipe data dir (model cache)")
+    args = parser.parse_args()
+
+    import torch
+
+    from lorapipe.models.sources import load_tokenizer
+    from lorapipe.settings import Settings
+    from lorapipe.training.data import (
+        encode_examples,
+        length_grouped_batches,
+        load_examples,
+        padding_efficiency,
+    )
+
+    settings = Settings(data_dir=args.data_dir) if args.data_dir else Settings()
+    tokenizer = load_tokenizer(args.model, settings)
+    encoded = encode_examples(tokenizer, load_examples(EQ12), args.max_length, None)
+    features = encoded.features
+    lengths = encoded.lengths
+
+    # padding efficiency of one epoch's batches
+    eff_ours = statistics.mean(
+        padding_efficiency(lengths, length_grouped_batches(lengths, args.batch_size, seed))
+        for seed in range(5)
+    )
+    naive = []
+    for seed in range(5):
+        order = list(range(len(lengths)))
+        random.Random(seed).shuffle(order)
+        naive.append(
+            padding_efficiency(
+                lengths, [order[i : i + args.batch_size] for i in range(0, len(order), args.batch_size)]
+            )
+        )
+    eff_naive = statistics.mean(naive)
+
+    torch.set_num_threads(torch.get_num_threads())
+    rates: dict[str, list[float]] = {"ours": [], "plain": []}
+    tokens: dict[str, int] = {}
+    for _ in range(args.repeats):
+        rate, tokens["plain"] = plain(args, settings, features, tokenizer)
+        rates["plain"].append(rate)
+        rate, tokens["ours"] = ours(args, settings)
+        rates["ours"].append(rate)
+    best = {k: max(v) for k, v in rates.items()}
+    print(
+        json.dumps(
+            {
+                "model": args.model,
+                "examples": len(features),
+                "max_length": args.max_length,
+                "batch_size": args.batch_size,
+                "trained_tokens_per_epoch": tokens,
+                "tokens_per_s": rates,
+                "padding_eff_runs_naive": naive,
+                "threads": torch.get_num_threads(),
+            }
+        )
+    )
+    ratio = best["ours"] / best["plain"]
+    print(
+        f"RESULT engine speed_ratio={ratio:.3f} padding_eff={eff_ours:.3f} padding_eff_naive={eff_naive:.3f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
