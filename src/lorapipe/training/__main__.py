@@ -55,6 +55,13 @@ def _event_stream(args: argparse.Namespace) -> IO[str]:
     return stream
 
 
+def _is_main_process() -> bool:
+    """False on the non-zero ranks of an ``accelerate launch`` (several GPUs)."""
+    from accelerate import PartialState
+
+    return bool(PartialState().is_main_process)
+
+
 def _run(args: argparse.Namespace) -> int:
     from lorapipe.training.events import EventWriter
     from lorapipe.training.spec import TrainingJobSpec
@@ -62,12 +69,16 @@ def _run(args: argparse.Namespace) -> int:
     cancel = CancelFlag()
     cancel.install()  # before the slow imports: a SIGTERM during them still ends as "cancelled"
     args.out.mkdir(parents=True, exist_ok=True)
-    events = EventWriter(_event_stream(args), args.out / "metrics.jsonl")
+    main_process = _is_main_process()
+    if main_process:
+        events = EventWriter(_event_stream(args), args.out / "metrics.jsonl")
+    else:
+        events = EventWriter(None, None)  # other ranks of a multi-GPU run stay silent
     try:
         spec = TrainingJobSpec.load(args.spec)
         from lorapipe.training.run import run
 
-        result = run(spec, args.out, events, resume=args.resume, cancel=cancel)
+        result = run(spec, args.out, events, resume=args.resume, cancel=cancel, main_process=main_process)
     except Cancelled as exc:
         events.emit(
             "result", status="cancelled", exit_code=int(ExitCode.CANCELLED), checkpoint=exc.checkpoint

@@ -50,8 +50,10 @@ def model_ref(spec: TrainingJobSpec) -> str:
     return f"{spec.model}@{spec.model_revision}" if spec.model_revision else spec.model
 
 
-def resolve_base_model(spec: TrainingJobSpec, settings: Settings) -> Path:
-    """The local folder of the base model (built, converted or downloaded on first use)."""
+def resolve_base_model(spec: TrainingJobSpec, settings: Settings) -> tuple[Path, str | None]:
+    """The local folder of the base model (built, converted or downloaded on first use) and its
+    licence when the catalogue knows it."""
     from lorapipe.models.sources import resolve_model
 
-    return resolve_model(model_ref(spec), model_settings(spec, settings)).path
+    resolved = resolve_model(model_ref(spec), model_settings(spec, settings))
+    return resolved.path, (resolved.spec.license if resolved.spec else None)

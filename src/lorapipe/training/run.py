@@ -77,8 +77,13 @@ def run(
     resume: bool = False,
     cancel: CancelFlag | None = None,
     settings: Settings | None = None,
+    main_process: bool = True,
 ) -> RunResult:
-    """Train ``spec`` into ``out_dir``; raises a :class:`LorapipeError` or :class:`Cancelled` on failure."""
+    """Train ``spec`` into ``out_dir``; raises a :class:`LorapipeError` or :class:`Cancelled` on failure.
+
+    Under ``accelerate launch`` every rank runs this; only the main process (``main_process``) writes
+    the final artifacts (the Trainer already restricts checkpoints to it).
+    """
     cancel = cancel or CancelFlag()
     settings = settings or Settings()
     config = spec.config
@@ -98,7 +103,7 @@ def run(
     events.stage("downloading")
     train_file = fetch_data(spec.dataset, out_dir / "work")
     val_file = fetch_data(spec.validation, out_dir / "work") if spec.validation else None
-    model_dir = resolve_base_model(spec, settings)
+    model_dir, license = resolve_base_model(spec, settings)
     stage_done("downloading")
 
     # 2. loading_model --------------------------------------------------------------------------
@@ -171,6 +176,8 @@ def run(
 
     # 6. saving ---------------------------------------------------------------------------------
     events.stage("saving")
+    if not main_process:
+        return RunResult(out_dir=out_dir, manifest={}, summary={}, model=model)
     if config.final_adapter == "best" and val_set.features and trainer.state.best_model_checkpoint:
         _load_best_adapter(model, Path(trainer.state.best_model_checkpoint))
     model.save_pretrained(out_dir)
@@ -188,7 +195,7 @@ def run(
         out_dir / "README.md",
         base_model=spec.model,
         dataset_name=dataset_name,
-        license=None,
+        license=license,
         summary=summary,
         config=config.model_dump(mode="json"),
         job_id=spec.job_id,
