@@ -41,6 +41,10 @@ class Measurement(BaseModel):
     eval_flops: float = Field(default=0.0, ge=0, description="Model FLOPs of the evals inside train_seconds.")
     peak_flops: float | None = Field(default=None, description="Device BF16 peak × GPUs; None on CPU.")
     fixed_seconds: float | None = Field(default=None, description="Wall time outside training, seconds.")
+    stage_overhead_seconds: float | None = Field(
+        default=None,
+        description="Training-stage seconds outside optimizer steps: trainer start, evals, checkpoint saves.",
+    )
     peak_memory_bytes: int | None = None
     predicted: dict[str, float] = Field(default_factory=dict, description="Estimate made before the run.")
     job_id: str | None = None
@@ -115,6 +119,39 @@ def learned_fixed_seconds(records: Iterable[Measurement], model_id: str, device:
     return _range(found, EXACT_SPREAD) if found else None
 
 
+def learned_stage_overhead(records: Iterable[Measurement], model_id: str, device: str) -> Triple | None:
+    """Trainer start + evals + checkpoint saves measured for this model on this device, or None."""
+    values = [r.stage_overhead_seconds for r in records if r.model_id == model_id and r.device == device]
+    found = [v for v in values if v is not None]
+    return _range(found, EXACT_SPREAD) if found else None
+
+
+def step_seconds_from_events(events: Iterable[Mapping[str, Any]]) -> tuple[float, int] | None:
+    """Seconds the optimizer steps alone took, from the engine's ``metrics.jsonl``, and the steps.
+
+    Train-metric events carry ``step`` and ``elapsed_s``; an interval between two of them that also
+    holds an eval or a checkpoint is left out, and so is the first (trainer start). The clean
+    intervals' seconds per step, times all steps, is the step time. None without clean intervals."""
+    clean_s = 0.0
+    clean_steps = 0
+    last: tuple[int, float] | None = None
+    dirty = False
+    total = 0
+    for e in events:
+        kind = e.get("type")
+        if kind == "checkpoint" or (kind == "metrics" and e.get("phase") == "eval"):
+            dirty = True
+        elif kind == "metrics" and e.get("phase") == "train":
+            step, elapsed = int(e["step"]), float(e["elapsed_s"])
+            if last is not None and not dirty and step > last[0] and elapsed >= last[1]:
+                clean_s += elapsed - last[1]
+                clean_steps += step - last[0]
+            last, dirty, total = (step, elapsed), False, max(total, step)
+    if clean_steps == 0:
+        return None
+    return clean_s / clean_steps * total, total
+
+
 def measurement_from_manifest(
     manifest: Mapping[str, Any],
     *,
@@ -124,12 +161,15 @@ def measurement_from_manifest(
     peak_flops: float | None = None,
     wall_seconds: float | None = None,
     predicted: Mapping[str, float] | None = None,
+    events: Iterable[Mapping[str, Any]] | None = None,
 ) -> Measurement:
     """A measurement from the engine's ``manifest.json`` (``timings_s``, ``dataset``, ``metrics``).
 
     Input tokens = the training split's tokens × epochs run; evals = validation tokens × evals run ×
-    ``eval_flops_per_token`` (2·N, forward only); ``wall_seconds`` (the whole process,
-    measured by the caller) gives the fixed seconds, else the other stages' timings do.
+    ``eval_flops_per_token`` (2·N, forward only). With the run's ``events`` (``metrics.jsonl``) the
+    optimizer steps are timed apart from the trainer start, evals and checkpoint saves, which become
+    ``stage_overhead_seconds``. ``wall_seconds`` (the whole process, measured by the caller) gives
+    the fixed seconds, else the other stages' timings do.
     """
     timings = manifest["timings_s"]
     metrics = manifest.get("metrics", {})
@@ -143,6 +183,11 @@ def measurement_from_manifest(
     )
     n_evals = len(metrics.get("evals") or [])
     val_tokens = int((manifest["dataset"].get("validation") or {}).get("tokens") or 0)
+    eval_flops = val_tokens * n_evals * eval_flops_per_token
+    stage_overhead = None
+    steps = step_seconds_from_events(events) if events is not None else None
+    if steps is not None and 0 < steps[0] <= train_s:
+        stage_overhead, train_s, eval_flops = train_s - steps[0], steps[0], 0.0
     return Measurement(
         model_id=str(manifest["base_model"]),
         device=device,
@@ -151,9 +196,10 @@ def measurement_from_manifest(
         train_seconds=train_s,
         padding_efficiency=float(manifest["dataset"].get("padding_efficiency") or 1.0),
         flops_per_token=flops_per_token,
-        eval_flops=val_tokens * n_evals * eval_flops_per_token,
+        eval_flops=eval_flops,
         peak_flops=peak_flops,
         fixed_seconds=fixed,
+        stage_overhead_seconds=stage_overhead,
         peak_memory_bytes=metrics.get("peak_memory_bytes"),
         predicted=dict(predicted or {}),
         job_id=manifest.get("job_id"),

@@ -16,7 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from lorapipe.estimate.calibration import Measurement, learned_achieved_flops, learned_fixed_seconds
+from lorapipe.estimate.calibration import (
+    Measurement,
+    learned_achieved_flops,
+    learned_fixed_seconds,
+    learned_stage_overhead,
+)
 from lorapipe.estimate.catalogue import GpuCatalogue
 from lorapipe.estimate.config import EstimateConfig
 from lorapipe.estimate.cost import SERVERLESS_IDLE_TIMEOUT_S
@@ -124,6 +129,12 @@ def estimate_time(
     evals = Triple(*(eval_flops / a if a > 0 else 0.0 for a in (achieved.high, achieved.mid, achieved.low)))
 
     fixed: dict[str, Triple] = {}
+    overhead = learned_stage_overhead(records, m.id, device)
+    if overhead is not None:
+        # Measured trainer start + evals + checkpoint saves of this model on this device replace the
+        # FLOP-based eval estimate (on small models evals cost per step, not per FLOP).
+        fixed["trainer overhead (measured)"] = overhead
+        eval_flops = 0.0
     if backend == "serverless":
         fixed["cold start"] = priors.fixed_seconds["serverless_cold_start"]
     elif backend == "pod":

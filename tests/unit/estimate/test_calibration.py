@@ -7,8 +7,10 @@ from lorapipe.estimate.calibration import (
     append_measurement,
     learned_achieved_flops,
     learned_fixed_seconds,
+    learned_stage_overhead,
     load_measurements,
     measurement_from_manifest,
+    step_seconds_from_events,
 )
 
 pytestmark = pytest.mark.unit
@@ -86,3 +88,40 @@ def test_measurement_from_an_engine_manifest():
     assert m.padding_efficiency == 0.9 and m.job_id == "job-1" and m.peak_memory_bytes == 123
     no_wall = measurement_from_manifest(manifest, device="cpu", flops_per_token=1e6)
     assert no_wall.fixed_seconds == pytest.approx(3.6)
+
+
+def _train(step, elapsed):
+    return {"type": "metrics", "phase": "train", "step": step, "elapsed_s": elapsed}
+
+
+def test_step_time_from_events_leaves_out_start_evals_and_checkpoints():
+    events = [
+        {"type": "metrics", "phase": "eval", "step": 0},
+        _train(1, 2.0),  # 2 s of trainer start before the first step: not a step
+        _train(2, 3.0),
+        _train(3, 4.0),
+        {"type": "metrics", "phase": "eval", "step": 3},
+        {"type": "checkpoint", "step": 3},
+        _train(4, 9.0),  # this interval holds an eval and a checkpoint
+        _train(5, 10.0),
+    ]
+    seconds, steps = step_seconds_from_events(events)
+    assert steps == 5 and seconds == pytest.approx(5 * 1.0)
+    assert step_seconds_from_events([_train(1, 1.0)]) is None
+
+
+def test_manifest_with_events_splits_steps_from_stage_overhead():
+    manifest = {
+        "base_model": "m",
+        "config": {"method": "lora", "epochs": 1},
+        "timings_s": {"training": 12.0},
+        "dataset": {"train": {"tokens": 1000}, "validation": {"tokens": 100}},
+        "metrics": {"epochs": 1.0, "evals": [{}, {}]},
+    }
+    events = [_train(1, 2.0), _train(2, 3.0), _train(3, 4.0), _train(4, 5.0)]
+    m = measurement_from_manifest(
+        manifest, device="cpu", flops_per_token=1e6, eval_flops_per_token=1e5, events=events
+    )
+    assert m.train_seconds == pytest.approx(4.0) and m.stage_overhead_seconds == pytest.approx(8.0)
+    assert m.eval_flops == 0.0  # evals are in the overhead, not in the step time
+    assert learned_stage_overhead([m], "m", "cpu").mid == pytest.approx(8.0)

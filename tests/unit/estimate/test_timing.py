@@ -87,3 +87,22 @@ def test_cpu_needs_no_catalogue_entry():
     t = estimate_time(tiny, EstimateConfig(), DATA, "cpu", "local", CAT, PRIORS)
     assert "CPU prior" in t.throughput.basis
     assert "upload" not in t.fixed and "cold start" not in t.fixed
+
+
+def test_measured_trainer_overhead_replaces_the_eval_estimate():
+    cfg = EstimateConfig()
+    data = DatasetTokens(tokens=1_000_000, trained_tokens=1, examples=1000, validation_tokens=100_000)
+    fpt = flops_per_token(QWEN8, cfg, data.mean_length / 2)
+    run = Measurement(
+        model_id=QWEN8.id,
+        device="cpu",
+        method="lora",
+        input_tokens=10_000,
+        train_seconds=10.0,
+        flops_per_token=fpt,
+        stage_overhead_seconds=7.0,
+    )
+    with_run = estimate_time(QWEN8, cfg, data, "cpu", "local", CAT, PRIORS, [run])
+    assert with_run.fixed["trainer overhead (measured)"].mid == pytest.approx(7.0)
+    assert with_run.evals.mid == 0.0
+    assert estimate_time(QWEN8, cfg, data, "cpu", "local", CAT, PRIORS).evals.mid > 0
