@@ -9,9 +9,8 @@ import re
 import time
 
 import pytest
+from live_service import EQ12, Service, pid_alive
 from openai import OpenAI
-
-from conftest import EQ12, Service, pid_alive
 
 pytestmark = pytest.mark.e2e
 

@@ -10,8 +10,7 @@ import time
 
 import httpx
 import pytest
-
-from conftest import EQ12, Service, pid_alive
+from live_service import EQ12, Service, pid_alive
 
 # About 3 minutes on 2 busy cores (two engine start-ups); the fast in-process variant with a
 # fault-injecting engine is tests/integration/jobs/test_reconciler.py::test_orphan_after_...

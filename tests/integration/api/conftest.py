@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from api_harness import Api
 from fastapi.testclient import TestClient
 
 from lorapipe.api.app import create_app
 from lorapipe.db import create_engine_for, make_sessionmaker, session_scope
 from lorapipe.jobs import accounts
 from lorapipe.settings import Settings
-
-EQ12 = Path(__file__).parents[3] / "src/lorapipe/samples/eq12/EQ-12-conversations-demo.jsonl"
-
-
-@dataclass
-class Api:
-    client: TestClient
-    settings: Settings
-    alice: dict[str, str]
-    bob: dict[str, str]
 
 
 @pytest.fixture

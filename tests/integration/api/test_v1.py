@@ -7,8 +7,7 @@ import re
 from typing import Any
 
 import pytest
-
-from conftest import EQ12, Api
+from api_harness import EQ12, Api
 
 pytestmark = pytest.mark.integration
 

@@ -1,13 +1,22 @@
-"""Rows the job tests need, built through the real ORM."""
+"""Rows the job tests need, built through the real ORM, and the fault-injecting engine to run."""
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
+import sys
+import time
+from pathlib import Path
 
+from sqlalchemy.orm import Session, sessionmaker
+
+from lorapipe.db import session_scope
 from lorapipe.jobs.accounts import User
 from lorapipe.jobs.ids import new_id
 from lorapipe.jobs.records import FileObject, Job
 from lorapipe.jobs.states import JobStatus
+from lorapipe.services.reconciler import Reconciler, ReconcilerPolicy
+
+FAKE = (sys.executable, str(Path(__file__).with_name("fake_engine.py")))
+FAST = ReconcilerPolicy(interval_s=0.05, cancel_grace_s=1.0, retry_backoff_s=0.0)
 
 
 def make_user(session: Session, name: str | None = None) -> User:
@@ -41,3 +50,26 @@ def make_job(session: Session, owner: User, status: JobStatus = JobStatus.QUEUED
     session.add(job)
     session.flush()
     return job
+
+
+def queue_job(sessions: sessionmaker[Session], fake: str, max_attempts: int = 1) -> str:
+    with session_scope(sessions) as s:
+        job = make_job(s, make_user(s), JobStatus.QUEUED)
+        job.spec = {"job_id": job.id, "metadata": {"fake": fake}}
+        job.max_attempts = max_attempts
+        return job.id
+
+
+def run_until(
+    rec: Reconciler, sessions: sessionmaker[Session], job_id: str, done: set[str], limit_s: float = 30
+) -> Job:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        rec.tick()
+        with session_scope(sessions) as s:
+            job = s.get(Job, job_id)
+            assert job is not None
+            if job.status in done:
+                return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} still {job.status} after {limit_s}s")

@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from job_factories import make_job
-from test_reconciler import FAKE, FAST, run_until
+from job_factories import FAKE, FAST, make_job, run_until
 
 from lorapipe.backends.local import LocalBackend
 from lorapipe.db import create_engine_for, make_sessionmaker, session_scope

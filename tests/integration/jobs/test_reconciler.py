@@ -6,13 +6,12 @@ each test drives the real reconciler, backend, state machine and database.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from job_factories import make_job, make_user
+from job_factories import FAKE, FAST, queue_job, run_until
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,8 +23,6 @@ from lorapipe.jobs.transition import transition
 from lorapipe.services.reconciler import Reconciler, ReconcilerPolicy
 
 pytestmark = pytest.mark.integration
-FAKE = (sys.executable, str(Path(__file__).with_name("fake_engine.py")))
-FAST = ReconcilerPolicy(interval_s=0.05, cancel_grace_s=1.0, retry_backoff_s=0.0)
 
 
 @pytest.fixture
@@ -35,29 +32,6 @@ def make_reconciler(tmp_path: Path, sessions: sessionmaker[Session]) -> Callable
         return Reconciler(sessions, {"local": backend}, policy=FAST, worker_id=worker_id)
 
     return build
-
-
-def queue_job(sessions: sessionmaker[Session], fake: str, max_attempts: int = 1) -> str:
-    with session_scope(sessions) as s:
-        job = make_job(s, make_user(s), JobStatus.QUEUED)
-        job.spec = {"job_id": job.id, "metadata": {"fake": fake}}
-        job.max_attempts = max_attempts
-        return job.id
-
-
-def run_until(
-    rec: Reconciler, sessions: sessionmaker[Session], job_id: str, done: set[str], limit_s: float = 30
-) -> Job:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        rec.tick()
-        with session_scope(sessions) as s:
-            job = s.get(Job, job_id)
-            assert job is not None
-            if job.status in done:
-                return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} still {job.status} after {limit_s}s")
 
 
 def count(sessions: sessionmaker[Session], model: type, job_id: str) -> int:
