@@ -317,6 +317,12 @@ def record(
         train = body["dataset"]["train"]
         mean = train["tokens"] / max(train["examples_used"], 1)
         peak = None if device == "cpu" else load_catalogue().get(device).bf16_dense_tflops * 1e12
+        events_file = manifest.parent / "metrics.jsonl"
+        events = (
+            [json.loads(line) for line in events_file.read_text("utf-8").splitlines() if line.strip()]
+            if events_file.is_file()
+            else None
+        )
         m = measurement_from_manifest(
             body,
             device=device,
@@ -324,6 +330,7 @@ def record(
             eval_flops_per_token=2.0 * facts.active_matmul_params,
             peak_flops=peak,
             wall_seconds=wall_seconds,
+            events=events,
         )
         path = measurements_path(get_settings())
         append_measurement(path, m)

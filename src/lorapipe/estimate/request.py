@@ -18,6 +18,7 @@ from lorapipe.estimate.model_facts import ModelFacts
 from lorapipe.estimate.priors import Priors, load_priors
 from lorapipe.estimate.report import EstimateReport
 from lorapipe.estimate.timing import DatasetTokens
+from lorapipe.settings import Settings
 
 
 class DatasetTokensIn(BaseModel):
@@ -72,4 +73,20 @@ def estimate_job(
         spent_usd=request.spent_usd,
         execution_timeout_s=request.execution_timeout_s,
         model_cached=request.model_cached,
+    )
+
+
+def estimate_with_settings(request: EstimateRequest, settings: Settings) -> EstimateReport:
+    """:func:`estimate_job` with everything looked up: the model's facts, the catalogue (live pod
+    prices when ``settings.runpod_api_key`` is set, cached a few minutes) and the measured runs
+    under ``settings.data_dir``. What the API route and job submission call."""
+    from lorapipe.estimate.calibration import load_measurements, measurements_path
+    from lorapipe.estimate.model_lookup import resolve_model_facts
+    from lorapipe.estimate.runpod_prices import cached_catalogue
+
+    return estimate_job(
+        request,
+        facts=resolve_model_facts(request.model),
+        catalogue=cached_catalogue(settings),
+        measurements=load_measurements(measurements_path(settings)),
     )

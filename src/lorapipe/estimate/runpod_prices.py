@@ -8,6 +8,8 @@ fails, the catalogue is returned unchanged and ``prices_as_of`` keeps showing it
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,3 +113,25 @@ def catalogue_for(
     """The catalogue with live prices when ``settings.runpod_api_key`` is set."""
     key = settings.runpod_api_key.get_secret_value() if settings.runpod_api_key else None
     return refresh_catalogue(catalogue, key, get_gpu=get_gpu)
+
+
+_CACHE: dict[str, tuple[float, GpuCatalogue]] = {}
+CACHE_SECONDS = 600.0  # live prices move daily; one API round per GPU every 10 minutes is plenty
+
+
+def cached_catalogue(settings: Settings, *, get_gpu: GetGpu = _sdk_get_gpu) -> GpuCatalogue:
+    """The packaged catalogue, with live pod prices when a key is set, refreshed every 10 minutes."""
+    from lorapipe.estimate.catalogue import load_catalogue
+
+    if settings.runpod_api_key is None:
+        return load_catalogue()
+    key = settings.runpod_api_key.get_secret_value()
+    slot = hashlib.sha256(key.encode()).hexdigest()  # the cache never holds the key itself
+    now = time.monotonic()
+    hit = _CACHE.get(slot)
+    if hit is not None and now - hit[0] < CACHE_SECONDS:
+        return hit[1]
+    catalogue = refresh_catalogue(load_catalogue(), key, get_gpu=get_gpu).catalogue
+    _CACHE.clear()  # one key per process in practice; never keep old keys around
+    _CACHE[slot] = (now, catalogue)
+    return catalogue

@@ -94,3 +94,39 @@ def test_gpus_and_references_tables(settings_env):
     r = runner.invoke(app, ["estimate", "references"])
     assert r.exit_code == 0
     assert "17/17 within tolerance" in r.output
+
+
+def test_record_adds_a_finished_run_to_the_calibration_store(settings_env, tmp_path):
+    from lorapipe.estimate.calibration import load_measurements
+    from lorapipe.training.config import TrainingConfig
+
+    run = tmp_path / "run"
+    run.mkdir()
+    manifest = {
+        "base_model": "lorapipe/tiny-qwen3",
+        "job_id": "job-7",
+        "config": TrainingConfig(preset="cpu-smoke").model_dump(mode="json"),
+        "timings_s": {
+            "downloading": 0.2,
+            "loading_model": 0.3,
+            "tokenizing": 0.1,
+            "training": 6.0,
+            "saving": 0.4,
+        },
+        "dataset": {
+            "train": {"tokens": 4000, "examples_used": 40},
+            "validation": {"tokens": 400},
+            "padding_efficiency": 0.8,
+        },
+        "metrics": {"epochs": 1.0, "evals": [{}, {}], "peak_memory_bytes": 5 << 20},
+    }
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    events = [
+        {"type": "metrics", "phase": "train", "step": s, "elapsed_s": 1.0 + 0.5 * s} for s in range(1, 9)
+    ]
+    (run / "metrics.jsonl").write_text("\n".join(json.dumps(e) for e in events))
+    r = runner.invoke(app, ["estimate", "record", str(run / "manifest.json"), "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    [m] = load_measurements(settings_env / "estimate" / "measurements.jsonl")
+    assert m.job_id == "job-7" and m.device == "cpu" and m.input_tokens == 4000
+    assert m.train_seconds == pytest.approx(4.0) and m.stage_overhead_seconds == pytest.approx(2.0)

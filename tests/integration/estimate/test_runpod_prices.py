@@ -101,3 +101,16 @@ def test_without_a_key_nothing_is_called(fake_runpod, tmp_path):
     assert not result.live and fake_runpod == []
     live = catalogue_for(Settings(data_dir=tmp_path, runpod_api_key="good-key"), load_catalogue())
     assert live.live
+
+
+def test_the_service_catalogue_is_cached_between_requests(fake_runpod, tmp_path):
+    from lorapipe.estimate import runpod_prices
+
+    runpod_prices._CACHE.clear()
+    settings = Settings(data_dir=tmp_path, runpod_api_key="good-key")
+    first = runpod_prices.cached_catalogue(settings)
+    calls = len(fake_runpod)
+    second = runpod_prices.cached_catalogue(settings)
+    assert first is second and calls > 0 and len(fake_runpod) == calls
+    assert first.get("H100-SXM").pod_secure_usd_per_h.usd == 2.99
+    runpod_prices._CACHE.clear()
