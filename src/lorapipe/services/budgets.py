@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -15,6 +16,7 @@ from lorapipe.db.accounting import Budget
 from lorapipe.db.base import utcnow
 from lorapipe.errors import BudgetExceededError, UserError
 from lorapipe.estimate.budget import BLOCK_AT, NOTIFY_AT, BudgetDecision, check_budget
+from lorapipe.estimate.priors import Triple
 from lorapipe.jobs.outbox import CostRecord
 from lorapipe.services.notifications import notify
 
@@ -67,6 +69,22 @@ def set_budget(session: Session, owner_id: str, monthly_usd: float | None) -> fl
     return float(amount)
 
 
+def estimated_usd(estimate: dict[str, Any] | None, gpu: str | None, tier: str | None) -> Triple | None:
+    """The job's frozen estimate for the option that actually ran (else the recommended one)."""
+    if not estimate:
+        return None
+    options = [o for o in estimate.get("options") or [] if isinstance(o, dict) and o.get("usd")]
+    rec = estimate.get("recommendation") or {}
+    pick = next((o for o in options if o.get("gpu") == gpu and (tier is None or o.get("tier") == tier)), None)
+    pick = pick or next(
+        (o for o in options if (o.get("gpu"), o.get("tier")) == (rec.get("gpu"), rec.get("tier"))), None
+    )
+    usd = (pick or estimate).get("usd")
+    if isinstance(usd, dict) and {"low", "mid", "high"} <= usd.keys():
+        return Triple(float(usd["low"]), float(usd["mid"]), float(usd["high"]))
+    return None
+
+
 def check_job_budget(
     session: Session, owner_id: str, job_usd: float, *, override: bool = False, now: dt.datetime | None = None
 ) -> BudgetDecision:
@@ -88,6 +106,21 @@ def check_job_budget(
             hint="raise the budget (PUT /api/budget) or create the job with an explicit budget override",
         )
     return decision
+
+
+def check_job_estimate(
+    session: Session,
+    owner_id: str,
+    estimate: dict[str, Any] | None,
+    *,
+    gpu: str | None = None,
+    tier: str | None = None,
+    override: bool = False,
+) -> BudgetDecision:
+    """:func:`check_job_budget` with the upper end of the job's estimate (the option that will run,
+    else the recommended one; $0 when the estimate has no price, e.g. the local backend)."""
+    usd = estimated_usd(estimate, gpu, tier)
+    return check_job_budget(session, owner_id, usd.high if usd else 0.0, override=override)
 
 
 def notify_budget_thresholds(session: Session, owner_id: str, *, now: dt.datetime | None = None) -> int:

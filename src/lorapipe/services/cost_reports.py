@@ -94,7 +94,7 @@ def _query(owner_id: str, days: DateRange, kind: str | None, job_id: str | None)
         query = query.where(CostRecord.kind == kind)
     if job_id is not None:
         query = query.where(CostRecord.job_id == job_id)
-    return query.order_by(CostRecord.created_at, CostRecord.id)
+    return query.order_by(CostRecord.created_at, CostRecord.kind, CostRecord.id)
 
 
 def list_costs(

@@ -21,12 +21,11 @@ from sqlalchemy.orm import Session
 from lorapipe.db.base import utcnow
 from lorapipe.estimate import cost as pricing
 from lorapipe.estimate.catalogue import GpuCatalogue, load_catalogue
-from lorapipe.estimate.priors import Triple
 from lorapipe.jobs.ids import new_id
 from lorapipe.jobs.outbox import CostRecord
 from lorapipe.jobs.records import Attempt, Job
 from lorapipe.jobs.states import JobStatus
-from lorapipe.services.budgets import notify_budget_thresholds
+from lorapipe.services.budgets import estimated_usd, notify_budget_thresholds
 from lorapipe.services.notifications import SCAN_HORIZON, insert_once
 
 NETWORK_VOLUME_USD_PER_GB_MONTH = 0.07  # RunPod network volume, docs.runpod.io/pods/pricing (2026-11)
@@ -82,22 +81,6 @@ def price_attempt(attempt: Attempt, job: Job, catalogue: GpuCatalogue) -> list[p
             )
         )
     return lines
-
-
-def estimated_usd(estimate: dict[str, Any] | None, gpu: str | None, tier: str | None) -> Triple | None:
-    """The job's frozen estimate for the option that actually ran (else the recommended one)."""
-    if not estimate:
-        return None
-    options = [o for o in estimate.get("options") or [] if isinstance(o, dict) and o.get("usd")]
-    rec = estimate.get("recommendation") or {}
-    pick = next((o for o in options if o.get("gpu") == gpu and (tier is None or o.get("tier") == tier)), None)
-    pick = pick or next(
-        (o for o in options if (o.get("gpu"), o.get("tier")) == (rec.get("gpu"), rec.get("tier"))), None
-    )
-    usd = (pick or estimate).get("usd")
-    if isinstance(usd, dict) and {"low", "mid", "high"} <= usd.keys():
-        return Triple(float(usd["low"]), float(usd["mid"]), float(usd["high"]))
-    return None
 
 
 def _job_compute_usd(session: Session, job_id: str) -> float:

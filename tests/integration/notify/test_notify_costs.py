@@ -20,7 +20,12 @@ from lorapipe.estimate.catalogue import load_catalogue
 from lorapipe.jobs.ids import new_id
 from lorapipe.jobs.outbox import CostRecord, Notification
 from lorapipe.jobs.states import JobStatus
-from lorapipe.services.budgets import check_job_budget, notify_budget_thresholds, set_budget
+from lorapipe.services.budgets import (
+    check_job_budget,
+    check_job_estimate,
+    notify_budget_thresholds,
+    set_budget,
+)
 from lorapipe.services.costs import record_pending_costs
 
 pytestmark = pytest.mark.integration
@@ -145,6 +150,14 @@ def test_budget_notifies_at_80_and_100_percent_and_blocks_new_jobs(api: Api) -> 
         with pytest.raises(BudgetExceededError, match="blocked"):
             check_job_budget(s, api.alice_id, 2.0)  # would reach 105 %
         assert check_job_budget(s, api.alice_id, 2.0, override=True).level == "override"
+        # The job-create path passes the frozen estimate: its upper end decides.
+        estimate = {
+            "options": [{"gpu": "L4", "tier": "pod_secure", "usd": {"low": 1.0, "mid": 1.5, "high": 2.0}}],
+            "recommendation": {"gpu": "L4", "tier": "pod_secure"},
+        }
+        with pytest.raises(BudgetExceededError):
+            check_job_estimate(s, api.alice_id, estimate)
+        assert check_job_estimate(s, api.alice_id, None).level == "notify"  # local run: $0 more
 
     with session_scope(api.sessions) as s:
         job = queued_job(s, api.alice_id)

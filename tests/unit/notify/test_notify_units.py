@@ -10,8 +10,8 @@ import datetime as dt
 import pytest
 
 from lorapipe.errors import UserError
+from lorapipe.services.budgets import estimated_usd
 from lorapipe.services.cost_reports import DateRange
-from lorapipe.services.costs import estimated_usd
 from lorapipe.services.webhook_delivery import DeliveryPolicy
 from lorapipe.services.webhooks import new_secret, sign, signing_key
 
