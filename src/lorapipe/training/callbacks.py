@@ -162,6 +162,34 @@ class EventsCallback(TrainerCallback):
         )
 
 
+class EarlyStopping(TrainerCallback):
+    """Stops training after ``patience`` evaluations without an eval-loss drop of ``threshold``.
+
+    Derived from the recorded evals (restored with each checkpoint), so a resumed run stops where the
+    uninterrupted one would.
+    """
+
+    def __init__(self, events: EventWriter, progress: Progress, patience: int, threshold: float) -> None:
+        self.events, self.progress, self.patience, self.threshold = events, progress, patience, threshold
+
+    def on_evaluate(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
+    ) -> None:
+        losses = [e["eval_loss"] for e in self.progress.evals]
+        best_at = 0
+        for i, loss in enumerate(losses):
+            if loss < losses[best_at] - self.threshold:
+                best_at = i
+        stale = len(losses) - 1 - best_at
+        if stale >= self.patience:
+            control.should_training_stop = True
+            self.events.warning(
+                "early_stopped",
+                f"eval loss has not improved by {self.threshold} for {stale} evaluations; stopping at step "
+                f"{state.global_step} (best {losses[best_at]:.4f})",
+            )
+
+
 def restore_progress(checkpoint: Path, progress: Progress) -> None:
     """Load the counters saved next to a checkpoint (absent in checkpoints of other tools: keep zeros)."""
     path = checkpoint / PROGRESS_FILE

@@ -32,6 +32,7 @@ from lorapipe.training.adapter import (
     trainable_parameters,
 )
 from lorapipe.training.callbacks import (
+    EarlyStopping,
     EngineTrainer,
     EventsCallback,
     Progress,
@@ -150,7 +151,7 @@ def run(
         data_collator=make_collator(
             config.packing, tokenizer.pad_token_id, flash_attention=hw.attention.startswith("flash")
         ),
-        callbacks=[callback],
+        callbacks=[callback, *_early_stopping(config, events, progress, bool(val_set.features))],
         order=order,
         progress=progress,
     )
@@ -251,6 +252,17 @@ def _check_data(train: EncodedSet, val: EncodedSet, config: TrainingConfig, even
             param="dataset",
             hint="check the dataset report: examples need a trained assistant reply that fits max_length",
         )
+
+
+def _early_stopping(
+    config: TrainingConfig, events: EventWriter, progress: Progress, has_validation: bool
+) -> list[Any]:
+    if config.early_stopping_patience is None:
+        return []
+    if not has_validation:
+        events.warning("early_stopping_off", "early stopping needs validation data; it is off for this run")
+        return []
+    return [EarlyStopping(events, progress, config.early_stopping_patience, config.early_stopping_threshold)]
 
 
 def _planned_steps(config: TrainingConfig, n_examples: int) -> int:

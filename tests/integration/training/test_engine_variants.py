@@ -46,3 +46,25 @@ def test_variant_trains_and_writes_its_adapter(
         assert s["padding_efficiency"] == 1.0
     if overrides.get("validation_split") == 0.0:
         assert s["eval_loss_before"] is None and (tmp_path / "samples.json").exists()
+
+
+def test_early_stopping_ends_the_run_at_the_first_stale_eval(
+    arithmetic_dataset: Path, model_settings: Settings, tmp_path: Path
+) -> None:
+    spec = TrainingJobSpec.parse(
+        tiny_spec(
+            arithmetic_dataset,
+            max_steps=20,
+            eval_steps=4,
+            save_steps=4,
+            sample_prompts=0,
+            early_stopping_patience=1,
+            early_stopping_threshold=10.0,  # no drop of 10 nats: stale at once
+        )
+    )
+    stream = io.StringIO()
+    result = run(spec, tmp_path, EventWriter(stream, None), settings=model_settings)
+    assert result.summary["steps"] == 4
+    warnings = [json.loads(x) for x in stream.getvalue().splitlines() if '"warning"' in x]
+    assert [w["code"] for w in warnings] == ["early_stopped"]
+    assert (tmp_path / "adapter_model.safetensors").exists()
