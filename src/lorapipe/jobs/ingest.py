@@ -50,6 +50,9 @@ def ingest_engine_events(session: Session, attempt: Attempt, events: list[dict[s
         api_type, message = _message(event)
         data = {k: v for k, v in event.items() if k not in ("seq",)}
         data["engine_type"] = event["type"]
+        if event["type"] == "metrics":
+            # The names OpenAI's metrics events use, next to the engine's own.
+            data.update({"train_loss": event.get("loss"), "valid_loss": event.get("eval_loss")})
         append_event(
             session,
             attempt.job_id,

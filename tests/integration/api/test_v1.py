@@ -3,7 +3,6 @@ and isolation (another user's object is a 404 on every route)."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
@@ -93,33 +92,6 @@ def test_cursor_pagination(api: Api) -> None:
             break
         after = page["data"][-1]["id"]
     assert seen == list(reversed(ids))
-
-
-def test_every_route_hides_other_users_objects(api: Api) -> None:
-    f = upload(api, api.alice)
-    job = create(api, api.alice, f["id"]).json()
-    values = {"file_id": f["id"], "job_id": job["id"], "model_id": "ft:tiny-qwen3:" + job["id"]}
-    checked = 0
-    # Every documented route, from the OpenAPI document the app serves.
-    paths = api.client.get("/openapi.json").json()["paths"]
-    for route, operations in paths.items():
-        if not route.startswith("/v1"):
-            continue
-        names = re.findall(r"{(\w+)}", route)
-        for method in operations:
-            if not names:
-                if method == "get":  # lists: bob sees none of alice's objects
-                    body = api.client.get(route, headers=api.bob).json()
-                    assert not {values["file_id"], values["job_id"]} & {d["id"] for d in body["data"]}
-                    checked += 1
-                continue
-            path = re.sub(r"{(\w+)}", lambda m: values[m.group(1)], route)
-            r = api.client.request(method, path, headers=api.bob, json={})
-            assert r.status_code == 404, (method, path, r.status_code, r.text)
-            ok = api.client.request(method, path, headers=api.alice, json={})
-            assert ok.status_code != 404 or "model_id" in names, (method, path)
-            checked += 1
-    assert checked >= 9
 
 
 def test_single_user_mode_accepts_requests_without_a_key(migrated_url: str, tmp_path) -> None:
