@@ -24,6 +24,7 @@ from lorapipe.estimate.vram import GIB, VramEstimate, estimate_vram
 RUNPOD_TTL_S = 24 * 3600  # a serverless job is deleted 24 h after submission, even while running
 COMMUNITY_CHECKPOINT_NOTE_S = 3600
 SMALL_DIFFERENCE_USD = 0.25  # below this a pod's cost advantage is not worth managing a pod
+TIMEOUT_MARGIN = 1.5  # policy.executionTimeout = 1.5 × the high end of the estimate
 
 
 def _hours(t: Triple) -> Triple:
@@ -43,10 +44,9 @@ def _option(
     fits = vram.fits_on(gpu, cfg.headroom)
     opt = Option(gpu=gpu.id, gpu_name=gpu.name, memory_gib=gpu.memory_gib, tier=tier, fits=fits, usable=False)
     if not fits:
-        need = vram.total_gib
         opt.warnings.append(
-            f"does not fit: needs ~{need:.1f} GiB, {gpu.id} keeps {cfg.headroom:.0%} of "
-            f"{gpu.memory_gib:.0f} GiB free only up to {gpu.memory_gib * (1 - cfg.headroom):.1f} GiB"
+            f"does not fit: needs ~{vram.total_gib:.1f} GiB; {gpu.id} allows "
+            f"{gpu.memory_gib * (1 - cfg.headroom):.1f} GiB ({gpu.memory_gib:.0f} GiB less {cfg.headroom:.0%} headroom)"
         )
         return opt
     assert time is not None
@@ -74,7 +74,7 @@ def _option(
         elif execution_timeout_s is not None and total.high > execution_timeout_s:
             opt.warnings.append(
                 f"may exceed the endpoint's execution timeout ({execution_timeout_s:.0f} s): "
-                f"send policy.executionTimeout ≥ {math.ceil(total.high * 1.5)} s"
+                f"send policy.executionTimeout ≥ {math.ceil(total.high * TIMEOUT_MARGIN)} s"
             )
     if tier == "serverless_active":
         opt.warnings.append("active workers bill 24/7 whether busy or not: only for steady traffic")
@@ -128,10 +128,15 @@ def _recommend(options: list[Option]) -> tuple[Option | None, Option | None, Rec
     # Take the fastest when it costs at most 10 % more and saves at least a third of the time.
     if fastest is not pick and _usd(fastest) <= _usd(pick) * 1.10 and _h(fastest) <= _h(pick) * 0.67:
         pick = fastest
+    timeout = None
+    if pick.tier.startswith("serverless"):
+        assert pick.hours is not None
+        timeout = math.ceil(pick.hours.high * 3600 * TIMEOUT_MARGIN)
+    reason = _reason(pick, cheapest, fastest, usable)
     return (
         cheapest,
         fastest,
-        Recommendation(gpu=pick.gpu, tier=pick.tier, reason=_reason(pick, cheapest, fastest, usable)),
+        Recommendation(gpu=pick.gpu, tier=pick.tier, reason=reason, execution_timeout_s=timeout),
     )
 
 

@@ -49,6 +49,10 @@ class Recommendation(BaseModel):
     gpu: str
     tier: Tier
     reason: str
+    execution_timeout_s: int | None = Field(
+        default=None,
+        description="Serverless only: the policy.executionTimeout to send (1.5 × the high estimate).",
+    )
 
 
 class EstimateReport(BaseModel):

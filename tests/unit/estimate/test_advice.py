@@ -95,3 +95,21 @@ def test_the_endpoint_function_round_trips_json():
     report = estimate_job(req, facts=QWEN8, catalogue=CAT)
     again = type(report).model_validate_json(report.model_dump_json())
     assert again.recommendation == report.recommendation and again.method == "qlora"
+
+
+def test_a_serverless_pick_says_which_execution_timeout_to_send():
+    r = build_estimate(QWEN8, EstimateConfig(), SMALL, CAT, PRIORS, gpus=["L40S"])
+    rec = r.recommendation
+    picked = _opt(r, rec.gpu, rec.tier)
+    if rec.tier.startswith("serverless"):
+        assert rec.execution_timeout_s >= picked.hours.high * 3600 * 1.5 - 1
+    else:
+        assert rec.execution_timeout_s is None
+    assert (
+        "L40S allows 40.5 GiB"
+        in _opt(
+            build_estimate(NEXT, EstimateConfig(method="qlora"), SMALL, CAT, PRIORS, gpus=["L40S"]),
+            "L40S",
+            "pod_secure",
+        ).warnings[0]
+    )
