@@ -23,6 +23,7 @@ from lorapipe.api.shapes import ts
 from lorapipe.db.datasets import Dataset, DatasetStatus
 from lorapipe.errors import NotFoundError, TooLargeError
 from lorapipe.services import datasets as dataset_service
+from lorapipe.services.dataset_tokens import count_tokens
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 MAX_EXAMPLES_PAGE = 50
@@ -153,6 +154,34 @@ def list_examples(
         "limit": limit,
         "offset": offset,
     }
+
+
+class TokenCountRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1, max_length=255, description="A catalogued base model (id or alias).")
+    max_length: int = Field(default=2048, ge=32, le=262_144, description="Training max length, tokens.")
+    samples: int = Field(default=3, ge=0, le=10, description="Examples rendered with their trained spans.")
+
+
+@router.post(
+    "/{dataset_id}/tokens",
+    summary="Count tokens with a base model's tokenizer: token figures, histogram, rendered samples",
+)
+def count_dataset_tokens(
+    state: State, db: DB, user: Caller, dataset_id: str, body: TokenCountRequest
+) -> dict[str, Any]:
+    dataset = dataset_service.get_dataset(db, user.id, dataset_id)
+    count_tokens(
+        db,
+        state.objects,
+        state.settings,
+        dataset,
+        model=body.model,
+        max_length=body.max_length,
+        samples=body.samples,
+    )
+    return dataset_object(dataset)
 
 
 class DatasetUpdate(BaseModel):

@@ -23,6 +23,7 @@ from lorapipe.errors import LorapipeError
 from lorapipe.jobs import store
 from lorapipe.jobs.accounts import User
 from lorapipe.jobs.states import JobStatus
+from lorapipe.models.catalog import list_models
 from lorapipe.services import datasets as dataset_service
 from lorapipe.web.auth import page_user
 from lorapipe.web.report_view import histogram_bars
@@ -144,6 +145,7 @@ def dataset_detail(request: Request, state: State, db: DB, user: PageUser, datas
         tokens=tokens,
         bars=histogram_bars(tokens["histogram"]) if tokens else None,
         examples=[] if report.get("samples") else _sample_examples(state, row),
+        models=[spec.id for spec in list_models()],
     )
 
 

@@ -9,11 +9,14 @@ from typing import Any
 import pytest
 from web_live_server import LiveServer, chromium_browser, live_server
 
+from lorapipe.settings import Settings
+
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[LiveServer]:
-    """lorapipe on 127.0.0.1 (a free port) over a fresh SQLite file, with one user and key."""
-    yield from live_server(tmp_path)
+def server(tmp_path: Path, model_settings: Settings) -> Iterator[LiveServer]:
+    """lorapipe on 127.0.0.1 (a free port) over a fresh SQLite file, with one user and key; the
+    model cache is the test session's (tiny models built once)."""
+    yield from live_server(tmp_path, model_settings.resolved_model_cache_dir)
 
 
 @pytest.fixture(scope="module")

@@ -33,6 +33,16 @@ def test_upload_eq12_and_read_the_report(page: Any, server: LiveServer) -> None:
     assert "No problems found" in page.inner_text("#problems-title + *")
     page.screenshot(path="/tmp/lorapipe-web-dataset.png", full_page=True)
 
+    # Token figures: counted by the server in a child process with the tiny model's tokenizer.
+    page.select_option("#tokens-model", "lorapipe/tiny-qwen3")
+    page.click("#tokens-form button[type=submit]")
+    page.wait_for_selector("svg.histogram rect", state="attached", timeout=120_000)
+    assert page.locator("svg.histogram rect").count() >= 5
+    assert page.locator("#rendered-sample pre.rendered mark.trained").count() >= 1
+    assert "<|im_start|>assistant" in page.inner_text("#rendered-sample pre.rendered >> nth=0")
+    assert page.inner_text("#count-examples") == "44"
+    page.screenshot(path="/tmp/lorapipe-web-dataset-tokens.png", full_page=True)
+
     page.goto(server.url + "/ui/datasets")
     assert "EQ-12 sample" in page.inner_text("#datasets-table")
     with server.api() as api:

@@ -52,7 +52,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+def live_server(tmp_path: Path, model_cache_dir: Path | None = None) -> Iterator[LiveServer]:
     url = f"sqlite:///{tmp_path / 'web.db'}"
     upgrade(url)
     engine = create_engine_for(url)
@@ -60,7 +60,8 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
         user = accounts.create_user(s, "dana")
         _, key = accounts.create_api_key(s, user)
         user_id = user.id
-    app = create_app(Settings(data_dir=tmp_path / "data", database_url=url), run_reconciler=False)
+    settings = Settings(data_dir=tmp_path / "data", database_url=url, model_cache_dir=model_cache_dir)
+    app = create_app(settings, run_reconciler=False)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

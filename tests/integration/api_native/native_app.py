@@ -80,14 +80,16 @@ def _pg_url() -> Iterator[str]:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def build_native(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Native]:
+def build_native(
+    request: pytest.FixtureRequest, tmp_path: Path, model_cache_dir: Path | None = None
+) -> Iterator[Native]:
     if getattr(request, "param", "sqlite") == "postgres":
         gen = _pg_url()
         url = next(gen)
         request.addfinalizer(lambda: next(gen, None))
     else:
         url = f"sqlite:///{tmp_path / 'api.db'}"
-    settings = Settings(data_dir=tmp_path / "data", database_url=url)
+    settings = Settings(data_dir=tmp_path / "data", database_url=url, model_cache_dir=model_cache_dir)
     upgrade(url)
     engine = create_engine_for(url)
     sessions = make_sessionmaker(engine)

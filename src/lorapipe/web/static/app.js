@@ -111,6 +111,31 @@ function initUpload() {
   });
 }
 
+// Token counting runs the tokenizer in a child process on the server: it can take a minute.
+function initTokens() {
+  const form = document.getElementById("tokens-form");
+  if (!form) return;
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const status = document.getElementById("tokens-status");
+    const button = form.querySelector("button");
+    const body = { model: form.elements.model.value, max_length: Number(form.elements.max_length.value) };
+    button.disabled = true;
+    status.classList.remove("error");
+    status.textContent = "Counting with " + body.model + "… (the first count loads the tokenizer)";
+    try {
+      await lp.api(`/api/datasets/${form.dataset.id}/tokens`, {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+      });
+      location.reload();
+    } catch (err) {
+      status.textContent = err.message;
+      status.classList.add("error");
+      button.disabled = false;
+    }
+  });
+}
+
 async function runAction(button) {
   const id = button.dataset.id;
   const action = button.dataset.action;
@@ -144,4 +169,5 @@ document.addEventListener("click", (event) => {
 document.addEventListener("DOMContentLoaded", () => {
   initLogin();
   initUpload();
+  initTokens();
 });

@@ -1,0 +1,137 @@
+"""Token statistics for a stored dataset, counted with a catalogued base model's tokenizer.
+
+The count runs in a child process (``python -m lorapipe.services.dataset_tokens REQUEST_JSON``), so
+the web process never imports transformers. The child reads the dataset's uploaded bytes from a
+temporary copy, runs the same inspection as the upload plus tokens, and prints the report as JSON;
+the parent stores it as the dataset's report (token figures, histogram, rendered samples with the
+trained spans) and refreshes the summary statistics.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from lorapipe.datasets.report import DatasetReport
+from lorapipe.db.datasets import Dataset, DatasetStatus
+from lorapipe.errors import ConflictError, DatasetError, JobTimeoutError, LorapipeError
+from lorapipe.models.catalog import get_model_spec
+from lorapipe.settings import Settings
+from lorapipe.storage import ObjectStore
+
+CHILD_TIMEOUT_S = 600
+"""Longest a count may take, in seconds (loading a tokenizer the first time builds its cache)."""
+
+
+def count_tokens(
+    session: Session,
+    store: ObjectStore,
+    settings: Settings,
+    dataset: Dataset,
+    *,
+    model: str,
+    max_length: int = 2048,
+    samples: int = 3,
+) -> Dataset:
+    """Count ``dataset``'s tokens with ``model``'s tokenizer and store the fuller report; commit.
+
+    Only catalogued models (ids or aliases) are accepted: a web request must not name a server path.
+    Raises :class:`UnknownModelError` (400), :class:`ConflictError` (409) unless the dataset is ready,
+    :class:`DatasetError` when the count fails, :class:`JobTimeoutError` past :data:`CHILD_TIMEOUT_S`.
+    """
+    spec = get_model_spec(model)
+    if dataset.status != DatasetStatus.READY or dataset.storage_key is None:
+        raise ConflictError(f"dataset {dataset.id} is {dataset.status}, not ready", param="dataset_id")
+    with tempfile.TemporaryDirectory(prefix="lorapipe-tokens-") as tmp:
+        copy = Path(tmp) / "upload"
+        with store.open(dataset.storage_key) as source, copy.open("wb") as target:
+            shutil.copyfileobj(source, target, 1 << 20)
+        request = {
+            "file": str(copy),
+            "format": dataset.format,
+            "model": spec.id,
+            "max_length": max_length,
+            "samples": samples,
+            "data_dir": str(settings.data_dir),
+            "model_cache_dir": str(settings.resolved_model_cache_dir),
+        }
+        argv = [sys.executable, "-m", "lorapipe.services.dataset_tokens", json.dumps(request)]
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, check=False)
+        except subprocess.TimeoutExpired:
+            raise JobTimeoutError(f"counting tokens took over {CHILD_TIMEOUT_S} s", param="model") from None
+    answer = _last_json_line(done.stdout)
+    if done.returncode != 0 or answer is None or "error" in answer:
+        error = (answer or {}).get("error") or {}
+        tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
+        raise DatasetError(
+            f"counting tokens with {spec.id} failed: {error.get('message') or tail[0]}", param="model"
+        )
+    report = DatasetReport.model_validate(answer["report"])
+    report = report.model_copy(update={"source": dataset.filename or dataset.id})
+    dataset.report = report.model_dump(mode="json")
+    dataset.statistics = {**(dataset.statistics or {}), **_token_statistics(report)}
+    session.commit()
+    return dataset
+
+
+def _token_statistics(report: DatasetReport) -> dict[str, Any]:
+    # Examples can change: one whose trained reply alone exceeds max_length is not usable.
+    counts = {"examples": report.examples, "errors": report.errors, "warnings": report.warnings}
+    if report.tokens is None:
+        return counts
+    tokens = report.tokens
+    return {
+        **counts,
+        "tokens": {
+            "tokenizer": tokens.tokenizer,
+            "max_length": tokens.max_length,
+            "total": tokens.total,
+            "trained": tokens.trained,
+            "percentiles": tokens.percentiles,
+            "over_max_length": tokens.over_max_length,
+        },
+    }
+
+
+def _last_json_line(text: str) -> dict[str, Any] | None:
+    for line in reversed(text.strip().splitlines()):
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        return value if isinstance(value, dict) else None
+    return None
+
+
+def _child(request: dict[str, Any]) -> int:
+    """The child's work: inspect with tokens, print ``{"report": ...}`` or ``{"error": ...}``."""
+    from lorapipe.datasets.inspect import inspect_dataset
+
+    settings = Settings(data_dir=Path(request["data_dir"]), model_cache_dir=Path(request["model_cache_dir"]))
+    try:
+        with open(request["file"], "rb") as handle:
+            report = inspect_dataset(
+                handle,
+                format=request["format"],
+                model=request["model"],
+                max_length=int(request["max_length"]),
+                samples=int(request["samples"]),
+                settings=settings,
+            )
+    except LorapipeError as exc:
+        print(json.dumps({"error": exc.to_dict()}))
+        return 1
+    print(json.dumps({"report": report.model_dump(mode="json")}, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child(json.loads(sys.argv[1])))
