@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import typer
 
+from lorapipe.cli.costs import app as costs_app
 from lorapipe.cli.datasets import app as datasets_app
 from lorapipe.cli.estimate import app as estimate_app
 from lorapipe.cli.jobs import app as jobs_app
@@ -24,6 +25,7 @@ app.add_typer(estimate_app, name="estimate")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
+app.add_typer(costs_app, name="costs")
 app.command("serve")(serve)
 app.command("worker-loop")(worker_loop)
 
