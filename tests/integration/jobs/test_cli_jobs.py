@@ -64,3 +64,23 @@ def test_users_keys_and_jobs_commands(tmp_path: Path) -> None:
     with session_scope(sessions) as s:
         row = s.get(accounts.ApiKey, key_id)
         assert row is not None and row.revoked_at is not None
+
+
+def test_worker_loop_runs_until_sigterm(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    env = {**os.environ, "LORAPIPE_DATA_DIR": str(tmp_path / "data")}
+    env.pop("LORAPIPE_DATABASE_URL", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lorapipe.cli.main", "worker-loop", "--interval", "0.2"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(4)
+    assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
+    assert "reconciler" in stderr and "running" in stderr
