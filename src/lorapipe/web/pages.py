@@ -19,7 +19,7 @@ from lorapipe.api.deps import DB, State
 from lorapipe.api.routes_native_files import stream_file, stream_zip
 from lorapipe.api.routes_native_stats import dashboard_stats
 from lorapipe.db.datasets import Dataset, DatasetStatus
-from lorapipe.errors import LorapipeError
+from lorapipe.errors import LorapipeError, NotFoundError
 from lorapipe.jobs import store
 from lorapipe.jobs.accounts import User
 from lorapipe.jobs.states import JobStatus
@@ -72,6 +72,13 @@ templates.env.filters.update(when=_when, size=_size, number=_number, duration=_d
 
 def render(request: Request, name: str, user: User, **context: Any) -> HTMLResponse:
     return templates.TemplateResponse(request, name, {"user": user, **context})
+
+
+def not_found(request: Request, user: User, exc: NotFoundError) -> HTMLResponse:
+    """The page for an object that does not exist or is not the user's (the same answer for both)."""
+    page = render(request, "not_found.html", user, message=exc.message)
+    page.status_code = 404
+    return page
 
 
 @router.get("/", response_class=RedirectResponse)
@@ -133,7 +140,10 @@ def _sample_examples(state: State, dataset: Dataset) -> list[dict[str, Any]]:
 
 @router.get("/ui/datasets/{dataset_id}", response_class=HTMLResponse)
 def dataset_detail(request: Request, state: State, db: DB, user: PageUser, dataset_id: str) -> HTMLResponse:
-    row = dataset_service.get_dataset(db, user.id, dataset_id)
+    try:
+        row = dataset_service.get_dataset(db, user.id, dataset_id)
+    except NotFoundError as exc:
+        return not_found(request, user, exc)
     report = row.report or {}
     tokens = report.get("tokens")
     return render(
@@ -171,7 +181,10 @@ def jobs(
 
 @router.get("/ui/jobs/{job_id}", response_class=HTMLResponse)
 def job_detail(request: Request, db: DB, user: PageUser, job_id: str) -> HTMLResponse:
-    job = store.get_job(db, user.id, job_id)
+    try:
+        job = store.get_job(db, user.id, job_id)
+    except NotFoundError as exc:
+        return not_found(request, user, exc)
     adapter = next((a for a in store.list_adapters(db, user.id) if a.job_id == job.id), None)
     training = store.get_file(db, user.id, job.training_file) if job.training_file else None
     return render(

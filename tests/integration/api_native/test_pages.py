@@ -83,3 +83,13 @@ def test_static_assets_are_served(native_sqlite: Native) -> None:
     for name in ("app.css", "app.js", "job.js"):
         r = native_sqlite.client.get(f"/ui/static/{name}")
         assert r.status_code == 200 and len(r.content) > 500, name
+
+
+def test_someone_elses_or_a_missing_object_is_a_404_page(native_sqlite: Native) -> None:
+    native = native_sqlite
+    ds = native.upload("alice", EQ12.read_bytes()).json()
+    job_id = native.job("alice")
+    sign_in(native, "bob")
+    for url in (f"/ui/datasets/{ds['id']}", f"/ui/jobs/{job_id}", "/ui/jobs/ftjob-nope"):
+        r = native.client.get(url)
+        assert r.status_code == 404 and "<h1>Not found</h1>" in r.text, url
