@@ -46,8 +46,9 @@ def _error_for(attempt: Attempt, result: PollResult) -> JobError:
             if reported.get("kind") in ("user", "system", "capacity", "timeout")
             else "system"
         )
+        hint = f" ({reported['hint']})" if reported.get("hint") else ""
         return JobError(
-            code=reported["code"], message=reported["message"], param=reported.get("param"), kind=kind
+            code=reported["code"], message=reported["message"] + hint, param=reported.get("param"), kind=kind
         )
     last_line = result.stderr_tail.splitlines()[-1] if result.stderr_tail else ""
     if result.state == "lost":

@@ -72,7 +72,7 @@ def ingest_engine_events(session: Session, attempt: Attempt, events: list[dict[s
             _record_checkpoint(session, attempt, event)
         elif event["type"] == "error":
             handle = dict(attempt.handle)
-            handle["engine_error"] = {k: event.get(k) for k in ("code", "kind", "message", "param")}
+            handle["engine_error"] = {k: event.get(k) for k in ("code", "kind", "message", "param", "hint")}
             attempt.handle = handle
         elif event["type"] == "result":
             attempt.handle = {

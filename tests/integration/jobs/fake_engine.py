@@ -55,6 +55,7 @@ def main() -> int:
             kind="user",
             message="dataset has no assistant turns",
             param="dataset",
+            hint="add assistant replies",
         )
         return 2
     if mode == "crash":

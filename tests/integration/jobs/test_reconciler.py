@@ -67,6 +67,9 @@ def test_nonzero_exit_fails_with_the_engine_error(sessions, make_reconciler, fak
     job = run_until(make_reconciler(), sessions, queue_job(sessions, fake), {"succeeded", "failed"})
     assert job.status == "failed" and job.fine_tuned_model is None
     assert job.error is not None and job.error["code"] == code and job.error["kind"] == kind
+    if fake == "exit2":  # the engine's advice reaches the user
+        assert job.error["message"] == "dataset has no assistant turns (add assistant replies)"
+        assert job.error["param"] == "dataset"
     assert count(sessions, Adapter, job.id) == 0
 
 
