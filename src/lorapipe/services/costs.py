@@ -12,6 +12,7 @@ What a backend reports lives in ``attempt.handle["billing"]`` (all optional):
 from __future__ import annotations
 
 import datetime as dt
+import math
 from decimal import Decimal
 from typing import Any
 
@@ -34,6 +35,26 @@ NETWORK_VOLUME_USD_PER_GB_MONTH = 0.07  # RunPod network volume, docs.runpod.io/
 def _wall_seconds(attempt: Attempt) -> float:
     end = attempt.ended_at or utcnow()
     return max(0.0, (end - attempt.started_at).total_seconds())
+
+
+def _unpriced(backend: str, seconds: float) -> pricing.CostRecord:
+    """A remote run whose backend did not say which GPU ran: booked at $0 and marked unpriced, so
+    the gap shows in the cost list instead of being passed off as free local compute."""
+    return pricing.CostRecord(
+        kind="compute",
+        usd=0.0,
+        usd_low=0.0,
+        usd_high=0.0,
+        billed_seconds=math.ceil(seconds),
+        gpu=None,
+        gpu_count=0,
+        backend=backend,
+        price_usd=0.0,
+        price_unit="n/a",
+        price_source="unpriced: the backend reported no GPU type",
+        price_date=None,
+        detail=f"{seconds:.0f} s wall time on {backend}; GPU unknown, cost not known",
+    )
 
 
 def price_attempt(attempt: Attempt, job: Job, catalogue: GpuCatalogue) -> list[pricing.CostRecord]:
@@ -66,6 +87,8 @@ def price_attempt(attempt: Attempt, job: Job, catalogue: GpuCatalogue) -> list[p
                 tier=bill.get("tier", "pod_secure"),
             )
         )
+    elif attempt.backend.startswith("runpod"):
+        lines.append(_unpriced(attempt.backend, float(bill.get("runtime_s", wall))))
     else:
         device = bill.get("device") or job.spec.get("config", {}).get("device") or "cpu"
         lines.append(pricing.local_actual_cost(float(bill.get("runtime_s", wall)), str(device)))

@@ -66,8 +66,10 @@ def test_attempts_are_priced_from_the_gpu_that_ran_once(api: Api) -> None:
         ended_attempt(s, remote, billing=SERVERLESS)
         local = finished_job(s, api.alice_id, JobStatus.FAILED)
         ended_attempt(s, local, seconds=42.0)
+        unknown = finished_job(s, api.alice_id, JobStatus.FAILED, backend="runpod_pod")
+        ended_attempt(s, unknown, seconds=30.0)  # the backend said nothing about its GPU
 
-    assert _book(api) == 2
+    assert _book(api) == 3
     assert _book(api) == 0  # idempotent: a second pass (or reconciler) books nothing
 
     price = load_catalogue().get("H100-SXM").price("serverless_flex")
@@ -83,6 +85,9 @@ def test_attempts_are_priced_from_the_gpu_that_ran_once(api: Api) -> None:
     assert est["estimated_mid_usd"] == 0.5 and est["actual_usd"] == pytest.approx(float(line.usd))
     assert est["within_range"] is (0.3 <= float(line.usd) <= 0.9)
     assert float(rows[local.id].usd) == 0.0 and rows[local.id].seconds == 42
+    gap = rows[unknown.id]
+    assert gap.details is not None and gap.details["backend"] == "runpod_pod"
+    assert gap.price_source is not None and gap.price_source.startswith("unpriced")
 
 
 def test_range_includes_the_end_day_filters_and_exports(api: Api) -> None:
