@@ -127,12 +127,12 @@ def test_job_page_follows_progress_over_sse(page: Any, server: LiveServer) -> No
     engine.start()
     # Progress shows while the engine is still reporting (the stream is live, not a replay).
     page.wait_for_function("Number(document.getElementById('p-step').textContent) >= 4", polling=50)
-    assert page.inner_text("#p-eval") in ("2.100", "1.700")
+    assert page.inner_text("#p-eval") in ("2.1", "1.7")
     assert engine.is_alive() or page.inner_text("#p-step") != "8"
     engine.join()
     page.wait_for_function("document.getElementById('p-step').textContent === '8'")
     assert page.inner_text("#p-total") == "8"
-    assert page.inner_text("#p-loss") == "1.200" and page.inner_text("#p-eval") == "1.700"
+    assert page.inner_text("#p-loss") == "1.2" and page.inner_text("#p-eval") == "1.7"
     assert page.inner_text("#p-eta") == "0m 00s"
     assert page.get_attribute("#job-progress", "value") == "8"
     assert page.locator("#loss-chart path.train").count() == 1

@@ -52,7 +52,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def live_server(tmp_path: Path, model_cache_dir: Path | None = None) -> Iterator[LiveServer]:
+def live_server(
+    tmp_path: Path, model_cache_dir: Path | None = None, *, reconciler: bool = False
+) -> Iterator[LiveServer]:
     url = f"sqlite:///{tmp_path / 'web.db'}"
     upgrade(url)
     engine = create_engine_for(url)
@@ -61,7 +63,7 @@ def live_server(tmp_path: Path, model_cache_dir: Path | None = None) -> Iterator
         _, key = accounts.create_api_key(s, user)
         user_id = user.id
     settings = Settings(data_dir=tmp_path / "data", database_url=url, model_cache_dir=model_cache_dir)
-    app = create_app(settings, run_reconciler=False)
+    app = create_app(settings, run_reconciler=reconciler, reconciler_interval_s=0.2)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -14,7 +14,12 @@
   let retryMs = 2000;
   let finished = false;
 
-  const fmt = (v) => (v === null || v === undefined ? "–" : typeof v === "number" && !Number.isInteger(v) ? v.toPrecision(4) : v.toLocaleString());
+  // Four significant digits, like the server-rendered figures ("1.25", not "1.250").
+  const fmt = (v) => {
+    if (v === null || v === undefined) return "–";
+    if (typeof v === "number" && !Number.isInteger(v)) return String(Number(v.toPrecision(4)));
+    return v.toLocaleString();
+  };
   const duration = (s) => {
     if (s === null || s === undefined) return "–";
     s = Math.round(s);
