@@ -164,3 +164,15 @@ def test_event_stream(finished: tuple[RunResult, list[dict[str, Any]]]) -> None:
     assert [e["step"] for e in events if e["type"] == "checkpoint"] == [10, 20]
     logged = [json.loads(x) for x in (finished[0].out_dir / "metrics.jsonl").read_text().splitlines()]
     assert logged == events  # the log file is the same stream
+
+
+def test_upload_copies_every_listed_file_and_the_manifest(
+    finished: tuple[RunResult, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    from lorapipe.training.artifacts import upload
+
+    out = finished[0].out_dir
+    names = upload(out, (tmp_path / "bucket" / "job").as_uri())
+    assert names[-1] == "manifest.json"  # last: a reader never sees a manifest without its files
+    for name in names:
+        assert (tmp_path / "bucket" / "job" / name).read_bytes() == (out / name).read_bytes()
