@@ -24,6 +24,8 @@ from lorapipe.settings import Settings, get_settings
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
+    from lorapipe.models.encoding import EncodedExample
+
 METADATA_KEYS = ("persona_archetype", "emotional_arc_key", "training_topic_key", "source", "category")
 MAX_METADATA_VALUES = 50
 
@@ -42,19 +44,35 @@ class _Hashing:
 
 
 class _TokenCounter:
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, name: str, max_length: int, samples: int) -> None:
-        from lorapipe.models.encoding import encode_example
+    """Encodes examples in batches (the Rust tokenizer then uses several threads) and counts them."""
 
-        self.encode = encode_example
+    BATCH = 64
+
+    def __init__(
+        self, tokenizer: PreTrainedTokenizerBase, name: str, max_length: int, samples: int, log: ProblemLog
+    ) -> None:
+        from lorapipe.models.encoding import encode_examples
+
+        self.encode = encode_examples
         self.tok, self.name, self.max_length, self.want_samples = tokenizer, name, max_length, samples
+        self.log = log
+        self.pending: list[Example] = []
         self.lengths: list[int] = []
         self.total = self.trained = self.before = 0
         self.over = self.truncated = self.dropped = self.unfit = 0
         self.samples: list[RenderedExample] = []
 
-    def add(self, ex: Example, log: ProblemLog) -> bool:
-        """Count one example; False when it cannot fit in max_length (training skips it)."""
-        enc = self.encode(self.tok, ex, self.max_length)
+    def add(self, ex: Example) -> None:
+        self.pending.append(ex)
+        if len(self.pending) >= self.BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        batch, self.pending = self.pending, []
+        for ex, enc in zip(batch, self.encode(self.tok, batch, self.max_length), strict=True):
+            self._count(ex, enc)
+
+    def _count(self, ex: Example, enc: EncodedExample) -> None:
         self.lengths.append(enc.original_length)
         self.before += enc.original_length
         where: dict[str, Any] = {"record": ex.record, "line": ex.line}
@@ -62,18 +80,18 @@ class _TokenCounter:
             self.over += 1
         if not enc.fits:
             self.unfit += 1
-            log.warning(
+            self.log.warning(
                 "too_long",
                 f"example {ex.id}: even without history, system + last user turn + target exceed "
                 f"max_length {self.max_length} ({enc.original_length} tokens in all); it will be skipped",
                 suggestion="raise max_length or shorten this reply",
                 **where,
             )
-            return False
+            return
         if enc.truncated:
             self.truncated += 1
             self.dropped += enc.dropped_messages
-            log.warning(
+            self.log.warning(
                 "too_long",
                 f"example {ex.id} is {enc.original_length} tokens, over max_length {self.max_length}: "
                 f"its {enc.dropped_messages} oldest history messages will be dropped (the target is kept)",
@@ -84,7 +102,6 @@ class _TokenCounter:
         self.trained += enc.trained_tokens
         if len(self.samples) < self.want_samples:
             self.samples.append(render_encoded(self.tok, ex.id, enc.input_ids, enc.labels))
-        return True
 
     def stats(self, batch_size: int) -> TokenStats:
         return TokenStats(
@@ -132,15 +149,14 @@ def inspect_dataset(
         from lorapipe.models.sources import load_tokenizer
 
         tokenizer = load_tokenizer(model, settings or get_settings())
-    if tokenizer is not None:
-        counter = _TokenCounter(tokenizer, model or type(tokenizer).__name__, max_length, samples)
-
     summary = ReadSummary(log=ProblemLog(keep=keep_problems))
     log = summary.log
+    if tokenizer is not None:
+        counter = _TokenCounter(tokenizer, model or type(tokenizer).__name__, max_length, samples, log)
     digests: dict[int, int] = {}  # 64-bit prefix of the content digest -> first record
     roles: Counter[str] = Counter()
     meta: dict[str, Counter[str]] = {}
-    chars = messages = unusable = 0
+    chars = messages = 0
     with contextlib.ExitStack() as stack:
         raw = stack.enter_context(Path(source).open("rb")) if isinstance(source, str | Path) else source
         hashing = _Hashing(raw)
@@ -161,8 +177,10 @@ def inspect_dataset(
                 chars += len(m.content)
             messages += len(ex.messages)
             _count_metadata(meta, ex)
-            if counter is not None and not counter.add(ex, log):
-                unusable += 1
+            if counter is not None:
+                counter.add(ex)
+        if counter is not None:
+            counter.flush()
         sha = hashing.sha.hexdigest() if summary.complete else None
 
     return DatasetReport(
@@ -174,7 +192,7 @@ def inspect_dataset(
         complete=summary.complete,
         records=summary.records,
         conversations=summary.conversations,
-        examples=summary.examples - unusable,
+        examples=summary.examples - (counter.unfit if counter is not None else 0),
         messages=messages,
         roles=dict(roles),
         characters=chars,
