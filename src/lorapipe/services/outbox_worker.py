@@ -60,13 +60,17 @@ class OutboxWorker:
         return TickCounts(lines, made, tries)
 
     def run(self, stop: threading.Event) -> None:
-        """Tick until ``stop`` is set; a failed tick is logged and retried on the next one."""
-        while not stop.is_set():
-            try:
-                self.tick()
-            except Exception:  # the loop must outlive a bad row or a flaky database
-                log.exception("outbox tick failed")
-            stop.wait(self.interval_s)
+        """Tick until ``stop`` is set, then close the HTTP client; a failed tick is logged and
+        retried on the next one."""
+        try:
+            while not stop.is_set():
+                try:
+                    self.tick()
+                except Exception:  # the loop must outlive a bad row or a flaky database
+                    log.exception("outbox tick failed")
+                stop.wait(self.interval_s)
+        finally:
+            self.close()
 
     def close(self) -> None:
         self.client.close()
