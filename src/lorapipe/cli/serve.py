@@ -66,4 +66,12 @@ def worker_loop(
     err.print(
         f"reconciler {rec.worker_id} running; Ctrl-C stops it (a run left behind is checkpointed and resumed by the next reconciler)"
     )
+    from lorapipe.services.outbox_worker import OutboxWorker
+
+    # Costs, notifications and webhook sends: a deployment may run the API without loops, so the
+    # worker carries them (in their own thread; several workers on one database are safe).
+    outbox = OutboxWorker(rec.sessions, interval_s=interval)
+    outbox_thread = threading.Thread(target=outbox.run, args=(stop,), name="outbox", daemon=True)
+    outbox_thread.start()
     rec.run(stop)
+    outbox_thread.join(timeout=15)
