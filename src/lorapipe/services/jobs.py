@@ -23,6 +23,7 @@ from lorapipe.jobs.ids import new_id
 from lorapipe.jobs.records import FileObject, IdempotencyKey, Job
 from lorapipe.jobs.states import JobStatus
 from lorapipe.jobs.transition import transition
+from lorapipe.services.budgets import check_job_estimate
 from lorapipe.services.datasets import canonical_key, create_dataset_from_upload
 from lorapipe.settings import Settings
 from lorapipe.storage import ObjectStore
@@ -59,6 +60,10 @@ class CreateJobRequest(BaseModel):
     config: dict[str, Any] | None = Field(default=None, description="TrainingConfig fields to override.")
     max_attempts: int = Field(default=3, ge=1, le=10)
     timeout_s: int | None = Field(default=None, ge=1)
+    budget_override: bool = Field(
+        default=False,
+        description="Create the job even when it takes this month's spend to 100 % of the budget.",
+    )
 
 
 def upload_file(
@@ -157,6 +162,9 @@ def create_job(
         if earlier is not None:
             return earlier
     check_backend_name(request.backend)
+    # Refuses (402) at 100 % of the monthly budget unless overridden. No estimate is frozen at
+    # creation yet, so only the month's booked spend counts; pass the estimate once there is one.
+    check_job_estimate(session, owner_id, None, override=request.budget_override)
     dataset = _data_ref(session, objects, owner_id, request.training_file, "training_file")
     validation = (
         _data_ref(session, objects, owner_id, request.validation_file, "validation_file")

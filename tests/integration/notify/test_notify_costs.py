@@ -9,6 +9,7 @@ import datetime as dt
 import io
 import math
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from notify_factories import Api, ended_attempt, finished_job, queued_job
@@ -184,3 +185,25 @@ def test_budget_notifies_at_80_and_100_percent_and_blocks_new_jobs(api: Api) -> 
         set_budget(s, api.alice_id, None)
         assert check_job_budget(s, api.alice_id, 1000.0).allowed
     assert c.get("/api/budget", headers=api.bob).json()["spent_usd"] == 0.0
+
+
+def test_job_create_is_refused_at_100_percent_unless_overridden(api: Api) -> None:
+    c = api.client
+    eq12 = Path(__file__).parents[3] / "src/lorapipe/samples/eq12/EQ-12-conversations-demo.jsonl"
+    uploaded = c.post(
+        "/v1/files",
+        headers=api.alice,
+        files={"file": ("eq12.jsonl", eq12.read_bytes())},
+        data={"purpose": "fine-tune"},
+    ).json()
+    body = {"model": "lorapipe/tiny-qwen3", "training_file": uploaded["id"]}
+    c.put("/api/budget", json={"monthly_usd": 1.0}, headers=api.alice)
+    _line(api, api.alice_id, 1.0, dt.datetime.now(dt.UTC))
+
+    refused = c.post("/v1/fine_tuning/jobs", json=body, headers=api.alice)
+    assert refused.status_code == 402
+    assert refused.json()["error"]["code"] == "budget_exceeded"
+    assert c.get("/v1/fine_tuning/jobs", headers=api.alice).json()["data"] == []
+
+    allowed = c.post("/v1/fine_tuning/jobs", json={**body, "budget_override": True}, headers=api.alice)
+    assert allowed.status_code == 200 and allowed.json()["status"] == "queued"
