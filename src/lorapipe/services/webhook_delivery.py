@@ -108,9 +108,8 @@ def post_signed(
         latency = (time.perf_counter() - started) * 1000
         return TryOutcome(None, latency, f"{type(exc).__name__}: {exc}"[:500])
     latency = (time.perf_counter() - started) * 1000
-    error = (
-        None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}: {response.text[:200]}"
-    )
+    # The receiver's body is not kept: echoing it in the log would let a user read internal pages.
+    error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
     return TryOutcome(response.status_code, latency, error)
 
 

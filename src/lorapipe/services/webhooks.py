@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import secrets
 from typing import Any
 from urllib.parse import urlsplit
@@ -62,9 +63,20 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
 
 def _check_url(url: str) -> str:
     url = url.strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2048:
+    try:
+        parts = urlsplit(url)
+        scheme, host = parts.scheme, parts.hostname
+    except ValueError:  # e.g. an unclosed "[" of an IPv6 literal
+        scheme, host = "", None
+    if scheme not in ("http", "https") or not host or len(url) > 2048:
         raise UserError(f"url {url[:100]!r} is not an http(s) URL", param="url")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return url  # a host name
+    if address.is_link_local:
+        # Cloud metadata services live here (169.254.169.254); never a webhook receiver.
+        raise UserError(f"url {url[:100]!r}: link-local addresses are not allowed", param="url")
     return url
 
 
