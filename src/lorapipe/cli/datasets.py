@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 from rich.table import Table
 
@@ -30,7 +31,7 @@ FormatOpt = Annotated[
 
 
 def fail(e: LorapipeError) -> typer.Exit:
-    err.print(f"[bold red]error[/] [{e.code}] {e}")
+    err.print(f"[bold red]error[/] {escape(f'[{e.code}] {e}')}")
     return typer.Exit(2)
 
 
@@ -105,7 +106,7 @@ def convert(
     if summary.log.errors:
         tmp.unlink(missing_ok=True)
         for p in summary.log.kept:
-            err.print(f"[red]{p.severity}[/] [{p.code}] {p.location()}: {p.message}")
+            err.print(f"[red]{p.severity}[/] {escape(f'[{p.code}] {p.location()}: {p.message}')}")
         err.print(f"{summary.log.errors} errors: nothing written. Run `lorapipe datasets inspect {file}`.")
         raise typer.Exit(1)
     tmp.replace(output)
