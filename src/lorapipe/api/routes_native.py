@@ -11,6 +11,7 @@ from lorapipe.api import (
     routes_native_adapters,
     routes_native_catalog,
     routes_native_datasets,
+    routes_native_estimates,
     routes_native_jobs,
     routes_native_stats,
 )
@@ -21,6 +22,7 @@ for module in (
     routes_native_jobs,
     routes_native_adapters,
     routes_native_catalog,
+    routes_native_estimates,
     routes_native_stats,
 ):
     router.include_router(module.router)

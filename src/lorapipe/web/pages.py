@@ -25,6 +25,7 @@ from lorapipe.jobs.accounts import User
 from lorapipe.jobs.states import JobStatus
 from lorapipe.models.catalog import list_models
 from lorapipe.services import datasets as dataset_service
+from lorapipe.training.config import PRESET_NAMES
 from lorapipe.web.auth import page_user
 from lorapipe.web.report_view import histogram_bars
 
@@ -156,6 +157,7 @@ def dataset_detail(request: Request, state: State, db: DB, user: PageUser, datas
         bars=histogram_bars(tokens["histogram"]) if tokens else None,
         examples=[] if report.get("samples") else _sample_examples(state, row),
         models=[spec.id for spec in list_models()],
+        presets=PRESET_NAMES,
     )
 
 

@@ -43,6 +43,13 @@ def test_upload_eq12_and_read_the_report(page: Any, server: LiveServer) -> None:
     assert page.inner_text("#count-examples") == "44"
     page.screenshot(path="/tmp/lorapipe-web-dataset-tokens.png", full_page=True)
 
+    page.select_option("#estimate-model", "Qwen/Qwen3-8B")
+    page.click("#estimate-form button[type=submit]")
+    page.wait_for_selector("#estimate-table tbody tr")
+    assert page.inner_text("#estimate-summary").startswith("Recommended: ")
+    assert page.locator("#estimate-table tbody tr").count() >= 10
+    page.locator("#estimate-title").locator("..").screenshot(path="/tmp/lorapipe-web-estimate.png")
+
     page.goto(server.url + "/ui/datasets")
     assert "EQ-12 sample" in page.inner_text("#datasets-table")
     with server.api() as api:

@@ -29,6 +29,18 @@ def test_count_tokens_adds_figures_histogram_and_rendered_samples(native_models:
     assert {s["trained"] for s in segments} == {True, False}
     assert any("<|im_start|>assistant" in s["text"] for s in segments if not s["trained"])
 
+    # With counted tokens, the dataset can be estimated on every GPU and backend.
+    r = native.client.post(
+        f"/api/datasets/{ds['id']}/estimate",
+        headers=native.auth("alice"),
+        json={"model": "Qwen/Qwen3-8B", "preset": "balanced", "gpus": ["L40S", "H100-SXM"]},
+    )
+    assert r.status_code == 200, r.text
+    estimate = r.json()
+    assert estimate["model"] == "Qwen/Qwen3-8B" and estimate["tokens"]
+    assert {o["gpu"] for o in estimate["options"]} <= {"L40S", "H100-SXM"} and estimate["options"]
+    assert estimate["recommendation"]["gpu"] in {"L40S", "H100-SXM"}
+
     native.client.cookies.set("lorapipe_key", native.keys["alice"])
     page = native.client.get(f"/ui/datasets/{ds['id']}").text
     assert '<svg class="histogram"' in page and page.count("<rect ") == len(tokens["histogram"])
@@ -61,3 +73,23 @@ def test_count_tokens_of_an_invalid_dataset_is_409(native_sqlite: Native) -> Non
         f"/api/datasets/{ds['id']}/tokens", headers=native_sqlite.auth("alice"), json={"model": "tiny-qwen3"}
     )
     assert r.status_code == 409
+
+
+def test_estimates(native_sqlite: Native) -> None:
+    native = native_sqlite
+    body = {"model": "Qwen/Qwen3-8B", "dataset": {"tokens": 56000, "trained_tokens": 20000, "examples": 44}}
+    r = native.client.post("/api/estimates", headers=native.auth("alice"), json=body)
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert report["options"] and report["prices_as_of"] and report["vram_gib"]
+    cheapest = report["cheapest"]
+    usable = [o for o in report["options"] if o["usable"]]
+    assert cheapest["usd"]["mid"] == min(o["usd"]["mid"] for o in usable)
+    for bad in ({**body, "gpus": ["NO-SUCH-GPU"]}, {**body, "dataset": {"tokens": 0}}, {"model": ""}):
+        r = native.client.post("/api/estimates", headers=native.auth("alice"), json=bad)
+        assert 400 <= r.status_code < 500, (bad, r.text)
+    ds = native.upload("alice", EQ12.read_bytes()).json()
+    r = native.client.post(
+        f"/api/datasets/{ds['id']}/estimate", headers=native.auth("alice"), json={"model": "Qwen/Qwen3-8B"}
+    )
+    assert r.status_code == 409 and "tokens" in r.json()["error"]["message"]
