@@ -5,16 +5,16 @@
 2. Count the tokens of a second data set of a different size (K·N examples) with the model's own
    tokenizer (``inspect_dataset``) and predict that run's training-stage and wall time from the
    calibration runs measured so far.
-3. Run it and compare. Repeat (``--pairs``): this 2-core machine is shared, and other processes
-   change its speed by up to 2× between minutes, so one pair measures the neighbours as much as the
-   estimator. The median pair is reported. Finally check our VRAM estimate against the published
-   reference table.
+3. Run it and compare. Each size runs ``--runs`` times (calibration runs all before the
+   prediction, measured runs all after it) and medians are compared: this 2-core machine is shared,
+   and other processes change its speed by up to 3× from one minute to the next, so a single run
+   measures the neighbours as much as the estimator. Finally check our VRAM estimate against the
+   published reference table.
 
-    .venv/bin/python bench/estimate.py [--examples 160] [--factor 2.5] [--epochs 2] [--pairs 3]
+    .venv/bin/python bench/estimate.py [--examples 160] [--factor 2.5] [--epochs 2] [--runs 3]
 
 Last line: ``RESULT estimate time_error_pct=<x> vram_refs_within_25pct=<k>/<n>`` where x is the
-signed error of the predicted training-stage time (mid of the range) against the measured one, the
-median (by size) over the pairs.
+signed error of the predicted training-stage time (mid of the range) against the median measured.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import json
 import os
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -150,9 +151,7 @@ def main() -> None:
     ap.add_argument("--examples", type=int, default=160, help="examples in the calibration run")
     ap.add_argument("--factor", type=float, default=2.5, help="size of the predicted run ÷ the first")
     ap.add_argument("--epochs", type=float, default=2)
-    ap.add_argument(
-        "--pairs", type=int, default=3, help="calibrate-then-predict rounds (the median is reported)"
-    )
+    ap.add_argument("--runs", type=int, default=3, help="runs of each size (medians are compared)")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="lorapipe-bench-estimate-") as tmp:
@@ -193,13 +192,13 @@ def main() -> None:
             f"{n_big} ({data.tokens:,} tokens/epoch counted with the model's tokenizer); {os.cpu_count()} CPUs"
         )
 
-        errors: list[float] = []
-        for k in range(1, args.pairs + 1):
-            print(f"[pair {k}] load average {os.getloadavg()[0]:.1f}", flush=True)
-            manifest, wall, cpu_a = train(work, f"calibrate-{k}", small, args.epochs, env)
+        print(f"[1] {args.runs} calibration run(s) on {args.examples} examples", flush=True)
+        cpu_small: list[float] = []
+        for k in range(1, args.runs + 1):
+            manifest, wall, cpu = train(work, f"calibrate-{k}", small, args.epochs, env)
             stats = manifest["dataset"]["train"]
             mean = stats["tokens"] / max(stats["examples_used"], 1)
-            first = measurement_from_manifest(
+            m = measurement_from_manifest(
                 manifest,
                 device="cpu",
                 flops_per_token=flops_per_token(facts, cfg, mean / 2),
@@ -207,43 +206,53 @@ def main() -> None:
                 wall_seconds=wall,
                 events=read_events(work / f"calibrate-{k}" / "metrics.jsonl"),
             )
-            append_measurement(store, first)
+            append_measurement(store, m)
+            cpu_small.append(cpu)
             stage = float(manifest["timings_s"]["training"])
             print(
-                f"  measured  {args.examples:5d} examples: training stage {stage:6.1f} s = steps "
-                f"{first.train_seconds:.1f} s ({first.input_tokens / first.train_seconds:,.0f} tok/s) + trainer "
-                f"start/evals/checkpoints {first.stage_overhead_seconds or 0:.1f} s; wall {wall:.1f} s",
+                f"    run {k}: training stage {stage:6.1f} s = steps {m.train_seconds:.1f} s "
+                f"({m.input_tokens / m.train_seconds:,.0f} tok/s) + trainer start/evals/checkpoints "
+                f"{m.stage_overhead_seconds or 0:.1f} s; wall {wall:.1f} s; process CPU {cpu:.0f} s; "
+                f"load average {os.getloadavg()[0]:.1f}",
                 flush=True,
             )
 
-            prediction = estimate_time(
-                facts, cfg, data, "cpu", "local", load_catalogue(), load_priors(), load_measurements(store)
-            )
-            predicted = prediction.training + prediction.evals
-            predicted = predicted + prediction.fixed.get("trainer overhead (measured)", predicted.scale(0))
-            print(
-                f"  predicted {n_big:5d} examples: training stage {predicted.low:.1f}–{predicted.high:.1f} s "
-                f"(mid {predicted.mid:.1f}), wall {prediction.total.mid:.1f} s [{prediction.throughput.basis}]",
-                flush=True,
-            )
+        prediction = estimate_time(
+            facts, cfg, data, "cpu", "local", load_catalogue(), load_priors(), load_measurements(store)
+        )
+        predicted = prediction.training + prediction.evals
+        predicted = predicted + prediction.fixed.get("trainer overhead (measured)", predicted.scale(0))
+        print(
+            f"[2] prediction for {n_big} examples: training stage {predicted.low:.1f}–{predicted.high:.1f} s "
+            f"(mid {predicted.mid:.1f}), wall {prediction.total.low:.1f}–{prediction.total.high:.1f} s "
+            f"(mid {prediction.total.mid:.1f}) [{prediction.throughput.basis}]",
+            flush=True,
+        )
 
+        print(f"[3] {args.runs} measured run(s) on {n_big} examples", flush=True)
+        stages: list[float] = []
+        walls: list[float] = []
+        cpu_big: list[float] = []
+        for k in range(1, args.runs + 1):
             manifest_b, wall_b, cpu_b = train(work, f"predicted-{k}", big, args.epochs, env)
-            measured = float(manifest_b["timings_s"]["training"])
-            err = 100.0 * (predicted.mid - measured) / measured
-            err_wall = 100.0 * (prediction.total.mid - wall_b) / wall_b
-            errors.append(err)
-            where = "inside" if predicted.low <= measured <= predicted.high else "outside"
+            stages.append(float(manifest_b["timings_s"]["training"]))
+            walls.append(wall_b)
+            cpu_big.append(cpu_b)
+            err_k = 100.0 * (predicted.mid - stages[-1]) / stages[-1]
             print(
-                f"  measured  {n_big:5d} examples: training stage {measured:6.1f} s → error {err:+.1f} % "
-                f"({where} the range); wall {wall_b:.1f} s → error {err_wall:+.1f} %; process CPU time "
-                f"{cpu_a:.0f} s → {cpu_b:.0f} s ({cpu_b / cpu_a:.2f}× for "
-                f"{data.tokens * args.epochs / first.input_tokens:.2f}× tokens)",
+                f"    run {k}: training stage {stages[-1]:6.1f} s (error {err_k:+.1f} %); wall {wall_b:.1f} s; "
+                f"process CPU {cpu_b:.0f} s; load average {os.getloadavg()[0]:.1f}",
                 flush=True,
             )
 
-    median_err = sorted(errors, key=abs)[len(errors) // 2]
+    measured = statistics.median(stages)
+    err = 100.0 * (predicted.mid - measured) / measured
+    err_wall = 100.0 * (prediction.total.mid - statistics.median(walls)) / statistics.median(walls)
+    where = "inside" if predicted.low <= measured <= predicted.high else "outside"
     print(
-        f"time errors per pair: {', '.join(f'{e:+.1f} %' for e in errors)}; median by size {median_err:+.1f} %"
+        f"median measured training stage {measured:.1f} s vs predicted {predicted.mid:.1f} s: error {err:+.1f} % "
+        f"({where} the predicted range); wall error {err_wall:+.1f} %; median process CPU "
+        f"{statistics.median(cpu_small):.0f} s → {statistics.median(cpu_big):.0f} s"
     )
     refs = _import_refs()()
     ok = sum(r.ok for r in refs)
@@ -254,7 +263,7 @@ def main() -> None:
         print(
             f"  {'ok ' if r.ok else 'BAD'} {r.name:62s} published {ref}  ours {r.estimate_gib:6.1f} GiB{errs}"
         )
-    print(f"RESULT estimate time_error_pct={median_err:.1f} vram_refs_within_25pct={ok}/{len(refs)}")
+    print(f"RESULT estimate time_error_pct={err:.1f} vram_refs_within_25pct={ok}/{len(refs)}")
 
 
 if __name__ == "__main__":
