@@ -23,8 +23,11 @@ from lorapipe.estimate.catalogue import GpuCatalogue, GpuSpec, load_catalogue
 from lorapipe.estimate.config import EstimateConfig
 from lorapipe.estimate.cost import CostRecord, pod_actual_cost, serverless_actual_cost, storage_cost
 from lorapipe.estimate.model_facts import ModelFacts, facts_from_spec
+from lorapipe.estimate.model_lookup import resolve_model_facts
 from lorapipe.estimate.priors import load_priors
 from lorapipe.estimate.report import EstimateReport
+from lorapipe.estimate.request import EstimateRequest, estimate_job, estimate_with_settings
+from lorapipe.estimate.runpod_prices import refresh_catalogue
 from lorapipe.estimate.timing import DatasetTokens, estimate_time, tokens_from_report
 from lorapipe.estimate.vram import VramEstimate, estimate_vram
 
@@ -34,6 +37,7 @@ __all__ = [
     "DatasetTokens",
     "EstimateConfig",
     "EstimateReport",
+    "EstimateRequest",
     "GpuCatalogue",
     "GpuSpec",
     "Measurement",
@@ -43,8 +47,10 @@ __all__ = [
     "build_estimate",
     "check_budget",
     "crossed_thresholds",
+    "estimate_job",
     "estimate_time",
     "estimate_vram",
+    "estimate_with_settings",
     "facts_from_spec",
     "load_catalogue",
     "load_measurements",
@@ -52,6 +58,8 @@ __all__ = [
     "measurement_from_manifest",
     "measurements_path",
     "pod_actual_cost",
+    "refresh_catalogue",
+    "resolve_model_facts",
     "serverless_actual_cost",
     "storage_cost",
     "tokens_from_report",
