@@ -61,6 +61,15 @@ class Settings(BaseSettings):
         default=200, ge=1, le=100_000, description="Problems stored in full in a validation report."
     )
 
+    api_url: str | None = Field(
+        default=None,
+        description="A running lorapipe service the CLI talks to (e.g. http://127.0.0.1:8000). "
+        "Unset = the CLI starts an embedded single-user service on a free loopback port.",
+    )
+    api_key: SecretStr | None = Field(
+        default=None, description="API key the CLI sends to api_url (lorapipe keys create)."
+    )
+
     @field_validator("data_dir", "model_cache_dir", mode="after")
     @classmethod
     def _expand(cls, v: Path | None) -> Path | None:
