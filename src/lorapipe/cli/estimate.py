@@ -307,6 +307,7 @@ def record(
     from lorapipe.estimate.config import EstimateConfig
     from lorapipe.estimate.model_lookup import resolve_model_facts
     from lorapipe.estimate.throughput import flops_per_token
+    from lorapipe.estimate.vram import estimate_vram
     from lorapipe.settings import get_settings
     from lorapipe.training.config import TrainingConfig
 
@@ -331,6 +332,8 @@ def record(
             peak_flops=peak,
             wall_seconds=wall_seconds,
             events=events,
+            # What we would have estimated for this run: kept to compare with the measured peak.
+            predicted={"vram_bytes": estimate_vram(facts, cfg).total},
         )
         path = measurements_path(get_settings())
         append_measurement(path, m)

@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 
 from lorapipe.estimate.budget import check_budget
-from lorapipe.estimate.calibration import Measurement
+from lorapipe.estimate.calibration import Measurement, measured_vram_ratio
 from lorapipe.estimate.catalogue import PRICE_KINDS, GpuCatalogue, GpuSpec, PriceKind
 from lorapipe.estimate.config import EstimateConfig
 from lorapipe.estimate.cost import SERVERLESS_IDLE_TIMEOUT_S, estimated_cost
@@ -254,6 +254,14 @@ def build_estimate(
             f"MoE: all {m.experts} experts resident ({vram.weights / GIB:.1f} GiB of weights); "
             f"compute on {m.active_params / 1e9:.1f} B active params; MoE MFU prior is low "
             "without grouped-GEMM kernels",
+        )
+    measured = measured_vram_ratio(records, m.id, cfg.method)
+    if measured is not None:
+        ratio, n = measured
+        assumptions.insert(
+            1,
+            f"measured: the allocator peak of {n} earlier {cfg.method} run(s) of this model was {ratio:.2f}× "
+            "their estimate (the estimate adds CUDA context and slack the allocator does not count)",
         )
     if cfg.method == "qlora":
         assumptions.insert(

@@ -119,6 +119,23 @@ def learned_fixed_seconds(records: Iterable[Measurement], model_id: str, device:
     return _range(found, EXACT_SPREAD) if found else None
 
 
+def measured_vram_ratio(
+    records: Iterable[Measurement], model_id: str, method: str
+) -> tuple[float, int] | None:
+    """Median of measured GPU peak ÷ the VRAM estimate made before the run, for this model and method,
+    and the number of runs; None without GPU runs that carry both. (CPU runs report RSS: skipped.)"""
+    ratios = [
+        r.peak_memory_bytes / r.predicted["vram_bytes"]
+        for r in records
+        if r.model_id == model_id
+        and r.method == method
+        and r.device != "cpu"
+        and r.peak_memory_bytes
+        and r.predicted.get("vram_bytes")
+    ]
+    return (statistics.median(ratios), len(ratios)) if ratios else None
+
+
 def learned_stage_overhead(records: Iterable[Measurement], model_id: str, device: str) -> Triple | None:
     """Trainer start + evals + checkpoint saves measured for this model on this device, or None."""
     values = [r.stage_overhead_seconds for r in records if r.model_id == model_id and r.device == device]

@@ -113,3 +113,28 @@ def test_a_serverless_pick_says_which_execution_timeout_to_send():
             "pod_secure",
         ).warnings[0]
     )
+
+
+def test_measured_gpu_peaks_are_reported_next_to_the_estimate():
+    from lorapipe.estimate.calibration import Measurement
+
+    def run(device, peak):
+        return Measurement(
+            model_id=QWEN8.id,
+            device=device,
+            method="lora",
+            input_tokens=1000,
+            train_seconds=1.0,
+            flops_per_token=1e9,
+            peak_memory_bytes=peak,
+            predicted={"vram_bytes": 20e9},
+        )
+
+    records = [run("H100-SXM", 18e9), run("A100-80GB-SXM", 17e9), run("cpu", 99e9)]
+    r = build_estimate(QWEN8, EstimateConfig(), SMALL, CAT, PRIORS, records)
+    line = next(a for a in r.assumptions if a.startswith("measured:"))
+    assert "2 earlier lora run(s)" in line and "0.88×" in line
+    assert not any(
+        a.startswith("measured:")
+        for a in build_estimate(QWEN8, EstimateConfig(), SMALL, CAT, PRIORS).assumptions
+    )
