@@ -8,7 +8,7 @@ import hashlib
 import json
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,6 @@ class Native:
     keys: dict[str, str]
     user_ids: dict[str, str]
     tmp: Path
-    made: dict[str, Any] = field(default_factory=dict)
 
     def auth(self, name: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[name]}"}
