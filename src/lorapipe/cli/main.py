@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import typer
 
+from lorapipe.cli.adapters import app as adapters_app
 from lorapipe.cli.costs import app as costs_app
 from lorapipe.cli.datasets import app as datasets_app
+from lorapipe.cli.db import app as db_app
+from lorapipe.cli.demo import demo
 from lorapipe.cli.estimate import app as estimate_app
 from lorapipe.cli.jobs import app as jobs_app
 from lorapipe.cli.serve import serve, worker_loop
+from lorapipe.cli.train import train
 from lorapipe.cli.users import keys_app, users_app
 
 app = typer.Typer(
@@ -28,6 +32,10 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(costs_app, name="costs")
 app.command("serve")(serve)
 app.command("worker-loop")(worker_loop)
+app.command("train")(train)
+app.command("demo")(demo)
+app.add_typer(adapters_app, name="adapters")
+app.add_typer(db_app, name="db")
 
 
 if __name__ == "__main__":
