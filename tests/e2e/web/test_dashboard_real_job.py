@@ -51,4 +51,6 @@ def test_a_real_tiny_job_streams_into_the_page(browser: Any, running_server: Any
     messages = page.inner_text("#events")
     assert "succeeded" in messages and "Step 6/6" in messages
     page.screenshot(path="/tmp/lorapipe-web-real-job.png", full_page=True)
+    page.goto(server.url + "/ui/adapters")
+    assert "eval loss " in page.inner_text("#adapters-table")  # from the verified manifest's metrics
     context.close()

@@ -72,6 +72,7 @@ def test_job_page_and_adapter_downloads(native_sqlite: Native) -> None:
     assert 'data-terminal="true"' in page and f"/ui/adapters/{adapter_id}/download" in page
     listing = native.client.get("/ui/adapters").text
     assert f"/ui/adapters/{adapter_id}/files/adapter_model.safetensors" in listing
+    assert "eval loss" not in listing  # this manifest has no metrics: nothing half-printed
     r = native.client.get(f"/ui/adapters/{adapter_id}/files/adapter_model.safetensors")
     assert r.status_code == 200 and r.content == b"weights"
     assert (
