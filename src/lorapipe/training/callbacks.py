@@ -49,12 +49,26 @@ def peak_memory_bytes() -> int:
 
 
 class EngineTrainer(Trainer):
-    """``Trainer`` with our epoch-seeded batch order and a trained-token counter."""
+    """``Trainer`` with our epoch-seeded batch order, a trained-token counter, and evaluation that
+    always runs on padded (unpacked) batches, so eval loss means the same with or without packing."""
 
-    def __init__(self, *args: Any, order: Any, progress: Progress, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        order: Any,
+        progress: Progress,
+        events: EventWriter,
+        eval_collator: Any,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
-        self._order = order
-        self._progress = progress
+        self._order, self._progress, self._events, self._eval_collator = (
+            order,
+            progress,
+            events,
+            eval_collator,
+        )
+        self._in_loop = False
 
     def _get_train_sampler(self, train_dataset: Any = None) -> Any:
         return self._order
@@ -64,6 +78,23 @@ class EngineTrainer(Trainer):
     ) -> torch.Tensor:
         self._progress.trained_tokens += int((inputs["labels"] != IGNORE_INDEX).sum())
         return super().training_step(model, inputs, num_items_in_batch)
+
+    def train(self, *args: Any, **kwargs: Any) -> Any:
+        self._in_loop = True
+        try:
+            return super().train(*args, **kwargs)
+        finally:
+            self._in_loop = False
+
+    def evaluate(self, *args: Any, **kwargs: Any) -> dict[str, float]:
+        self._events.stage("evaluating", message=f"step {self.state.global_step}")
+        collator, self.data_collator = self.data_collator, self._eval_collator
+        try:
+            return super().evaluate(*args, **kwargs)
+        finally:
+            self.data_collator = collator
+            if self._in_loop:
+                self._events.stage("training")
 
 
 class EventsCallback(TrainerCallback):

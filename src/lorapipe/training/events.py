@@ -93,7 +93,9 @@ class EventWriter:
             }
             event.update(_clean(fields))
             line = json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n"
-            for out in (self._stream, self._log):
+            # The log first: whatever the parent has seen is then already on disk, so a run resumed
+            # after a hard kill continues after it and never reuses a seq the parent holds.
+            for out in (self._log, self._stream):
                 if out is not None:
                     out.write(line)
                     out.flush()

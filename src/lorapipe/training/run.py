@@ -43,6 +43,7 @@ from lorapipe.training.config import TrainingConfig
 from lorapipe.training.data import (
     EncodedSet,
     EpochBatchOrder,
+    PaddingCollator,
     dataset_sha256,
     encode_examples,
     load_examples,
@@ -154,6 +155,8 @@ def run(
         callbacks=[callback, *_early_stopping(config, events, progress, bool(val_set.features))],
         order=order,
         progress=progress,
+        events=events,
+        eval_collator=PaddingCollator(tokenizer.pad_token_id),
     )
     checkpoint = _latest_checkpoint(out_dir / CHECKPOINTS) if resume else None
     if resume and checkpoint is None:
@@ -164,14 +167,12 @@ def run(
     if checkpoint is not None:
         restore_progress(checkpoint, progress)
     elif val_set.features:
-        events.stage("evaluating", message="before training")
-        trainer.evaluate()
+        trainer.evaluate()  # step 0: the base model's loss, so the adapter's gain is measured
     events.stage("training")
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     if cancel.requested:
         raise Cancelled(checkpoint=progress.last_checkpoint)
     if val_set.features and progress.last_eval_step != trainer.state.global_step:
-        events.stage("evaluating", message="after training")
         trainer.evaluate()
     stage_done("training")
 
