@@ -247,6 +247,10 @@ def _check_data(train: EncodedSet, val: EncodedSet, config: TrainingConfig, even
             events.warning(
                 "history_truncated", f"{enc.truncated} {name} example(s) lost their oldest turns to fit"
             )
+    if val.examples and not val.features:
+        events.warning(
+            "no_validation", "no validation example fits max_length: eval loss will not be measured"
+        )
     if not train.features:
         raise DatasetError(
             f"no usable training examples ({train.stats()})",
