@@ -223,6 +223,7 @@ def run(
     if spec.output.upload_uri:
         events.stage("uploading", message=spec.output.upload_uri)
         artifacts.upload(out_dir, spec.output.upload_uri)
+    clean_work(out_dir)
     return RunResult(out_dir=out_dir, manifest=manifest, summary=summary, model=model)
 
 
