@@ -118,7 +118,9 @@ def _succeed_or_fail(s: Session, job: Job, attempt: Attempt, out_dir: Path) -> N
     attempt.exit_reason = "succeeded"
     name = fine_tuned_model_name(job)
     engine_result = attempt.handle.get("engine_result") or {}
-    trained = engine_result.get("trained_tokens")
+    # The engine's result event carries its metrics summary under "metrics".
+    metrics = engine_result.get("metrics")
+    trained = (metrics if isinstance(metrics, dict) else engine_result).get("trained_tokens")
     s.add(
         Adapter(
             id=new_id("adapter"),

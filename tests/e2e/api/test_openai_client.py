@@ -45,6 +45,7 @@ def test_openai_client_trains_and_cancels(service: Service) -> None:
     done = wait_for(client, job.id, TERMINAL)
     assert done.status == "succeeded", done.error
     assert done.fine_tuned_model == f"ft:tiny-qwen3:ci:{job.id}"
+    assert done.trained_tokens and done.trained_tokens > 0  # read from the engine's metrics summary
     events = client.fine_tuning.jobs.list_events(job.id, limit=100).data
     messages = [e.message for e in events]
     assert messages[0].startswith("succeeded") and any("training loss" in m for m in messages)
