@@ -24,6 +24,7 @@ PUBLIC = {"/api/presets/{name}", "/api/models/{model_id}"}
 #: Valid bodies, so ownership (not body validation) decides the answer.
 BODIES = {
     ("post", "/api/datasets/{dataset_id}/tokens"): {"model": "lorapipe/tiny-qwen3"},
+    ("post", "/api/datasets/{dataset_id}/estimate"): {"model": "Qwen/Qwen3-0.6B"},
     ("patch", "/api/datasets/{dataset_id}"): {"name": "renamed"},
     ("patch", "/api/adapters/{adapter_id}"): {"name": "renamed"},
 }
