@@ -36,6 +36,9 @@ class Progress:
     start_tokens: int = 0
     train_seconds: float | None = None
     """Wall time of the training loop in this process (set when it ends)."""
+    train_cpu_seconds: float | None = None
+    """CPU time (all threads) of the training loop in this process (set when it ends)."""
+    cpu_started: float = field(default_factory=time.process_time)
     last_checkpoint: str | None = None
     last_eval_step: int | None = None
     evals: list[dict[str, float]] = field(default_factory=list)
@@ -109,6 +112,7 @@ class EventsCallback(TrainerCallback):
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
     ) -> None:
         self.progress.started = time.monotonic()
+        self.progress.cpu_started = time.process_time()
         self.progress.start_step = state.global_step
         self.progress.start_tokens = self.progress.trained_tokens
 
@@ -116,6 +120,7 @@ class EventsCallback(TrainerCallback):
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
     ) -> None:
         self.progress.train_seconds = time.monotonic() - self.progress.started
+        self.progress.train_cpu_seconds = time.process_time() - self.progress.cpu_started
 
     def _timing(self, state: TrainerState) -> dict[str, Any]:
         elapsed = time.monotonic() - self.progress.started

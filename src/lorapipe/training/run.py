@@ -373,6 +373,8 @@ def _summary(
         "evals": evals,
         "trained_tokens": progress.trained_tokens,
         "tokens_per_s": round((progress.trained_tokens - progress.start_tokens) / elapsed, 2),
+        "train_seconds": round(elapsed, 3),
+        "train_cpu_seconds": round(progress.train_cpu_seconds or 0.0, 3),
         "padding_efficiency": round(efficiency, 4),
         "peak_memory_bytes": peak_memory_bytes(),
         "trainable_parameters": trainable,
