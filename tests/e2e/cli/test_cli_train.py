@@ -6,13 +6,16 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import signal
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from cli_env import base_env
-from live_service import EQ12, LORAPIPE
+from live_service import EQ12, LORAPIPE, Service
 
 from lorapipe.db.migrate import head_revision
 
@@ -78,3 +81,36 @@ def test_db_upgrade_creates_a_fresh_sqlite_file_and_is_idempotent(tmp_path: Path
     assert {"users", "jobs", "adapters", "alembic_version"} <= tables and version == head_revision()
     again = cli(env, "db", "upgrade", "--url", url)
     assert again.returncode == 0 and f"already at {head_revision()}" in again.stdout
+
+
+def _first_job(service: Service) -> dict[str, object]:
+    jobs = httpx.get(
+        f"{service.base}/v1/fine_tuning/jobs", headers={"Authorization": f"Bearer {service.key}"}
+    ).json()["data"]
+    return dict(jobs[0]) if jobs else {}
+
+
+def test_ctrl_c_while_watching_asks_and_cancels_the_job(client_env: dict[str, str], service: Service) -> None:
+    long = ["--config", json.dumps({"max_steps": 500, "sample_prompts": 0})]
+    proc = subprocess.Popen(
+        [*LORAPIPE, "train", str(EQ12), *TINY, *long, "--watch"],
+        env=client_env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while _first_job(service).get("status") != "running" and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert _first_job(service).get("status") == "running"
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate("y\n", timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "Cancel job" in stdout + stderr
+    assert proc.returncode == 1, stderr
+    assert re.search(r"ftjob-\w+: cancelled", stdout), stdout + stderr
+    assert _first_job(service)["status"] == "cancelled"
