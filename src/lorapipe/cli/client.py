@@ -102,6 +102,8 @@ class ApiClient:
                     return
             except (httpx.ReadTimeout, httpx.RemoteProtocolError, httpx.ReadError):
                 time.sleep(1.0)  # the stream sends a keep-alive every 15 s; silence means a lost link
+            except httpx.TransportError as exc:
+                raise ApiError(0, "service_unreachable", f"{self.base_url}: {exc}") from None
 
     def adapters(self, limit: int = 20) -> list[dict[str, Any]]:
         return list(self.call("GET", "/api/adapters", params={"limit": limit})["data"])
@@ -126,13 +128,17 @@ class ApiClient:
         dest.parent.mkdir(parents=True, exist_ok=True)
         partial = dest.with_name(dest.name + ".part")
         size = 0
-        with self.http.stream("GET", path, timeout=httpx.Timeout(120.0, connect=10.0)) as response:
-            if response.status_code >= 400:
-                response.read()
-                _raise_for_error(response)
-            with partial.open("wb") as handle:
-                for chunk in response.iter_bytes(1024 * 1024):
-                    size += handle.write(chunk)
+        try:
+            with self.http.stream("GET", path, timeout=httpx.Timeout(120.0, connect=10.0)) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    _raise_for_error(response)
+                with partial.open("wb") as handle:
+                    for chunk in response.iter_bytes(1024 * 1024):
+                        size += handle.write(chunk)
+        except httpx.TransportError as exc:
+            partial.unlink(missing_ok=True)
+            raise ApiError(0, "service_unreachable", f"{self.base_url}: {exc}") from None
         partial.replace(dest)
         return size
 
