@@ -3,6 +3,7 @@
     python -m lorapipe.training run SPEC.json --out DIR [--resume] [--events-fd N | --events-file PATH]
     python -m lorapipe.training validate SPEC.json
     python -m lorapipe.training presets
+    python -m lorapipe.training export-merged RUN_DIR --out DIR [--dtype auto|float32|bfloat16|float16]
 
 ``run`` writes events as JSON lines to stdout (or the given descriptor/file) and to
 ``DIR/metrics.jsonl``; anything else that libraries print goes to stderr, so the event stream stays
@@ -38,6 +39,12 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check a job spec; exit 0 when valid, 2 with every problem listed")
     v.add_argument("spec", type=Path)
     sub.add_parser("presets", help="print the presets with their values and reasons as JSON")
+    e = sub.add_parser(
+        "export-merged", help="merge a finished adapter into a full-precision copy of its base"
+    )
+    e.add_argument("adapter", type=Path, help="output folder of a finished run")
+    e.add_argument("--out", type=Path, required=True, help="folder for the merged model")
+    e.add_argument("--dtype", default="auto", help="auto (the base's), float32, bfloat16 or float16")
     return p
 
 
@@ -114,6 +121,18 @@ def _validate(args: argparse.Namespace) -> int:
     return ExitCode.SUCCESS
 
 
+def _export(args: argparse.Namespace) -> int:
+    from lorapipe.settings import Settings
+    from lorapipe.training.export import export_merged
+
+    try:
+        print(export_merged(args.adapter, args.out, Settings(), dtype=args.dtype))
+    except LorapipeError as exc:
+        print(json.dumps(exc.to_dict()), file=sys.stderr)
+        return exit_code_for(exc)
+    return ExitCode.SUCCESS
+
+
 def _presets() -> int:
     from lorapipe.training.config import PRESET_NAMES, preset_document
 
@@ -127,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(_run(args))
     if args.command == "validate":
         return int(_validate(args))
+    if args.command == "export-merged":
+        return int(_export(args))
     return int(_presets())
 
 

@@ -176,3 +176,19 @@ def test_upload_copies_every_listed_file_and_the_manifest(
     assert names[-1] == "manifest.json"  # last: a reader never sees a manifest without its files
     for name in names:
         assert (tmp_path / "bucket" / "job" / name).read_bytes() == (out / name).read_bytes()
+
+
+def test_export_merged_matches_base_plus_adapter(
+    finished: tuple[RunResult, list[dict[str, Any]]], model_settings: Settings, tmp_path: Path
+) -> None:
+    from transformers import AutoModelForCausalLM
+
+    from lorapipe.training.export import export_merged
+
+    merged_dir = export_merged(finished[0].out_dir, tmp_path / "merged", model_settings, dtype="float32")
+    merged = AutoModelForCausalLM.from_pretrained(merged_dir).eval()
+    assert not any("lora" in n for n, _ in merged.named_parameters())
+    ids = torch.tensor([[1, 5, 9, 200, 300, 2]])
+    adapted = finished[0].model.eval()
+    with torch.no_grad():
+        assert torch.allclose(merged(input_ids=ids).logits, adapted(input_ids=ids).logits, atol=1e-4)
