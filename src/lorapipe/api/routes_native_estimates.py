@@ -15,10 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from lorapipe.api.deps import DB, Caller, State
 from lorapipe.datasets.report import DatasetReport
 from lorapipe.errors import ConflictError
-from lorapipe.estimate.config import EstimateConfig
-from lorapipe.estimate.request import DatasetTokensIn, EstimateRequest, estimate_with_settings
-from lorapipe.estimate.timing import tokens_from_report
+from lorapipe.estimate.request import EstimateRequest, estimate_with_settings
 from lorapipe.services import datasets as dataset_service
+from lorapipe.services.estimates import estimate_dataset_run
 from lorapipe.training.config import PRESET_NAMES, parse_config
 
 router = APIRouter(tags=["estimates"])
@@ -56,19 +55,13 @@ def estimate_dataset(
             hint=f"count them first: POST /api/datasets/{dataset_id}/tokens",
         )
     training = parse_config({"preset": body.preset, **(body.config or {})})
-    tokens = tokens_from_report(report, training.packing, training.validation_split)
-    request = EstimateRequest(
+    estimate = estimate_dataset_run(
+        report,
         model=body.model,
-        config=EstimateConfig.from_training_config(training),
-        dataset=DatasetTokensIn(
-            tokens=max(tokens.tokens, 1),
-            trained_tokens=tokens.trained_tokens,
-            examples=tokens.examples,
-            padding_efficiency=tokens.padding_efficiency,
-            validation_tokens=tokens.validation_tokens,
-        ),
+        training=training,
+        settings=state.settings,
         gpus=body.gpus,
         budget_usd=body.budget_usd,
         spent_usd=body.spent_usd,
     )
-    return estimate_with_settings(request, state.settings).model_dump(mode="json")
+    return estimate.model_dump(mode="json")

@@ -156,7 +156,7 @@ def inspect_dataset(
     digests: dict[int, int] = {}  # 64-bit prefix of the content digest -> first record
     roles: Counter[str] = Counter()
     meta: dict[str, Counter[str]] = {}
-    chars = messages = 0
+    chars = trained_chars = messages = 0
     with contextlib.ExitStack() as stack:
         raw = stack.enter_context(Path(source).open("rb")) if isinstance(source, str | Path) else source
         hashing = _Hashing(raw)
@@ -175,6 +175,8 @@ def inspect_dataset(
             for m in ex.messages:
                 roles[m.role] += 1
                 chars += len(m.content)
+                if m.trained:
+                    trained_chars += len(m.content)
             messages += len(ex.messages)
             _count_metadata(meta, ex)
             if counter is not None:
@@ -196,6 +198,7 @@ def inspect_dataset(
         messages=messages,
         roles=dict(roles),
         characters=chars,
+        trained_characters=trained_chars,
         errors=log.errors,
         warnings=log.warnings,
         problem_counts=dict(log.counts),

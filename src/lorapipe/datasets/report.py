@@ -69,6 +69,7 @@ class DatasetReport(BaseModel):
     messages: int
     roles: dict[str, int]
     characters: int
+    trained_characters: int = Field(default=0, description="Characters of the trained messages.")
     errors: int
     warnings: int
     problem_counts: dict[str, int]

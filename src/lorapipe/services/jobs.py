@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from typing import Any, BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,8 +17,9 @@ from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.orm import Session
 
 from lorapipe.backends.registry import check_backend_name
+from lorapipe.datasets.report import DatasetReport
 from lorapipe.db.datasets import Dataset
-from lorapipe.errors import ConflictError, DatasetError, InvalidTransitionError
+from lorapipe.errors import ConflictError, DatasetError, InvalidTransitionError, LorapipeError
 from lorapipe.jobs import store
 from lorapipe.jobs.ids import new_id
 from lorapipe.jobs.records import FileObject, IdempotencyKey, Job
@@ -25,10 +27,13 @@ from lorapipe.jobs.states import JobStatus
 from lorapipe.jobs.transition import transition
 from lorapipe.services.budgets import check_job_estimate
 from lorapipe.services.datasets import canonical_key, create_dataset_from_upload
+from lorapipe.services.estimates import estimate_dataset_run
 from lorapipe.settings import Settings
 from lorapipe.storage import ObjectStore
 from lorapipe.training.config import parse_config, preset_values
 from lorapipe.training.spec import DataRef, TrainingJobSpec
+
+log = logging.getLogger(__name__)
 
 
 class Hyperparameters(BaseModel):
@@ -114,6 +119,28 @@ def _data_ref(session: Session, objects: ObjectStore, owner_id: str, file_id: st
     return DataRef(uri=objects.url_for(canonical_key(dataset.id)))
 
 
+def _frozen_estimate(
+    session: Session, owner_id: str, request: CreateJobRequest, config: dict[str, Any], settings: Settings
+) -> dict[str, Any] | None:
+    """The estimate this job is created with (kept on the job to compare with its actual cost later).
+    None, with the reason logged, when the model's facts are unknown: that never blocks a job."""
+    file = store.get_file(session, owner_id, request.training_file)
+    dataset = session.get(Dataset, file.dataset_id) if file.dataset_id else None
+    if dataset is None or not dataset.report:
+        return None
+    try:
+        report = estimate_dataset_run(
+            DatasetReport.model_validate(dataset.report),
+            model=request.model,
+            training=parse_config(config),
+            settings=settings,
+        )
+    except LorapipeError as e:
+        log.info("no estimate for %s on %s: %s", request.model, dataset.id, e)
+        return None
+    return report.model_dump(mode="json")
+
+
 def _config(request: CreateJobRequest) -> dict[str, Any]:
     overrides: dict[str, Any] = dict(request.config or {})
     hp = request.hyperparameters or Hyperparameters()
@@ -162,9 +189,6 @@ def create_job(
         if earlier is not None:
             return earlier
     check_backend_name(request.backend)
-    # Refuses (402) at 100 % of the monthly budget unless overridden. No estimate is frozen at
-    # creation yet, so only the month's booked spend counts; pass the estimate once there is one.
-    check_job_estimate(session, owner_id, None, override=request.budget_override)
     dataset = _data_ref(session, objects, owner_id, request.training_file, "training_file")
     validation = (
         _data_ref(session, objects, owner_id, request.validation_file, "validation_file")
@@ -172,6 +196,11 @@ def create_job(
         else None
     )
     config = _config(request)
+    estimate = _frozen_estimate(session, owner_id, request, config, settings)
+    # Refuses (402) at 100 % of the monthly budget unless overridden. Local runs cost no GPU money, so
+    # only rented backends price the estimate's upper end.
+    priced = estimate if request.backend != "local" else None
+    check_job_estimate(session, owner_id, priced, override=request.budget_override)
     job_id = new_id("job")
     labels = {**(request.metadata or {}), **({"suffix": request.suffix} if request.suffix else {})}
     spec = TrainingJobSpec.parse(
@@ -198,6 +227,7 @@ def create_job(
         backend=request.backend,
         hyperparameters=_openai_hyperparameters(config),
         spec=spec.model_dump(mode="json"),
+        estimate=estimate,
         meta=request.metadata,
         max_attempts=request.max_attempts,
         timeout_s=request.timeout_s,

@@ -109,3 +109,17 @@ def test_single_user_mode_accepts_requests_without_a_key(migrated_url: str, tmp_
         )
     with TestClient(create_app(settings, run_reconciler=False)) as client:
         assert client.get("/v1/fine_tuning/jobs").status_code == 401
+
+
+def test_a_job_is_created_with_a_frozen_estimate(api: Api) -> None:
+    f = upload(api, api.alice)
+    job = create(api, api.alice, f["id"], model="Qwen/Qwen3-8B", preset="balanced").json()
+    est = job["estimate"]
+    assert est["model"] == "Qwen/Qwen3-8B" and est["fits"] and est["recommendation"]
+    # Uploaded without token counts: approximated from characters, and it says so.
+    assert "approximated" in est["assumptions"][0]
+    # EQ-12 holds ~59k tokens (Qwen3 vocabulary), 10 % of them held out for validation.
+    assert 40_000 < est["tokens"]["tokens_per_epoch"] < 80_000
+    assert 0.2 < est["tokens"]["trained_tokens_per_epoch"] / est["tokens"]["tokens_per_epoch"] < 0.45
+    got = api.client.get(f"/v1/fine_tuning/jobs/{job['id']}", headers=api.alice).json()
+    assert got["estimate"] == est  # frozen: the same on every read
