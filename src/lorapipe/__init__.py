@@ -1,2 +1,3 @@
 """lorapipe: LoRA fine-tuning pipeline."""
+
 __version__ = "0.1.0"

@@ -75,7 +75,9 @@ def test_human_output_and_usage_errors() -> None:
     proc = run(str(BROKEN / "wrong_roles.json"), "--no-tokens")
     assert proc.returncode == 1 and "unknown_role" in proc.stdout and "wizard" in proc.stdout
     proc = run(str(EQ12 / "EQ-12-conversations-demo.jsonl"), "--format", "csv", "--no-tokens")
-    assert proc.returncode == 2 and "[unknown_dataset_format]" in proc.stderr and "Traceback" not in proc.stderr
+    assert (
+        proc.returncode == 2 and "[unknown_dataset_format]" in proc.stderr and "Traceback" not in proc.stderr
+    )
     proc = run("/nonexistent/file.jsonl")
     assert proc.returncode == 2 and "no such file" in proc.stderr
 
