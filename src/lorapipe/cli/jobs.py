@@ -1,9 +1,15 @@
-"""``lorapipe jobs``: list, show, cancel and read events of jobs, on the configured database."""
+"""``lorapipe jobs``: list, show, cancel, watch and read events of jobs.
+
+With ``LORAPIPE_API_URL`` set, every command goes to that service over HTTP as the key's user (see
+``cli/client.py``); otherwise it works as an operator on the configured database, over all users.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -12,6 +18,7 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from lorapipe.cli.client import ApiClient, ApiError
 from lorapipe.db import create_engine_for, make_sessionmaker, session_scope
 from lorapipe.db.migrate import upgrade
 from lorapipe.errors import LorapipeError, NotFoundError
@@ -38,6 +45,25 @@ def _job(s: Session, job_id: str) -> Job:
     return job
 
 
+def _remote() -> ApiClient | None:
+    """A client of the configured service, or None to work on the database directly."""
+    settings = get_settings()
+    if not settings.api_url:
+        return None
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    return ApiClient(settings.api_url, key)
+
+
+def _remote_call(client: ApiClient, method: str, path: str, **kwargs: Any) -> Any:
+    try:
+        return client.call(method, path, **kwargs)
+    except ApiError as exc:
+        err.print(f"[bold red]error[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    finally:
+        client.close()
+
+
 def _fail(exc: LorapipeError) -> typer.Exit:
     err.print(f"[bold red]error[/] {escape(f'[{exc.code}] {exc}')}")
     return typer.Exit(2)
@@ -45,7 +71,24 @@ def _fail(exc: LorapipeError) -> typer.Exit:
 
 @app.command("list")
 def list_jobs(limit: Annotated[int, typer.Option(min=1, max=1000)] = 20) -> None:
-    """The newest jobs of every user (a table on a terminal, tab-separated lines otherwise)."""
+    """The newest jobs (a table on a terminal, tab-separated lines otherwise): the key's user's via
+    the service, every user's on the database."""
+    client = _remote()
+    if client is not None:
+        page = _remote_call(client, "GET", "/v1/fine_tuning/jobs", params={"limit": min(limit, 100)})
+        rows = [
+            (
+                j["id"],
+                j["status"],
+                j["model"],
+                j.get("organization_id") or "",
+                dt.datetime.fromtimestamp(j["created_at"], dt.UTC).isoformat(timespec="seconds"),
+                j.get("fine_tuned_model") or "",
+            )
+            for j in page["data"]
+        ]
+        _print_rows(rows)
+        return
     with session_scope(open_database()) as s:
         rows = [
             (
@@ -58,6 +101,10 @@ def list_jobs(limit: Annotated[int, typer.Option(min=1, max=1000)] = 20) -> None
             )
             for j in s.scalars(select(Job).order_by(Job.created_at.desc()).limit(limit))
         ]
+    _print_rows(rows)
+
+
+def _print_rows(rows: Sequence[Sequence[str]]) -> None:
     if not out.is_terminal:
         for row in rows:
             print("\t".join(row))
@@ -73,6 +120,10 @@ def show(job_id: str) -> None:
     """One job as JSON (the API's object)."""
     from lorapipe.api.shapes import job_object
 
+    client = _remote()
+    if client is not None:
+        print(json.dumps(_remote_call(client, "GET", f"/v1/fine_tuning/jobs/{job_id}"), indent=2))
+        return
     try:
         with session_scope(open_database()) as s:
             print(json.dumps(job_object(_job(s, job_id)), indent=2))
@@ -83,6 +134,13 @@ def show(job_id: str) -> None:
 @app.command("events")
 def events(job_id: str, limit: Annotated[int, typer.Option(min=1, max=1000)] = 50) -> None:
     """A job's events, oldest first."""
+    client = _remote()
+    if client is not None:
+        page = _remote_call(client, "GET", f"/v1/fine_tuning/jobs/{job_id}/events", params={"limit": limit})
+        for e in reversed(page["data"]):  # the OpenAI list is newest first
+            when = dt.datetime.fromtimestamp(e["created_at"], dt.UTC)
+            out.print(f"{when:%H:%M:%S} {e['level']:<5} {escape(e['message'])}")
+        return
     try:
         with session_scope(open_database()) as s:
             _job(s, job_id)
@@ -97,6 +155,11 @@ def cancel(job_id: str) -> None:
     """Cancel a job; a running one is stopped by the reconciler (SIGTERM, then kill)."""
     from lorapipe.services.jobs import cancel_job
 
+    client = _remote()
+    if client is not None:
+        job = _remote_call(client, "POST", f"/v1/fine_tuning/jobs/{job_id}/cancel")
+        out.print(f"{job['id']}: {job['status']}")
+        return
     try:
         with session_scope(open_database()) as s:
             job = cancel_job(s, owner_id=_job(s, job_id).owner_id, job_id=job_id)
@@ -115,6 +178,19 @@ def watch(
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    client = _remote()
+    if client is not None:
+        from lorapipe.cli.train import follow, summary_line
+
+        try:
+            final = follow(client, job_id)
+        except ApiError as exc:
+            err.print(f"[bold red]error[/] {escape(str(exc))}")
+            raise typer.Exit(2) from None
+        finally:
+            client.close()
+        out.print(summary_line(final))
+        raise typer.Exit(0 if final["status"] == "succeeded" else 1)
     sessions = open_database()
     seq, status = 0, ""
     shown: dict[str, object] = {}

@@ -52,6 +52,18 @@ def test_train_watch_then_download_from_a_live_service(client_env: dict[str, str
     assert (folder / "adapter_model.safetensors").stat().st_size > 0
     assert json.loads((folder / "manifest.json").read_text())["files"]
 
+    # `jobs` goes over HTTP too: the client's own data dir has no database with this job in it.
+    job_id = job_line.split(":")[0]
+    listed = cli(client_env, "jobs", "list")
+    assert listed.returncode == 0 and listed.stdout.split("\t")[:2] == [job_id, "succeeded"], listed.stderr
+    assert json.loads(cli(client_env, "jobs", "show", job_id).stdout)["status"] == "succeeded"
+    events = cli(client_env, "jobs", "events", job_id, "--limit", "100").stdout.splitlines()
+    assert "queued" in events[0] and "succeeded" in events[-1]
+    watched = cli(client_env, "jobs", "watch", job_id)
+    assert watched.returncode == 0 and watched.stdout.strip() == job_line
+    refused = cli(client_env, "jobs", "cancel", job_id)
+    assert refused.returncode == 2 and "invalid_state_transition" in refused.stderr
+
 
 def test_a_wrong_key_is_refused_with_the_services_error(client_env: dict[str, str]) -> None:
     done = cli(client_env | {"LORAPIPE_API_KEY": "lp-not-a-key"}, "adapters", "list")
