@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from lorapipe.datasets.jsonstream import ByteSource
 from lorapipe.datasets.problems import ProblemLog
 from lorapipe.datasets.readers import ReadSummary, normalise_format, read_examples
 from lorapipe.datasets.render import render_encoded
@@ -33,7 +34,7 @@ MAX_METADATA_VALUES = 50
 class _Hashing:
     """A read-through wrapper computing the sha256 of every byte read."""
 
-    def __init__(self, raw: BinaryIO) -> None:
+    def __init__(self, raw: ByteSource) -> None:
         self.raw = raw
         self.sha = hashlib.sha256()
 
@@ -160,7 +161,7 @@ def inspect_dataset(
     with contextlib.ExitStack() as stack:
         raw = stack.enter_context(Path(source).open("rb")) if isinstance(source, str | Path) else source
         hashing = _Hashing(raw)
-        for ex in read_examples(hashing, summary, format=format, progress=progress):  # type: ignore[arg-type]
+        for ex in read_examples(hashing, summary, format=format, progress=progress):
             digest = int(ex.content_hash()[:16], 16)
             if digest in digests:
                 log.warning(

@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Literal
+from typing import Any, Literal, Protocol
 
 CHUNK_BYTES = 1 << 20
 MAX_RECORD_CHARS = 64 << 20
@@ -50,6 +50,12 @@ class RawRecord:
     """For records streamed out of a top-level object: the key of the array they came from."""
 
 
+class ByteSource(Protocol):
+    """What the reader needs of a file: ``read(n)`` returning bytes, ``b""`` at the end."""
+
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
 ProgressFn = Callable[[int], None]
 """Called with the number of bytes read so far."""
 
@@ -66,7 +72,7 @@ def _not_utf8(offset: int, line: int) -> SourceError:
 class _Text:
     """Strict UTF-8 decoding of a binary stream in chunks, with a byte count for progress."""
 
-    def __init__(self, raw: BinaryIO, progress: ProgressFn | None) -> None:
+    def __init__(self, raw: ByteSource, progress: ProgressFn | None) -> None:
         self.raw = raw
         self.progress = progress
         self.bytes_read = 0
@@ -211,7 +217,7 @@ class _Window:
 
 
 def open_container(
-    raw: BinaryIO, progress: ProgressFn | None = None
+    raw: ByteSource, progress: ProgressFn | None = None
 ) -> tuple[Container, Iterator[RawRecord]]:
     """Detect how records are laid out in ``raw`` and return an iterator over them.
 

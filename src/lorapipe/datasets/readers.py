@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from lorapipe.datasets import brightrun, chat_formats
-from lorapipe.datasets.jsonstream import BadLine, Container, ProgressFn, SourceError, open_container
+from lorapipe.datasets.jsonstream import (
+    BadLine,
+    ByteSource,
+    Container,
+    ProgressFn,
+    SourceError,
+    open_container,
+)
 from lorapipe.datasets.problems import ProblemLog
 from lorapipe.datasets.record import Converter, RecordContext
 from lorapipe.datasets.schema import Example
@@ -30,7 +37,9 @@ FORMATS: dict[str, Converter] = {
 """Every format name accepted by ``format=`` and the converter of one record in it."""
 
 # Aliases users type for the same thing.
-_ALIASES = {"brightrun": None, "openai": "openai-chat", "chatml": "openai-chat", "jsonl": None}
+_ALIASES = {"openai": "openai-chat", "chatml": "openai-chat"}
+# Names that mean "detect": for brightrun the container decides between the document and JSONL.
+_DETECT = {"auto", "brightrun"}
 
 
 def detect_record_format(rec: Any) -> str | None:
@@ -58,15 +67,13 @@ def _family(fmt: str) -> str:
 
 def normalise_format(name: str | None) -> str | None:
     """Validate a user-given format name (``None`` or ``auto`` mean detect)."""
-    if name is None or name == "auto":
+    if name is None:
         return None
     key = name.strip().lower().replace("_", "-")
-    if key in FORMATS:
-        return key
-    if _ALIASES.get(key):
-        return _ALIASES[key]
-    if key == "brightrun":
-        return None  # JSON document or JSONL: the container decides
+    if key in _DETECT:
+        return None
+    if key in FORMATS or key in _ALIASES:
+        return _ALIASES.get(key, key)
     raise DatasetFormatError(
         f"unknown format {name!r}",
         param="format",
@@ -108,7 +115,7 @@ class _Counting:
 
 
 def read_examples(
-    raw: BinaryIO,
+    raw: ByteSource,
     summary: ReadSummary,
     *,
     format: str | None = None,

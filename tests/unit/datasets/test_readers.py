@@ -148,3 +148,12 @@ def test_malformed_array_reports_line_and_column(monkeypatch: pytest.MonkeyPatch
     assert len(exs) == 1
     (p,) = s.log.kept
     assert (p.code, p.line, p.column) == ("invalid_json", 3, 16)
+
+
+def test_format_names_and_aliases() -> None:
+    assert normalise_format(None) is None and normalise_format("auto") is None
+    assert normalise_format("brightrun") is None  # document or JSONL: detected from the file
+    assert (
+        normalise_format("OpenAI") == "openai-chat"
+        and normalise_format("prompt_completion") == "prompt-completion"
+    )
