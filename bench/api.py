@@ -34,14 +34,14 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
+from lorapipe.contract.job_states import JobStatus
 from lorapipe.db import create_engine_for, make_sessionmaker, session_scope
+from lorapipe.db.ids import new_id
+from lorapipe.db.jobs import FileObject, Job, JobEvent
 from lorapipe.db.migrate import upgrade
-from lorapipe.jobs import accounts
 from lorapipe.jobs.events import append_event
-from lorapipe.jobs.ids import new_id
-from lorapipe.jobs.records import FileObject, Job, JobEvent
-from lorapipe.jobs.states import JobStatus
 from lorapipe.jobs.transition import transition
+from lorapipe.services import accounts
 
 ROOT = Path(__file__).resolve().parents[1]
 EQ12 = ROOT / "src/lorapipe/samples/eq12/EQ-12-conversations-demo.jsonl"
@@ -299,7 +299,7 @@ def fuzz(tmp: Path, examples: int) -> tuple[int, list[str]]:
     import schemathesis
     from schemathesis.generation.modes import GenerationMode
 
-    from lorapipe.api.app import create_app
+    from lorapipe.server import create_app
     from lorapipe.settings import Settings
 
     url = f"sqlite:///{tmp / 'fuzz.db'}"

@@ -60,9 +60,9 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
 
 def ours(args: argparse.Namespace, settings: Any) -> tuple[float, float, int]:
     """Our engine, whole recipe: trained tokens per wall second and per CPU second of its training loop."""
+    from lorapipe.contract.spec import TrainingJobSpec
     from lorapipe.training.events import EventWriter
     from lorapipe.training.run import run
-    from lorapipe.training.spec import TrainingJobSpec
 
     spec = TrainingJobSpec.parse(
         {"job_id": "bench", "model": args.model, "dataset": {"uri": str(EQ12)}, "config": _config(args)}

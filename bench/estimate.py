@@ -55,7 +55,7 @@ WORDS = [
 
 def write_chats(path: Path, n: int, seed: int) -> Path:
     """``n`` chats of varied length (so padding matters), two per conversation, canonical JSONL."""
-    from lorapipe.datasets.schema import Example, Message
+    from lorapipe.contract.conversation import Example, Message
 
     rng = random.Random(seed)
     with path.open("w", encoding="utf-8") as fh:
@@ -161,6 +161,7 @@ def main() -> None:
         env = {**os.environ, "LORAPIPE_DATA_DIR": str(work / "data"), "OMP_NUM_THREADS": "1"}
         os.environ["LORAPIPE_DATA_DIR"] = env["LORAPIPE_DATA_DIR"]  # this process reads Settings too
 
+        from lorapipe.contract.config import TrainingConfig
         from lorapipe.datasets.inspect import inspect_dataset
         from lorapipe.estimate.calibration import (
             append_measurement,
@@ -173,7 +174,6 @@ def main() -> None:
         from lorapipe.estimate.priors import load_priors
         from lorapipe.estimate.throughput import flops_per_token
         from lorapipe.estimate.timing import estimate_time, tokens_from_report
-        from lorapipe.training.config import TrainingConfig
 
         facts = resolve_model_facts(MODEL)
         cfg = EstimateConfig.from_training_config(

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +37,9 @@ from lorapipe.db import create_engine_for, make_sessionmaker
 from lorapipe.db.migrate import upgrade
 from lorapipe.settings import Settings
 from lorapipe.storage import ObjectStore
+
+# Shared test helpers (fakes such as fake_runpod) import by bare name from every test folder.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "support"))
 
 DEFAULT_TEST_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/lorapipe_test"
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from lorapipe.datasets.schema import Example, Message
+from lorapipe.contract.conversation import Example, Message
 from lorapipe.settings import Settings
 
 torch = pytest.importorskip("torch")
@@ -39,9 +39,9 @@ def _arith(path: Path, n: int = 96) -> Path:
 
 
 def _run(model: str, dataset: Path, out: Path, settings: Settings, **config: Any) -> Any:
+    from lorapipe.contract.spec import TrainingJobSpec
     from lorapipe.training.events import EventWriter
     from lorapipe.training.run import run
-    from lorapipe.training.spec import TrainingJobSpec
 
     spec = TrainingJobSpec.parse(
         {
@@ -62,8 +62,8 @@ def _run(model: str, dataset: Path, out: Path, settings: Settings, **config: Any
 
 
 def test_hardware_choice_on_cuda() -> None:
+    from lorapipe.contract.config import TrainingConfig
     from lorapipe.training.adapter import pick_hardware
-    from lorapipe.training.config import TrainingConfig
 
     hw = pick_hardware(TrainingConfig())
     assert hw.device == "cuda"

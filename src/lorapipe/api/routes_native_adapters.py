@@ -21,8 +21,8 @@ from lorapipe.api.routes_native_deps import Limit, Offset, StreamCaller, offset_
 from lorapipe.api.routes_native_files import adapter_files, stream_file, stream_zip
 from lorapipe.api.shapes import ts
 from lorapipe.db.base import utcnow
+from lorapipe.db.jobs import Adapter, Job
 from lorapipe.errors import ConflictError, NotFoundError
-from lorapipe.jobs.records import Adapter, Job
 
 router = APIRouter(prefix="/adapters", tags=["adapters"])
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._-]{0,254}$")

@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter
 
 from lorapipe.api.deps import Caller
+from lorapipe.contract.config import PRESET_NAMES, parse_config, preset_document
 from lorapipe.errors import NotFoundError
 from lorapipe.models.catalog import ModelSpec, find_model_spec, list_models
-from lorapipe.training.config import PRESET_NAMES, parse_config, preset_document
 
 router = APIRouter(tags=["catalogue"])
 

@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from lorapipe.api.deps import DB, Caller
 from lorapipe.api.shapes import ts
 from lorapipe.db.base import utcnow
+from lorapipe.db.costs import CostRecord
 from lorapipe.estimate.budget import check_budget
-from lorapipe.jobs.outbox import CostRecord
 from lorapipe.services import budgets
 from lorapipe.services.cost_reports import CostSummary, DateRange, Totals, list_costs, summarize, to_csv
 

@@ -11,7 +11,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from lorapipe.api.deps import State, current_user
-from lorapipe.jobs.accounts import User
+from lorapipe.db.accounts import User
 
 T = TypeVar("T")
 

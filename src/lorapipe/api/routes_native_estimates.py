@@ -13,12 +13,12 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from lorapipe.api.deps import DB, Caller, State
+from lorapipe.contract.config import PRESET_NAMES, parse_config
 from lorapipe.datasets.report import DatasetReport
 from lorapipe.errors import ConflictError
 from lorapipe.estimate.request import EstimateRequest, estimate_with_settings
 from lorapipe.services import datasets as dataset_service
 from lorapipe.services.estimates import estimate_dataset_run
-from lorapipe.training.config import PRESET_NAMES, parse_config
 
 router = APIRouter(tags=["estimates"])
 

@@ -16,8 +16,8 @@ from urllib.parse import quote
 import fsspec
 from fastapi.responses import StreamingResponse
 
+from lorapipe.db.jobs import Adapter
 from lorapipe.errors import NotFoundError, ObjectNotFoundError
-from lorapipe.jobs.records import Adapter
 
 CHUNK_BYTES = 1024 * 1024
 MANIFEST = "manifest.json"

@@ -17,9 +17,9 @@ from lorapipe.api import shapes
 from lorapipe.api.deps import DB, Caller, State
 from lorapipe.api.routes_native_deps import Limit, Offset, StreamCaller, offset_page
 from lorapipe.api.sse import job_event_stream, resume_after
+from lorapipe.contract.job_states import JobStatus
+from lorapipe.db.jobs import Job, MetricPoint
 from lorapipe.jobs import store
-from lorapipe.jobs.records import Job, MetricPoint
-from lorapipe.jobs.states import JobStatus
 from lorapipe.services import jobs as job_service
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])

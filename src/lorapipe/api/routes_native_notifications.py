@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from lorapipe.api.deps import DB, Caller
 from lorapipe.api.shapes import ts
-from lorapipe.jobs.outbox import Notification
+from lorapipe.db.notifications import Notification
 from lorapipe.services import notifications as service
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])

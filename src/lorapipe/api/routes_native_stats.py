@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lorapipe.api.deps import DB, Caller
+from lorapipe.contract.job_states import ACTIVE, JobStatus
 from lorapipe.db.datasets import Dataset, DatasetStatus
-from lorapipe.jobs.records import Adapter, Job
-from lorapipe.jobs.states import ACTIVE, JobStatus
+from lorapipe.db.jobs import Adapter, Job
 
 router = APIRouter(tags=["stats"])
 

@@ -10,8 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lorapipe.api.deps import DB, Caller
 from lorapipe.api.shapes import ts
-from lorapipe.db.accounting import WebhookAttempt
-from lorapipe.jobs.outbox import Webhook, WebhookDelivery
+from lorapipe.db.webhooks import Webhook, WebhookAttempt, WebhookDelivery
 from lorapipe.services import webhooks as service
 
 router = APIRouter(prefix="/api/webhooks", tags=["webhooks"])

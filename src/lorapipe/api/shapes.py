@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from lorapipe.jobs.records import Adapter, Checkpoint, FileObject, Job, JobEvent
+from lorapipe.db.jobs import Adapter, Checkpoint, FileObject, Job, JobEvent
 
 T = TypeVar("T")
 

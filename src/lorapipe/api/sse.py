@@ -21,10 +21,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from lorapipe.api import shapes
+from lorapipe.contract.job_states import JobStatus
+from lorapipe.db.jobs import Job
 from lorapipe.errors import UserError
 from lorapipe.jobs import store
-from lorapipe.jobs.records import Job
-from lorapipe.jobs.states import JobStatus
 
 RETRY_MS = 2000
 """Reconnection delay the stream asks clients to use, in milliseconds."""

@@ -181,7 +181,7 @@ def embedded_service(settings: Settings, *, reconciler_interval_s: float = 0.5) 
     yields its base URL. Leaving the block stops the API, the reconciler and the outbox worker."""
     import uvicorn
 
-    from lorapipe.api.app import create_app
+    from lorapipe.server import create_app
 
     app = create_app(settings, single_user=LOCAL_USER, reconciler_interval_s=reconciler_interval_s)
     port = free_loopback_port()

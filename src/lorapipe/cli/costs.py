@@ -39,7 +39,7 @@ def show(
 ) -> None:
     """Totals per day and per type over a date range (default: this month so far)."""
     from lorapipe.cli.jobs import open_database
-    from lorapipe.jobs.accounts import find_user
+    from lorapipe.services.accounts import find_user
     from lorapipe.services.cost_reports import DateRange, list_costs, summarize, to_csv
 
     try:
@@ -75,8 +75,8 @@ def budget(
     """Show, set or remove a user's monthly budget (notifications at 80 %, new jobs blocked at 100 %)."""
     from lorapipe.cli.jobs import open_database
     from lorapipe.db import session_scope
-    from lorapipe.jobs.accounts import find_user
     from lorapipe.services import budgets
+    from lorapipe.services.accounts import find_user
 
     try:
         with session_scope(open_database()) as s:

@@ -154,12 +154,12 @@ def job(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Compare every GPU and backend for training MODEL on DATASET, and recommend one."""
+    from lorapipe.contract.config import TrainingConfig
     from lorapipe.estimate.calibration import load_measurements, measurements_path
     from lorapipe.estimate.config import EstimateConfig
     from lorapipe.estimate.model_lookup import resolve_model_facts
     from lorapipe.estimate.request import DatasetTokensIn, EstimateRequest, estimate_job
     from lorapipe.settings import get_settings
-    from lorapipe.training.config import TrainingConfig
 
     try:
         tc = TrainingConfig(preset=preset)
@@ -302,6 +302,7 @@ def record(
     wall_seconds: Annotated[float | None, typer.Option(help="Whole process wall time, s.")] = None,
 ) -> None:
     """Add a finished run to the calibration measurements (``<data_dir>/estimate/measurements.jsonl``)."""
+    from lorapipe.contract.config import TrainingConfig
     from lorapipe.estimate.calibration import append_measurement, measurement_from_manifest, measurements_path
     from lorapipe.estimate.catalogue import load_catalogue
     from lorapipe.estimate.config import EstimateConfig
@@ -309,7 +310,6 @@ def record(
     from lorapipe.estimate.throughput import flops_per_token
     from lorapipe.estimate.vram import estimate_vram
     from lorapipe.settings import get_settings
-    from lorapipe.training.config import TrainingConfig
 
     try:
         body = json.loads(manifest.read_text("utf-8"))

@@ -20,10 +20,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from lorapipe.cli.client import ApiClient, ApiError
 from lorapipe.db import create_engine_for, make_sessionmaker, session_scope
+from lorapipe.db.jobs import Job
 from lorapipe.db.migrate import upgrade
 from lorapipe.errors import LorapipeError, NotFoundError
 from lorapipe.jobs import store
-from lorapipe.jobs.records import Job
 from lorapipe.settings import get_settings
 
 app = typer.Typer(help="Fine-tuning jobs.", no_args_is_help=True)

@@ -29,7 +29,7 @@ def serve(
     """Run the HTTP API (OpenAI-compatible under /v1) and, by default, the reconciler."""
     import uvicorn
 
-    from lorapipe.api.app import create_app
+    from lorapipe.server import create_app
 
     if host not in LOOPBACK:
         if single_user:

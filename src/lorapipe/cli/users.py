@@ -11,8 +11,9 @@ from rich.table import Table
 
 from lorapipe.cli.jobs import open_database
 from lorapipe.db import session_scope
+from lorapipe.db.accounts import User
 from lorapipe.errors import LorapipeError
-from lorapipe.jobs import accounts
+from lorapipe.services import accounts
 
 users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys (shown once, stored hashed).", no_args_is_help=True)
@@ -42,7 +43,7 @@ def list_users() -> None:
 
     with session_scope(open_database()) as s:
         table = Table("id", "name", "created")
-        for user in s.scalars(select(accounts.User).order_by(accounts.User.created_at)):
+        for user in s.scalars(select(User).order_by(User.created_at)):
             table.add_row(user.id, user.name, user.created_at.isoformat(timespec="seconds"))
         out.print(table)
 

@@ -1,5 +1,2 @@
-"""Datasets: readers for every supported format into one canonical schema, validation, statistics."""
-
-from lorapipe.datasets.schema import ROLES, Example, Message, Role
-
-__all__ = ["ROLES", "Example", "Message", "Role"]
+"""Datasets: readers for every supported format into the canonical schema
+(:mod:`lorapipe.contract.conversation`), validation, token statistics."""

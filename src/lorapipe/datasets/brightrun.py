@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from lorapipe.contract.conversation import Example, Message
 from lorapipe.datasets.record import RecordContext, check_example
-from lorapipe.datasets.schema import Example, Message
 
 # Scaffolding kept on each example for statistics and lineage.
 _PAIR_METADATA = ("persona_archetype", "emotional_arc_key", "training_topic_key", "conversation_phase")

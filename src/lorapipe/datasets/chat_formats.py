@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from lorapipe.contract.conversation import Example, Message, Role
 from lorapipe.datasets.record import RecordContext, check_example, single_example
-from lorapipe.datasets.schema import Example, Message, Role
 
 # OpenAI's "developer" role is its newer name for "system".
 OPENAI_ROLES: dict[str, Role] = {

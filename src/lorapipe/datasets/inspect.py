@@ -13,12 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from lorapipe.contract.conversation import Example
 from lorapipe.datasets.jsonstream import ByteSource
 from lorapipe.datasets.problems import ProblemLog
 from lorapipe.datasets.readers import ReadSummary, normalise_format, read_examples
 from lorapipe.datasets.render import render_encoded
 from lorapipe.datasets.report import DatasetReport, RenderedExample, TokenStats
-from lorapipe.datasets.schema import Example
 from lorapipe.datasets.stats import histogram, padding_stats, percentiles
 from lorapipe.settings import Settings, get_settings
 

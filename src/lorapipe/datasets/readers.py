@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from lorapipe.contract.conversation import Example
 from lorapipe.datasets import brightrun, chat_formats
 from lorapipe.datasets.jsonstream import (
     BadLine,
@@ -23,7 +24,6 @@ from lorapipe.datasets.jsonstream import (
 )
 from lorapipe.datasets.problems import ProblemLog
 from lorapipe.datasets.record import Converter, RecordContext
-from lorapipe.datasets.schema import Example
 from lorapipe.errors import DatasetFormatError
 
 FORMATS: dict[str, Converter] = {

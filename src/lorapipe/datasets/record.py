@@ -6,8 +6,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lorapipe.contract.conversation import Example, Message
 from lorapipe.datasets.problems import ProblemLog
-from lorapipe.datasets.schema import Example, Message
 
 
 @dataclass(slots=True)

@@ -10,7 +10,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
-from lorapipe.datasets.schema import Example
+from lorapipe.contract.conversation import Example
 from lorapipe.errors import ConfigError
 
 

@@ -1,10 +1,6 @@
-"""Jobs: states and allowed transitions, ORM rows, the event log and the store.
+"""The job domain: allowed status transitions, the one function that changes a job's status, the store
+(queries and writes of jobs, attempts, events), event ingestion and artifact verification.
 
-Importing this package registers every job-service table on :data:`lorapipe.db.Base.metadata`.
+The rows themselves are in :mod:`lorapipe.db.jobs`; the status vocabulary in
+:mod:`lorapipe.contract.job_states`.
 """
-
-import lorapipe.db.datasets  # noqa: F401  (files.dataset_id references datasets.id)
-from lorapipe.jobs import accounts, outbox, records
-from lorapipe.jobs.states import TERMINAL, JobStatus
-
-__all__ = ["TERMINAL", "JobStatus", "accounts", "outbox", "records"]

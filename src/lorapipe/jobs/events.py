@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from lorapipe.jobs.ids import new_id
-from lorapipe.jobs.records import Job, JobEvent
+from lorapipe.db.ids import new_id
+from lorapipe.db.jobs import Job, JobEvent
 
 
 def next_event_seq(session: Session, job_id: str) -> int:

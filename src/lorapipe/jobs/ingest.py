@@ -12,9 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lorapipe.db.base import utcnow
+from lorapipe.db.ids import new_id
+from lorapipe.db.jobs import Attempt, Checkpoint, MetricPoint
 from lorapipe.jobs.events import append_event, engine_event_seen
-from lorapipe.jobs.ids import new_id
-from lorapipe.jobs.records import Attempt, Checkpoint, MetricPoint
 
 _LEVEL = {"error": "error", "warning": "warn"}
 

@@ -6,31 +6,8 @@ The table is the whole contract: a transition not listed here is rejected by
 
 from __future__ import annotations
 
-from enum import StrEnum
-from typing import Literal
-
+from lorapipe.contract.job_states import JobStatus
 from lorapipe.errors import InvalidTransitionError
-
-
-class JobStatus(StrEnum):
-    """A fine-tuning job's status. The first five are active, the last three terminal."""
-
-    VALIDATING_FILES = "validating_files"
-    QUEUED = "queued"
-    PROVISIONING = "provisioning"
-    RUNNING = "running"
-    CANCELLING = "cancelling"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in TERMINAL
-
-
-TERMINAL: frozenset[JobStatus] = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
-ACTIVE: frozenset[JobStatus] = frozenset(set(JobStatus) - TERMINAL)
 
 S = JobStatus
 #: from-state -> the states it may move to. Why each edge exists:
@@ -50,12 +27,6 @@ ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
     S.CANCELLED: frozenset(),
 }
 del S
-
-#: Status strings as the database CHECK constraint lists them.
-STATUS_VALUES: tuple[str, ...] = tuple(s.value for s in JobStatus)
-
-AttemptStatus = Literal["starting", "running", "exited", "lost"]
-ATTEMPT_STATUS_VALUES: tuple[str, ...] = ("starting", "running", "exited", "lost")
 
 
 def check_transition(current: JobStatus | str, target: JobStatus | str) -> tuple[JobStatus, JobStatus]:

@@ -13,10 +13,10 @@ from typing import Generic, TypeVar
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from lorapipe.contract.job_states import ACTIVE, JobStatus
 from lorapipe.db.base import utcnow
+from lorapipe.db.jobs import Adapter, Attempt, Checkpoint, FileObject, Job, JobEvent
 from lorapipe.errors import NotFoundError
-from lorapipe.jobs.records import Adapter, Attempt, Checkpoint, FileObject, Job, JobEvent
-from lorapipe.jobs.states import ACTIVE, JobStatus
 
 T = TypeVar("T")
 MAX_PAGE = 100

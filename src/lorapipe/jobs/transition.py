@@ -13,12 +13,13 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from lorapipe.contract.job_states import TERMINAL, JobStatus
 from lorapipe.db.base import utcnow
+from lorapipe.db.jobs import Job, JobEvent
 from lorapipe.errors import InvalidTransitionError
 from lorapipe.jobs.events import append_event
-from lorapipe.jobs.records import Job, JobEvent
 from lorapipe.jobs.schemas import JobError
-from lorapipe.jobs.states import TERMINAL, JobStatus, check_transition
+from lorapipe.jobs.states import check_transition
 
 
 def transition(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from lorapipe.datasets.schema import Message
+from lorapipe.contract.conversation import Message
 from lorapipe.errors import ConfigError
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""Turn one canonical :class:`~lorapipe.datasets.schema.Example` into token ids and labels.
+"""Turn one canonical :class:`~lorapipe.contract.conversation.Example` into token ids and labels.
 
 Assistant-only loss: a token carries a label only when it belongs to a message whose ``trained`` flag
 is set, end-of-turn token included; an empty ``<think></think>`` block is never labelled (how the
@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from lorapipe.datasets.schema import Example, Message
+from lorapipe.contract.conversation import Example, Message
 from lorapipe.errors import ConfigError
 from lorapipe.models.chat_encoder import IGNORE_INDEX, ChatEncoder, Encoded, has_generation_markers
 

@@ -12,12 +12,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from lorapipe.db.accounting import Budget
 from lorapipe.db.base import utcnow
+from lorapipe.db.costs import Budget, CostRecord
 from lorapipe.errors import BudgetExceededError, UserError
 from lorapipe.estimate.budget import BLOCK_AT, NOTIFY_AT, BudgetDecision, check_budget
 from lorapipe.estimate.priors import Triple
-from lorapipe.jobs.outbox import CostRecord
 from lorapipe.services.notifications import notify
 
 MAX_MONTHLY_USD = 1_000_000.0

@@ -13,8 +13,8 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from lorapipe.db.base import utcnow
+from lorapipe.db.costs import CostRecord
 from lorapipe.errors import UserError
-from lorapipe.jobs.outbox import CostRecord
 
 MAX_RANGE_DAYS = 366
 COST_KINDS = ("compute", "storage")

@@ -19,13 +19,13 @@ from typing import Any
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
+from lorapipe.contract.job_states import JobStatus
 from lorapipe.db.base import utcnow
+from lorapipe.db.costs import CostRecord
+from lorapipe.db.ids import new_id
+from lorapipe.db.jobs import Attempt, Job
 from lorapipe.estimate import cost as pricing
 from lorapipe.estimate.catalogue import GpuCatalogue, load_catalogue
-from lorapipe.jobs.ids import new_id
-from lorapipe.jobs.outbox import CostRecord
-from lorapipe.jobs.records import Attempt, Job
-from lorapipe.jobs.states import JobStatus
 from lorapipe.services.budgets import estimated_usd, notify_budget_thresholds
 from lorapipe.services.notifications import SCAN_HORIZON, insert_once
 

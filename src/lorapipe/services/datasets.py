@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lorapipe.datasets.schema import Example
+from lorapipe.contract.conversation import Example
 from lorapipe.db.base import utcnow
 from lorapipe.db.datasets import Dataset, DatasetStatus
 from lorapipe.errors import ConflictError, NotFoundError

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import math
 
+from lorapipe.contract.config import TrainingConfig
 from lorapipe.datasets.report import DatasetReport
 from lorapipe.estimate.config import EstimateConfig
 from lorapipe.estimate.report import EstimateReport
 from lorapipe.estimate.request import DatasetTokensIn, EstimateRequest, estimate_with_settings
 from lorapipe.estimate.timing import tokens_from_report
 from lorapipe.settings import Settings
-from lorapipe.training.config import TrainingConfig
 
 CHARS_PER_TOKEN = 4.0
 """Rough English chat-text ratio for Qwen3/Llama-style vocabularies (EQ-12: 4.6 with Qwen3's)."""

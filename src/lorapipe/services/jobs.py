@@ -17,21 +17,21 @@ from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.orm import Session
 
 from lorapipe.backends.registry import check_backend_name
+from lorapipe.contract.config import parse_config, preset_values
+from lorapipe.contract.job_states import JobStatus
+from lorapipe.contract.spec import DataRef, TrainingJobSpec
 from lorapipe.datasets.report import DatasetReport
 from lorapipe.db.datasets import Dataset
+from lorapipe.db.ids import new_id
+from lorapipe.db.jobs import FileObject, IdempotencyKey, Job
 from lorapipe.errors import ConflictError, DatasetError, InvalidTransitionError, LorapipeError
 from lorapipe.jobs import store
-from lorapipe.jobs.ids import new_id
-from lorapipe.jobs.records import FileObject, IdempotencyKey, Job
-from lorapipe.jobs.states import JobStatus
 from lorapipe.jobs.transition import transition
 from lorapipe.services.budgets import check_job_estimate
 from lorapipe.services.datasets import canonical_key, create_dataset_from_upload
 from lorapipe.services.estimates import estimate_dataset_run
 from lorapipe.settings import Settings
 from lorapipe.storage import ObjectStore
-from lorapipe.training.config import parse_config, preset_values
-from lorapipe.training.spec import DataRef, TrainingJobSpec
 
 log = logging.getLogger(__name__)
 

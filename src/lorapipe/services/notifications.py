@@ -17,14 +17,14 @@ from sqlalchemy import ColumnElement, Select, exists, func, literal, select, upd
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from lorapipe.contract.job_states import TERMINAL, JobStatus
+from lorapipe.db.accounts import User
 from lorapipe.db.base import utcnow
 from lorapipe.db.datasets import Dataset, DatasetStatus
+from lorapipe.db.ids import new_id
+from lorapipe.db.jobs import Job
+from lorapipe.db.notifications import Notification
 from lorapipe.errors import NotFoundError
-from lorapipe.jobs.accounts import User
-from lorapipe.jobs.ids import new_id
-from lorapipe.jobs.outbox import Notification
-from lorapipe.jobs.records import Job
-from lorapipe.jobs.states import TERMINAL, JobStatus
 from lorapipe.services.webhooks import EVENT_TYPES, enqueue_deliveries
 
 Severity = Literal["low", "medium", "high"]

@@ -25,17 +25,17 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from lorapipe.backends.base import Backend, PollResult, Submission
+from lorapipe.contract.job_states import JobStatus
 from lorapipe.db.base import utcnow
 from lorapipe.db.engine import session_scope
+from lorapipe.db.ids import new_id
+from lorapipe.db.jobs import Attempt, Job
 from lorapipe.errors import CapacityError, InvalidTransitionError, LorapipeError
 from lorapipe.jobs import store
-from lorapipe.jobs.finish import finish_attempt
-from lorapipe.jobs.ids import new_id
 from lorapipe.jobs.ingest import ingest_engine_events
-from lorapipe.jobs.records import Attempt, Job
 from lorapipe.jobs.schemas import JobError
-from lorapipe.jobs.states import JobStatus
 from lorapipe.jobs.transition import transition
+from lorapipe.services.attempt_end import finish_attempt
 
 log = logging.getLogger(__name__)
 

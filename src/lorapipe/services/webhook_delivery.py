@@ -19,10 +19,9 @@ import httpx
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from lorapipe.db.accounting import WebhookAttempt
 from lorapipe.db.base import utcnow
 from lorapipe.db.engine import session_scope
-from lorapipe.jobs.outbox import Webhook, WebhookDelivery
+from lorapipe.db.webhooks import Webhook, WebhookAttempt, WebhookDelivery
 from lorapipe.services.webhooks import sign
 
 log = logging.getLogger(__name__)

@@ -20,11 +20,10 @@ from urllib.parse import urlsplit
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from lorapipe.db.accounting import WebhookAttempt
 from lorapipe.db.base import utcnow
+from lorapipe.db.ids import new_id
+from lorapipe.db.webhooks import Webhook, WebhookAttempt, WebhookDelivery
 from lorapipe.errors import NotFoundError, UserError
-from lorapipe.jobs.ids import new_id
-from lorapipe.jobs.outbox import Webhook, WebhookDelivery
 from lorapipe.jobs.store import Page
 
 SECRET_PREFIX = "whsec_"

@@ -20,8 +20,9 @@ import traceback
 from pathlib import Path
 from typing import IO
 
+from lorapipe.contract.events import ExitCode
 from lorapipe.errors import LorapipeError
-from lorapipe.training.failures import CancelFlag, Cancelled, ExitCode, classify, exit_code_for
+from lorapipe.training.failures import CancelFlag, Cancelled, classify, exit_code_for
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -70,8 +71,8 @@ def _is_main_process() -> bool:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from lorapipe.contract.spec import TrainingJobSpec
     from lorapipe.training.events import EventWriter
-    from lorapipe.training.spec import TrainingJobSpec
 
     cancel = CancelFlag()
     cancel.install()  # before the slow imports: a SIGTERM during them still ends as "cancelled"
@@ -110,7 +111,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from lorapipe.training.spec import TrainingJobSpec
+    from lorapipe.contract.spec import TrainingJobSpec
 
     try:
         spec = TrainingJobSpec.load(args.spec)
@@ -134,7 +135,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _presets() -> int:
-    from lorapipe.training.config import PRESET_NAMES, preset_document
+    from lorapipe.contract.config import PRESET_NAMES, preset_document
 
     print(json.dumps({name: preset_document(name) for name in PRESET_NAMES}, indent=2))
     return ExitCode.SUCCESS

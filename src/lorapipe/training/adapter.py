@@ -13,9 +13,9 @@ from typing import Any
 
 import torch
 
+from lorapipe.contract.config import TrainingConfig
 from lorapipe.errors import ConfigError
 from lorapipe.settings import Settings
-from lorapipe.training.config import TrainingConfig
 
 ATTENTION_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from lorapipe.datasets.schema import Example
+from lorapipe.contract.conversation import Example
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1

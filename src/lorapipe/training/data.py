@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lorapipe.datasets.schema import Example
+from lorapipe.contract.conversation import Example
 from lorapipe.errors import DatasetError
 from lorapipe.models.encoding import IGNORE_INDEX, encode_example
 

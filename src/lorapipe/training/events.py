@@ -1,20 +1,6 @@
-"""The engine's event stream: one JSON object per line, each with a strictly increasing ``seq``.
-
-Every event has ``seq`` (int, from 1; a resumed run continues after the last one in its
-``metrics.jsonl``), ``time`` (ISO 8601 UTC) and ``type``:
-
-- ``stage``: ``stage`` in :data:`STAGES`, optional ``message``.
-- ``metrics``: ``phase`` ("train" or "eval"), ``step``, ``total_steps``, ``epoch``; train: ``loss``, ``lr``,
-  ``grad_norm``, ``tokens_per_s`` (trained tokens per second since start), ``trained_tokens`` (label
-  tokens so far); eval: ``eval_loss``, ``eval_perplexity``; both: ``elapsed_s``, ``eta_s``,
-  ``peak_memory_bytes``.
-- ``checkpoint``: ``step``, ``path`` (relative to the output dir).
-- ``warning``: ``code``, ``message``.
-- ``error``: ``code``, ``kind`` (user|system|capacity|timeout), ``message``, ``param``, ``hint``.
-- ``result``: ``status`` (succeeded|failed|cancelled), ``exit_code``, plus a summary on success.
-
-The same lines go to the parent's stream (stdout, a file descriptor or a file) and to the output
-directory's ``metrics.jsonl``.
+"""The engine side of the event stream: writes each event (schema: :mod:`lorapipe.contract.events`) as
+one JSON line, with a strictly increasing ``seq``, to the parent's stream (stdout, a file descriptor or a
+file) and to the output directory's ``metrics.jsonl``.
 """
 
 from __future__ import annotations
@@ -24,19 +10,9 @@ import math
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any
 
-Stage = Literal["downloading", "loading_model", "tokenizing", "training", "evaluating", "saving", "uploading"]
-STAGES: tuple[Stage, ...] = (
-    "downloading",
-    "loading_model",
-    "tokenizing",
-    "training",
-    "evaluating",
-    "saving",
-    "uploading",
-)
-EVENT_TYPES = ("stage", "metrics", "checkpoint", "warning", "error", "result")
+from lorapipe.contract.events import EVENT_TYPES, Stage
 
 
 def _clean(value: Any) -> Any:

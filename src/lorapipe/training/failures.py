@@ -16,22 +16,15 @@ The ``error`` event carries ``code``, ``kind``, ``message``, ``param`` and ``hin
 
 from __future__ import annotations
 
-import enum
 import signal
 from typing import Any
 
+from lorapipe.contract.events import ExitCode
 from lorapipe.errors import (
     LorapipeError,
     ModelNotFoundError,
     TrainingOutOfMemoryError,
 )
-
-
-class ExitCode(enum.IntEnum):
-    SUCCESS = 0
-    SYSTEM_ERROR = 1
-    USER_ERROR = 2
-    CANCELLED = 3
 
 
 class CancelFlag:

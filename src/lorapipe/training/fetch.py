@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from lorapipe.contract.spec import DataRef, TrainingJobSpec
 from lorapipe.errors import DatasetError, ObjectNotFoundError
 from lorapipe.settings import Settings
 from lorapipe.training.data import dataset_sha256
-from lorapipe.training.spec import DataRef, TrainingJobSpec
 
 
 def fetch_data(ref: DataRef, work_dir: Path) -> Path:

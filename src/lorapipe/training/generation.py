@@ -7,10 +7,10 @@ from typing import Any
 
 import torch
 
-from lorapipe.datasets.schema import Example
+from lorapipe.contract.config import TrainingConfig
+from lorapipe.contract.conversation import Example
 from lorapipe.training.adapter import Hardware
 from lorapipe.training.artifacts import sample_prompts
-from lorapipe.training.config import TrainingConfig
 
 
 def _prompt_ids(

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lorapipe.contract.config import TrainingConfig
+from lorapipe.contract.spec import TrainingJobSpec
 from lorapipe.errors import ConfigError, DatasetError, ObjectNotFoundError
 from lorapipe.settings import Settings
 from lorapipe.training import artifacts
@@ -39,7 +41,6 @@ from lorapipe.training.callbacks import (
     peak_memory_bytes,
     restore_progress,
 )
-from lorapipe.training.config import TrainingConfig
 from lorapipe.training.data import (
     EncodedSet,
     EpochBatchOrder,
@@ -56,7 +57,6 @@ from lorapipe.training.events import EventWriter
 from lorapipe.training.failures import CancelFlag, Cancelled
 from lorapipe.training.fetch import fetch_data, model_ref, model_settings, resolve_base_model
 from lorapipe.training.generation import generate_samples
-from lorapipe.training.spec import TrainingJobSpec
 
 CHECKPOINTS = "checkpoints"
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")

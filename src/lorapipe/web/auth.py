@@ -1,6 +1,7 @@
 """Who is looking at a page. The browser keeps its API key in ``localStorage`` (for ``fetch``) and in
-a ``SameSite=Strict`` cookie (for page loads); the cookie's key is checked by the API's own bearer
-dependency, so pages and API accept exactly the same keys (and the same single-user mode)."""
+a ``SameSite=Strict`` cookie (for page loads); the cookie's key is checked by the same
+:func:`~lorapipe.services.accounts.authenticate` as the API's bearer header, so pages and API accept
+exactly the same keys (and the same single-user mode)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
-from lorapipe.api.deps import AppState, current_user
+from lorapipe.db.accounts import User
 from lorapipe.errors import AuthError
-from lorapipe.jobs.accounts import User
+from lorapipe.services.accounts import authenticate
+from lorapipe.services.context import AppState
 
 COOKIE = "lorapipe_key"
 
@@ -23,18 +25,10 @@ class LoginRequired(Exception):
 def page_user(request: Request) -> User:
     """The user whose key the browser's cookie holds; :class:`LoginRequired` when none is valid."""
     state: AppState = request.app.state.lorapipe
-    scope = request.scope
     key = request.cookies.get(COOKIE, "").strip()
-    if key:
-        try:
-            bearer = f"Bearer {key}".encode("latin-1")
-        except UnicodeEncodeError:
-            raise LoginRequired from None
-        headers = [(k, v) for k, v in scope["headers"] if k != b"authorization"]
-        scope = {**scope, "headers": [*headers, (b"authorization", bearer)]}
     with state.sessions() as session:
         try:
-            return current_user(Request(scope), state, session)
+            return authenticate(session, f"Bearer {key}" if key else "", state.single_user_id)
         except AuthError:
             raise LoginRequired from None
 

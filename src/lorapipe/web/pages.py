@@ -18,14 +18,14 @@ from lorapipe.api import routes_native_jobs as jobs_api
 from lorapipe.api.deps import DB, State
 from lorapipe.api.routes_native_files import stream_file, stream_zip
 from lorapipe.api.routes_native_stats import dashboard_stats
+from lorapipe.contract.config import PRESET_NAMES
+from lorapipe.contract.job_states import JobStatus
+from lorapipe.db.accounts import User
 from lorapipe.db.datasets import Dataset, DatasetStatus
 from lorapipe.errors import LorapipeError, NotFoundError
 from lorapipe.jobs import store
-from lorapipe.jobs.accounts import User
-from lorapipe.jobs.states import JobStatus
 from lorapipe.models.catalog import list_models
 from lorapipe.services import datasets as dataset_service
-from lorapipe.training.config import PRESET_NAMES
 from lorapipe.web.auth import page_user
 from lorapipe.web.report_view import histogram_bars
 

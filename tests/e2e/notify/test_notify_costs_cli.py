@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from lorapipe.db import create_engine_for, make_sessionmaker, session_scope
-from lorapipe.jobs.accounts import find_user
-from lorapipe.jobs.ids import new_id
-from lorapipe.jobs.outbox import CostRecord
+from lorapipe.db.costs import CostRecord
+from lorapipe.db.ids import new_id
+from lorapipe.services.accounts import find_user
 
 pytestmark = pytest.mark.e2e
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from engine_process import Event, run_engine, train_losses, write_spec
 
+from lorapipe.contract.events import ExitCode
 from lorapipe.settings import Settings
-from lorapipe.training.failures import ExitCode
 
 pytestmark = pytest.mark.e2e
 

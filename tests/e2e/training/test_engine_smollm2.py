@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from engine_process import run_engine
 
+from lorapipe.contract.events import ExitCode
 from lorapipe.settings import Settings
-from lorapipe.training.failures import ExitCode
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 EQ12 = Path(__file__).resolve().parents[3] / "src/lorapipe/samples/eq12/EQ-12-conversations-demo.jsonl"

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from web_live_server import EQ12, LiveServer
 
+from lorapipe.contract.job_states import JobStatus
 from lorapipe.db import session_scope
+from lorapipe.db.ids import new_id
+from lorapipe.db.jobs import Attempt, Job, MetricPoint
 from lorapipe.jobs.events import append_event
-from lorapipe.jobs.ids import new_id
-from lorapipe.jobs.records import Attempt, Job, MetricPoint
-from lorapipe.jobs.states import JobStatus
 from lorapipe.jobs.transition import transition
 
 pytestmark = pytest.mark.e2e

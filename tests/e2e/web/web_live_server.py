@@ -17,10 +17,10 @@ import pytest
 import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 
-from lorapipe.api.app import create_app
 from lorapipe.db import create_engine_for, make_sessionmaker, session_scope
 from lorapipe.db.migrate import upgrade
-from lorapipe.jobs import accounts
+from lorapipe.server import create_app
+from lorapipe.services import accounts
 from lorapipe.settings import Settings
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -9,9 +9,9 @@ import pytest
 from api_harness import Api
 from fastapi.testclient import TestClient
 
-from lorapipe.api.app import create_app
 from lorapipe.db import create_engine_for, make_sessionmaker, session_scope
-from lorapipe.jobs import accounts
+from lorapipe.server import create_app
+from lorapipe.services import accounts
 from lorapipe.settings import Settings
 
 

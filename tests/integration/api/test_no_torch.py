@@ -26,10 +26,10 @@ SCRIPT = textwrap.dedent(
     sys.meta_path.insert(0, Block())
 
     from fastapi.testclient import TestClient
-    from lorapipe.api.app import create_app
+    from lorapipe.server import create_app
     from lorapipe.db import create_engine_for, make_sessionmaker, session_scope
     from lorapipe.db.migrate import upgrade
-    from lorapipe.jobs import accounts
+    from lorapipe.services import accounts
     from lorapipe.settings import Settings
 
     data_dir, eq12 = sys.argv[1], sys.argv[2]

@@ -97,7 +97,7 @@ def test_cursor_pagination(api: Api) -> None:
 def test_single_user_mode_accepts_requests_without_a_key(migrated_url: str, tmp_path) -> None:
     from fastapi.testclient import TestClient
 
-    from lorapipe.api.app import create_app
+    from lorapipe.server import create_app
     from lorapipe.settings import Settings
 
     settings = Settings(data_dir=tmp_path / "su", database_url=migrated_url)

@@ -17,15 +17,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from lorapipe.api.app import create_app
+from lorapipe.contract.job_states import JobStatus
 from lorapipe.db import create_engine_for, make_sessionmaker, session_scope
+from lorapipe.db.ids import new_id
+from lorapipe.db.jobs import Adapter, Attempt, Job, MetricPoint
 from lorapipe.db.migrate import upgrade
-from lorapipe.jobs import accounts
 from lorapipe.jobs.events import append_event
-from lorapipe.jobs.ids import new_id
-from lorapipe.jobs.records import Adapter, Attempt, Job, MetricPoint
-from lorapipe.jobs.states import JobStatus
 from lorapipe.jobs.transition import transition
+from lorapipe.server import create_app
+from lorapipe.services import accounts
 from lorapipe.settings import Settings
 
 EQ12 = Path(__file__).parents[3] / "src/lorapipe/samples/eq12/EQ-12-conversations-demo.jsonl"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from native_app import Native, add_metrics, finish, start_attempt
 
-from lorapipe.jobs.states import JobStatus
+from lorapipe.contract.job_states import JobStatus
 
 pytestmark = pytest.mark.integration
 

@@ -97,8 +97,8 @@ def test_gpus_and_references_tables(settings_env):
 
 
 def test_record_adds_a_finished_run_to_the_calibration_store(settings_env, tmp_path):
+    from lorapipe.contract.config import TrainingConfig
     from lorapipe.estimate.calibration import load_measurements
-    from lorapipe.training.config import TrainingConfig
 
     run = tmp_path / "run"
     run.mkdir()

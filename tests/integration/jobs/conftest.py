@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-import lorapipe.jobs  # noqa: F401  (registers the tables)
+import lorapipe.db  # noqa: F401  (registers the tables)
 from lorapipe.db import create_engine_for, make_sessionmaker
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from lorapipe.contract.job_states import JobStatus
 from lorapipe.db import session_scope
-from lorapipe.jobs.accounts import User
-from lorapipe.jobs.ids import new_id
-from lorapipe.jobs.records import FileObject, Job
-from lorapipe.jobs.states import JobStatus
+from lorapipe.db.accounts import User
+from lorapipe.db.ids import new_id
+from lorapipe.db.jobs import FileObject, Job
 from lorapipe.services.reconciler import Reconciler, ReconcilerPolicy
 
 FAKE = (sys.executable, str(Path(__file__).with_name("fake_engine.py")))

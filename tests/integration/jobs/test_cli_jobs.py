@@ -13,7 +13,8 @@ from job_factories import FAKE, FAST, make_job, run_until
 
 from lorapipe.backends.local import LocalBackend
 from lorapipe.db import create_engine_for, make_sessionmaker, session_scope
-from lorapipe.jobs import accounts
+from lorapipe.db.accounts import ApiKey
+from lorapipe.services import accounts
 from lorapipe.services.reconciler import Reconciler
 
 pytestmark = pytest.mark.integration
@@ -62,7 +63,7 @@ def test_users_keys_and_jobs_commands(tmp_path: Path) -> None:
     assert refused.returncode == 2 and "invalid_state_transition" in refused.stderr
     assert lorapipe(env, "keys", "revoke", key_id).returncode == 0
     with session_scope(sessions) as s:
-        row = s.get(accounts.ApiKey, key_id)
+        row = s.get(ApiKey, key_id)
         assert row is not None and row.revoked_at is not None
 
 

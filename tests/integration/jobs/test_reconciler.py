@@ -16,9 +16,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from lorapipe.backends.local import LocalBackend, process_start_ticks
+from lorapipe.contract.job_states import JobStatus
 from lorapipe.db import session_scope
-from lorapipe.jobs.records import Adapter, Attempt, Checkpoint, Job, JobEvent, MetricPoint
-from lorapipe.jobs.states import JobStatus
+from lorapipe.db.jobs import Adapter, Attempt, Checkpoint, Job, JobEvent, MetricPoint
 from lorapipe.jobs.transition import transition
 from lorapipe.services.reconciler import Reconciler, ReconcilerPolicy
 

@@ -8,13 +8,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from lorapipe.contract.job_states import JobStatus
 from lorapipe.db import session_scope
+from lorapipe.db.jobs import Job, JobEvent
 from lorapipe.errors import InvalidTransitionError, NotFoundError
 from lorapipe.jobs import store
 from lorapipe.jobs.events import append_event
-from lorapipe.jobs.records import Job, JobEvent
 from lorapipe.jobs.schemas import JobError
-from lorapipe.jobs.states import JobStatus
 from lorapipe.jobs.transition import transition
 
 pytestmark = pytest.mark.integration

@@ -15,9 +15,9 @@ from fastapi.testclient import TestClient
 from notify_factories import Api, Receiver, standard_webhooks_verify
 from sqlalchemy.orm import Session, sessionmaker
 
-from lorapipe.api.app import create_app
 from lorapipe.db import session_scope
-from lorapipe.jobs import accounts
+from lorapipe.server import create_app
+from lorapipe.services import accounts
 from lorapipe.settings import Settings
 
 

@@ -14,12 +14,12 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from lorapipe.contract.job_states import JobStatus
 from lorapipe.db.base import utcnow
 from lorapipe.db.datasets import Dataset, DatasetStatus
-from lorapipe.jobs.ids import new_id
-from lorapipe.jobs.records import Attempt, FileObject, Job
+from lorapipe.db.ids import new_id
+from lorapipe.db.jobs import Attempt, FileObject, Job
 from lorapipe.jobs.schemas import JobError
-from lorapipe.jobs.states import JobStatus
 from lorapipe.jobs.transition import transition
 
 

@@ -15,12 +15,13 @@ import pytest
 from notify_factories import Api, ended_attempt, finished_job, queued_job
 from sqlalchemy import select
 
+from lorapipe.contract.job_states import JobStatus
 from lorapipe.db import session_scope
+from lorapipe.db.costs import CostRecord
+from lorapipe.db.ids import new_id
+from lorapipe.db.notifications import Notification
 from lorapipe.errors import BudgetExceededError
 from lorapipe.estimate.catalogue import load_catalogue
-from lorapipe.jobs.ids import new_id
-from lorapipe.jobs.outbox import CostRecord, Notification
-from lorapipe.jobs.states import JobStatus
 from lorapipe.services.budgets import (
     check_job_budget,
     check_job_estimate,

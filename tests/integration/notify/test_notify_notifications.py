@@ -8,9 +8,9 @@ from notify_factories import Api, finished_job, validated_dataset
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from lorapipe.contract.job_states import JobStatus
 from lorapipe.db import session_scope
-from lorapipe.jobs.outbox import Notification
-from lorapipe.jobs.states import JobStatus
+from lorapipe.db.notifications import Notification
 from lorapipe.services.notifications import notify, notify_dataset_outcomes, notify_finished_jobs
 
 pytestmark = pytest.mark.integration

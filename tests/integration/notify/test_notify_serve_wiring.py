@@ -11,10 +11,10 @@ from fastapi.testclient import TestClient
 from notify_factories import ended_attempt, finished_job
 from sqlalchemy.orm import Session, sessionmaker
 
-from lorapipe.api.app import create_app
+from lorapipe.contract.job_states import JobStatus
 from lorapipe.db import session_scope
-from lorapipe.jobs import accounts
-from lorapipe.jobs.states import JobStatus
+from lorapipe.server import create_app
+from lorapipe.services import accounts
 from lorapipe.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -8,8 +8,8 @@ import time
 import pytest
 from notify_factories import Api, Receiver, finished_job
 
+from lorapipe.contract.job_states import JobStatus
 from lorapipe.db import session_scope
-from lorapipe.jobs.states import JobStatus
 from lorapipe.services.outbox_worker import OutboxWorker
 from lorapipe.services.webhook_delivery import DeliveryPolicy
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from lorapipe.datasets.schema import Example, Message
+from lorapipe.contract.conversation import Example, Message
 from lorapipe.settings import Settings
 from lorapipe.training.data import PaddingCollator, encode_examples
 

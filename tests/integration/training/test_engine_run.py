@@ -14,10 +14,10 @@ import torch
 import yaml
 from training_fixtures import tiny_spec
 
+from lorapipe.contract.spec import TrainingJobSpec
 from lorapipe.settings import Settings
 from lorapipe.training.events import EventWriter
 from lorapipe.training.run import RunResult, run
-from lorapipe.training.spec import TrainingJobSpec
 
 pytestmark = pytest.mark.integration
 

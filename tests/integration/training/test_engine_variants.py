@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from training_fixtures import tiny_spec
 
+from lorapipe.contract.spec import TrainingJobSpec
 from lorapipe.settings import Settings
 from lorapipe.training.events import EventWriter
 from lorapipe.training.run import run
-from lorapipe.training.spec import TrainingJobSpec
 
 pytestmark = pytest.mark.integration
 

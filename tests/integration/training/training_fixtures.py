@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from lorapipe.datasets.schema import Example, Message
+from lorapipe.contract.conversation import Example, Message
 
 
 def write_arithmetic_dataset(path: Path, n: int = 80, seed: int = 0) -> Path:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from lorapipe.contract.conversation import Example, Message
 from lorapipe.datasets.readers import iter_examples
-from lorapipe.datasets.schema import Example, Message
 from lorapipe.datasets.split import dedupe, plan_split, split_examples
 from lorapipe.datasets.stats import (
     grouped_efficiency,

@@ -6,8 +6,9 @@ import itertools
 
 import pytest
 
+from lorapipe.contract.job_states import ACTIVE, TERMINAL, JobStatus
 from lorapipe.errors import InvalidTransitionError
-from lorapipe.jobs.states import ACTIVE, ALLOWED, TERMINAL, JobStatus, check_transition
+from lorapipe.jobs.states import ALLOWED, check_transition
 
 pytestmark = pytest.mark.unit
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.resources
 import json
 
-from lorapipe.datasets.schema import Example, Message
+from lorapipe.contract.conversation import Example, Message
 
 
 def eq12_examples() -> list[Example]:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 from model_test_examples import eq12_examples
 
-from lorapipe.datasets.schema import Example, Message
+from lorapipe.contract.conversation import Example, Message
 from lorapipe.models.encoding import IGNORE_INDEX, encode_example, encode_examples, has_generation_markers
 from lorapipe.models.tiny import load_real_qwen_tokenizer
 from lorapipe.settings import Settings

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from lorapipe.errors import ConfigError
-from lorapipe.training.config import (
+from lorapipe.contract.config import (
     PRESET_NAMES,
     TrainingConfig,
     parse_config,
     preset_document,
     preset_values,
 )
+from lorapipe.errors import ConfigError
 
 pytestmark = pytest.mark.unit
 
@@ -92,7 +92,7 @@ def test_preset_files_are_plain_yaml_data() -> None:
     from importlib import resources
 
     for name in PRESET_NAMES:
-        text = resources.files("lorapipe.training").joinpath("presets", f"{name}.yaml").read_text("utf-8")
+        text = resources.files("lorapipe.contract").joinpath("presets", f"{name}.yaml").read_text("utf-8")
         assert isinstance(yaml.safe_load(text)["values"], dict)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lorapipe.datasets.schema import Example, Message
+from lorapipe.contract.conversation import Example, Message
 from lorapipe.errors import DatasetError
 from lorapipe.training.data import (
     EpochBatchOrder,

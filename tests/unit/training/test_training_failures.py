@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from lorapipe.contract.events import ExitCode
 from lorapipe.errors import ConfigError, ModelNotFoundError, NonFiniteLossError, TrainingOutOfMemoryError
-from lorapipe.training.failures import ExitCode, classify, exit_code_for
+from lorapipe.training.failures import classify, exit_code_for
 
 pytestmark = pytest.mark.unit
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from lorapipe.contract.spec import TrainingJobSpec
 from lorapipe.errors import ConfigError
-from lorapipe.training.spec import TrainingJobSpec
 
 pytestmark = pytest.mark.unit
 

@@ -17,7 +17,7 @@ from lorapipe.db.migrate import migration_connection
 from lorapipe.settings import get_settings
 
 # Every module that defines ORM rows, so ``alembic revision --autogenerate`` sees all tables.
-TABLE_MODULES: tuple[str, ...] = ("lorapipe.db.datasets", "lorapipe.jobs", "lorapipe.db.accounting")
+TABLE_MODULES: tuple[str, ...] = ("lorapipe.db",)
 
 for _module in TABLE_MODULES:
     importlib.import_module(_module)

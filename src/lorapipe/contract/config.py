@@ -192,7 +192,7 @@ class TrainingConfig(BaseModel):
 
 @functools.cache
 def _preset_file(name: str) -> dict[str, Any]:
-    text = resources.files("lorapipe.training").joinpath("presets", f"{name}.yaml").read_text("utf-8")
+    text = resources.files("lorapipe.contract").joinpath("presets", f"{name}.yaml").read_text("utf-8")
     doc = yaml.safe_load(text)
     if not isinstance(doc, dict) or not isinstance(doc.get("values"), dict):
         raise ConfigError(f"preset file {name}.yaml has no 'values' mapping", param="preset")

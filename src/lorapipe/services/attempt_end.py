@@ -10,16 +10,16 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from lorapipe.backends.base import PollResult
+from lorapipe.contract.events import ExitCode
+from lorapipe.contract.job_states import JobStatus
 from lorapipe.db.base import utcnow
+from lorapipe.db.ids import new_id
+from lorapipe.db.jobs import Adapter, Attempt, Job
 from lorapipe.errors import IntegrityError
 from lorapipe.jobs import store
 from lorapipe.jobs.artifacts import verify_artifacts
-from lorapipe.jobs.ids import new_id
-from lorapipe.jobs.records import Adapter, Attempt, Job
 from lorapipe.jobs.schemas import JobError
-from lorapipe.jobs.states import JobStatus
 from lorapipe.jobs.transition import transition
-from lorapipe.training.failures import ExitCode
 
 
 def fine_tuned_model_name(job: Job) -> str:

@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from lorapipe.contract.config import TrainingConfig, config_problems
 from lorapipe.errors import ConfigError
-from lorapipe.training.config import TrainingConfig, config_problems
 
 SPEC_VERSION: Literal[1] = 1
 _JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")

@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from lorapipe.contract.job_states import ATTEMPT_STATUS_VALUES, STATUS_VALUES
 from lorapipe.db.base import Base, JSONDocument, UTCDateTime, utcnow
-from lorapipe.jobs.states import ATTEMPT_STATUS_VALUES, STATUS_VALUES
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:

@@ -1,4 +1,5 @@
-"""The FastAPI app factory. ``create_app(settings)`` migrates the database on start-up and, unless
+"""The service process assembled: the API (/v1, /api) and the dashboard (/ui) on one FastAPI app.
+``create_app(settings)`` migrates the database on start-up and, unless
 told otherwise, runs the reconciler loop in a background thread of the same process."""
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from lorapipe.api.deps import AppState
 from lorapipe.api.errors import install_error_handlers
 from lorapipe.api.routes_native import router as native_router
 from lorapipe.api.routes_native_costs import router as costs_router
@@ -20,6 +20,7 @@ from lorapipe.api.routes_v1 import router as v1_router
 from lorapipe.backends.base import Backend
 from lorapipe.db import create_engine_for, make_sessionmaker
 from lorapipe.db.migrate import upgrade
+from lorapipe.services.context import AppState
 from lorapipe.settings import Settings
 from lorapipe.storage import ObjectStore
 from lorapipe.web import mount_dashboard
@@ -108,7 +109,7 @@ def create_app(
 def _ensure_user(state: AppState, name: str) -> str:
     from lorapipe.db import session_scope
     from lorapipe.errors import NotFoundError
-    from lorapipe.jobs import accounts
+    from lorapipe.services import accounts
 
     with session_scope(state.sessions) as s:
         try:
