@@ -162,7 +162,7 @@ def main() -> None:
         os.environ["LORAPIPE_DATA_DIR"] = env["LORAPIPE_DATA_DIR"]  # this process reads Settings too
 
         from lorapipe.contract.config import TrainingConfig
-        from lorapipe.datasets.inspect import inspect_dataset
+        from lorapipe.datasets.token_count import inspect_with_tokens
         from lorapipe.estimate.calibration import (
             append_measurement,
             load_measurements,
@@ -183,7 +183,7 @@ def main() -> None:
         n_big = round(args.examples * args.factor)
         small = write_chats(work / "small.jsonl", args.examples, seed=1)
         big = write_chats(work / "big.jsonl", n_big, seed=2)
-        report = inspect_dataset(
+        report = inspect_with_tokens(
             big, model=MODEL, max_length=cfg.max_length, batch_size=cfg.batch_size, samples=0
         )
         data = tokens_from_report(report, packing=cfg.packing, validation_split=0.1)

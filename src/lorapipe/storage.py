@@ -110,6 +110,13 @@ class ObjectStore:
         """The full fsspec URL of ``key`` (what a worker with the same credentials opens)."""
         return f"{self.url}/{validate_key(key)}"
 
+    def key_of(self, url: str) -> str:
+        """The key of a URL that :meth:`url_for` made; :class:`StorageKeyError` for one outside this store."""
+        prefix = self.url + "/"
+        if not url.startswith(prefix):
+            raise StorageKeyError(f"{url!r} is not in the object store {self.url}", param="location")
+        return validate_key(url[len(prefix) :])
+
     def presigned_url(self, key: str, *, expires_s: int = 3600, method: Literal["get", "put"] = "get") -> str:
         """A short-lived HTTPS URL that reads (``get``) or writes (``put``) ``key`` without credentials:
         what a remote worker receives instead of secrets. S3-compatible stores only."""
@@ -232,6 +239,13 @@ class ObjectStore:
             return []
         keys = (p[len(self.root) + 1 :] for p in paths if p.startswith(self.root + "/"))
         return sorted(k for k in keys if not k.startswith(INCOMING_PREFIX + "/"))
+
+
+def storage_options_for(url: str, settings: Settings) -> dict[str, Any]:
+    """The configured store's fsspec options (endpoint, region...) when ``url`` uses the same protocol,
+    else none: a worker opens the store's URLs with the options the service uses."""
+    same = url.split("://", 1)[0] == settings.resolved_storage_url.split("://", 1)[0]
+    return dict(settings.storage_options) if same and "://" in url else {}
 
 
 def _chunks(source: ByteSource, chunk_size: int = CHUNK_BYTES) -> Iterator[bytes]:

@@ -2,14 +2,14 @@
 
 A backend starts the engine for one attempt and reports what it did: the engine's events (raw
 dicts with a ``seq``), whether the run is still going, and how it ended. It never touches the
-database: the reconciler owns every state change. Handles are plain JSON so they survive a
+database: the reconciler owns every state change. Artifacts never pass through a backend: the engine
+uploads them to the store URLs in the spec (:mod:`lorapipe.jobs.layout`), wherever it runs. Handles are plain JSON so they survive a
 service restart in ``attempts.handle``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal, Protocol
 
 RunState = Literal["running", "exited", "lost"]
@@ -62,8 +62,4 @@ class Backend(Protocol):
 
     def cancel(self, handle: dict[str, Any], *, force: bool = False) -> None:
         """Ask the run to stop (SIGTERM: checkpoint and exit); ``force`` kills it outright."""
-        ...
-
-    def output_dir(self, handle: dict[str, Any]) -> Path:
-        """Where the run's artifacts (manifest.json and the files it lists) are readable."""
         ...

@@ -144,13 +144,6 @@ class LocalBackend:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL if force else signal.SIGTERM)
 
-    def output_dir(self, handle: dict[str, Any]) -> Path:
-        return Path(handle["out_dir"])
-
-    def is_orphan(self, handle: dict[str, Any]) -> bool:
-        """A live run this service process did not start (it survived a restart of the service)."""
-        return int(handle["pid"]) not in self._children and self._alive(handle)
-
 
 def read_events(path: Path, offset: int) -> tuple[list[dict[str, Any]], int]:
     """Complete JSON lines after byte ``offset``; returns them and the offset after the last one.

@@ -49,7 +49,7 @@ def inspect(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
 ) -> None:
     """Validate FILE and report what training will see. Exits 1 when the file has errors."""
-    from lorapipe.datasets.inspect import inspect_dataset
+    from lorapipe.datasets.token_count import inspect_with_tokens
 
     if not file.is_file():
         err.print(f"[bold red]error[/] no such file: {file}")
@@ -67,7 +67,7 @@ def inspect(
             disable=not show_progress,
         ) as bar:
             task = bar.add_task(f"reading {file.name}", total=size)
-            report = inspect_dataset(
+            report = inspect_with_tokens(
                 file,
                 format=format,
                 model=None if no_tokens else model,

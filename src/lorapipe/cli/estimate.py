@@ -225,9 +225,9 @@ def _dataset_tokens(
         }
     if dataset is None or not dataset.is_file():
         raise ValueError(f"no such dataset file: {dataset} (or pass --tokens N)")
-    from lorapipe.datasets.inspect import inspect_dataset
+    from lorapipe.datasets.token_count import inspect_with_tokens
 
-    report = inspect_dataset(
+    report = inspect_with_tokens(
         dataset, model=model, max_length=cfg.max_length, batch_size=cfg.batch_size, samples=0
     )
     t = tokens_from_report(report, cfg.packing, validation_split)

@@ -56,10 +56,16 @@ def worker_loop(
     from lorapipe.backends.registry import build_backends
     from lorapipe.cli.jobs import open_database
     from lorapipe.services.reconciler import Reconciler, ReconcilerPolicy
+    from lorapipe.storage import ObjectStore
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
-    rec = Reconciler(open_database(), build_backends(settings), policy=ReconcilerPolicy(interval_s=interval))
+    rec = Reconciler(
+        open_database(),
+        build_backends(settings),
+        ObjectStore.from_settings(settings),
+        policy=ReconcilerPolicy(interval_s=interval),
+    )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -67,10 +73,12 @@ def worker_loop(
         f"reconciler {rec.worker_id} running; Ctrl-C stops it (a run left behind is checkpointed and resumed by the next reconciler)"
     )
     from lorapipe.services.outbox_worker import OutboxWorker
+    from lorapipe.services.webhook_delivery import DeliveryPolicy
 
     # Costs, notifications and webhook sends: a deployment may run the API without loops, so the
     # worker carries them (in their own thread; several workers on one database are safe).
-    outbox = OutboxWorker(rec.sessions, interval_s=interval)
+    policy = DeliveryPolicy(allow_private_targets=settings.webhook_allow_private_targets)
+    outbox = OutboxWorker(rec.sessions, delivery=policy, interval_s=interval)
     outbox_thread = threading.Thread(target=outbox.run, args=(stop,), name="outbox", daemon=True)
     outbox_thread.start()
     rec.run(stop)

@@ -55,8 +55,13 @@ class OutputRef(BaseModel):
     upload_uri: str | None = Field(
         default=None, description="fsspec URL of a folder the artifacts are uploaded to (stage 'uploading')."
     )
+    checkpoint_uri: str | None = Field(
+        default=None,
+        description="fsspec URL of a folder every checkpoint is mirrored to as it is saved; a run started "
+        "with --resume on a machine without a local checkpoint continues from the newest one there.",
+    )
 
-    @field_validator("upload_uri")
+    @field_validator("upload_uri", "checkpoint_uri")
     @classmethod
     def _no_credentials(cls, v: str | None) -> str | None:
         if v and "://" in v and urlsplit(v).password:

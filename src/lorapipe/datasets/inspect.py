@@ -11,21 +11,13 @@ import hashlib
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import BinaryIO, Protocol
 
 from lorapipe.contract.conversation import Example
 from lorapipe.datasets.jsonstream import ByteSource
 from lorapipe.datasets.problems import ProblemLog
 from lorapipe.datasets.readers import ReadSummary, normalise_format, read_examples
-from lorapipe.datasets.render import render_encoded
 from lorapipe.datasets.report import DatasetReport, RenderedExample, TokenStats
-from lorapipe.datasets.stats import histogram, padding_stats, percentiles
-from lorapipe.settings import Settings, get_settings
-
-if TYPE_CHECKING:
-    from transformers import PreTrainedTokenizerBase
-
-    from lorapipe.models.encoding import EncodedExample
 
 METADATA_KEYS = ("persona_archetype", "emotional_arc_key", "training_topic_key", "source", "category")
 MAX_METADATA_VALUES = 50
@@ -44,116 +36,35 @@ class _Hashing:
         return data
 
 
-class _TokenCounter:
-    """Encodes examples in batches (the Rust tokenizer then uses several threads) and counts them."""
+class TokenCounting(Protocol):
+    """What :func:`inspect_dataset` needs of a token counter (:class:`~.token_count.TokenCounter`)."""
 
-    BATCH = 64
+    unfit: int
+    samples: list[RenderedExample]
 
-    def __init__(
-        self, tokenizer: PreTrainedTokenizerBase, name: str, max_length: int, samples: int, log: ProblemLog
-    ) -> None:
-        from lorapipe.models.encoding import encode_examples
-
-        self.encode = encode_examples
-        self.tok, self.name, self.max_length, self.want_samples = tokenizer, name, max_length, samples
-        self.log = log
-        self.pending: list[Example] = []
-        self.lengths: list[int] = []
-        self.total = self.trained = self.before = 0
-        self.over = self.truncated = self.dropped = self.unfit = 0
-        self.samples: list[RenderedExample] = []
-
-    def add(self, ex: Example) -> None:
-        self.pending.append(ex)
-        if len(self.pending) >= self.BATCH:
-            self.flush()
-
-    def flush(self) -> None:
-        batch, self.pending = self.pending, []
-        for ex, enc in zip(batch, self.encode(self.tok, batch, self.max_length), strict=True):
-            self._count(ex, enc)
-
-    def _count(self, ex: Example, enc: EncodedExample) -> None:
-        self.lengths.append(enc.original_length)
-        self.before += enc.original_length
-        where: dict[str, Any] = {"record": ex.record, "line": ex.line}
-        if enc.original_length > self.max_length:
-            self.over += 1
-        if not enc.fits:
-            self.unfit += 1
-            self.log.warning(
-                "too_long",
-                f"example {ex.id}: even without history, system + last user turn + target exceed "
-                f"max_length {self.max_length} ({enc.original_length} tokens in all); it will be skipped",
-                suggestion="raise max_length or shorten this reply",
-                **where,
-            )
-            return
-        if enc.truncated:
-            self.truncated += 1
-            self.dropped += enc.dropped_messages
-            self.log.warning(
-                "too_long",
-                f"example {ex.id} is {enc.original_length} tokens, over max_length {self.max_length}: "
-                f"its {enc.dropped_messages} oldest history messages will be dropped (the target is kept)",
-                suggestion="raise max_length to keep the whole history",
-                **where,
-            )
-        self.total += enc.length
-        self.trained += enc.trained_tokens
-        if len(self.samples) < self.want_samples:
-            self.samples.append(render_encoded(self.tok, ex.id, enc.input_ids, enc.labels))
-
-    def stats(self, batch_size: int) -> TokenStats:
-        return TokenStats(
-            tokenizer=self.name,
-            max_length=self.max_length,
-            total=self.total,
-            trained=self.trained,
-            trained_share=round(self.trained / self.total, 4) if self.total else 0.0,
-            total_before_truncation=self.before,
-            percentiles=percentiles(self.lengths),
-            mean=round(self.before / len(self.lengths), 1) if self.lengths else 0.0,
-            histogram=histogram(self.lengths, self.max_length),
-            over_max_length=self.over,
-            truncated=self.truncated,
-            dropped_messages=self.dropped,
-            unfit=self.unfit,
-            padding=padding_stats(
-                [min(n, self.max_length) for n in self.lengths], batch_size, self.max_length
-            ),
-        )
+    def add(self, ex: Example) -> None: ...
+    def flush(self) -> None: ...
+    def stats(self, batch_size: int) -> TokenStats: ...
 
 
 def inspect_dataset(
     source: Path | str | BinaryIO,
     *,
     format: str | None = None,
-    model: str | None = None,
-    tokenizer: PreTrainedTokenizerBase | None = None,
-    max_length: int = 2048,
+    counter: TokenCounting | None = None,
     batch_size: int = 8,
-    samples: int = 3,
     keep_problems: int = 200,
     progress: Callable[[int], None] | None = None,
-    settings: Settings | None = None,
+    log: ProblemLog | None = None,
 ) -> DatasetReport:
     """Read ``source`` completely and report on it. Never raises for bad data: the report says it.
 
-    ``model``: count tokens with this base model's tokenizer (a catalogue id, tiny id or local path);
-    ``tokenizer``: an already loaded one (``model`` then only names it). Without either, ``tokens``
-    is None.
+    Without a ``counter`` (token statistics need a tokenizer: :func:`~.token_count.inspect_with_tokens`)
+    ``tokens`` is None. ``log`` is where problems go (the counter's own warnings share it).
     """
     format = normalise_format(format)  # a bad name fails before any work
-    counter: _TokenCounter | None = None
-    if tokenizer is None and model is not None:
-        from lorapipe.models.sources import load_tokenizer
-
-        tokenizer = load_tokenizer(model, settings or get_settings())
-    summary = ReadSummary(log=ProblemLog(keep=keep_problems))
+    summary = ReadSummary(log=log or ProblemLog(keep=keep_problems))
     log = summary.log
-    if tokenizer is not None:
-        counter = _TokenCounter(tokenizer, model or type(tokenizer).__name__, max_length, samples, log)
     digests: dict[int, int] = {}  # 64-bit prefix of the content digest -> first record
     roles: Counter[str] = Counter()
     meta: dict[str, Counter[str]] = {}

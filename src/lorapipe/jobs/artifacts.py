@@ -1,22 +1,27 @@
-"""Artifact verification: a run's ``manifest.json`` lists every file with its size and sha256; a job
-is ``succeeded`` only when every listed file exists with exactly that size and digest."""
+"""Artifact verification, read back from the object store: a run's ``manifest.json`` lists every file
+with its size and sha256; a job is ``succeeded`` only when every listed file is in the store with exactly
+that size and digest, and the listed files make a loadable PEFT adapter (its config and its weights)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from lorapipe.errors import IntegrityError
+from lorapipe.errors import IntegrityError, ObjectNotFoundError, StorageKeyError
+from lorapipe.storage import ObjectStore, validate_key
 
 MANIFEST_NAME = "manifest.json"
+#: What PEFT's ``PeftModel.from_pretrained`` needs: without both, the "adapter" cannot be loaded.
+ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 
 
 @dataclass(frozen=True)
 class VerifiedArtifacts:
-    out_dir: Path
+    #: The store key of the folder the manifest and its files are in.
+    prefix: str
     manifest: dict[str, Any]
     #: Relative path -> size in bytes of every verified file.
     files: dict[str, int]
@@ -46,38 +51,55 @@ def _entries(manifest: dict[str, Any]) -> list[tuple[str, int, str]]:
     return entries
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _digest(store: ObjectStore, key: str) -> tuple[int, str]:
+    digest, size = hashlib.sha256(), 0
+    for chunk in store.iter_bytes(key):
+        digest.update(chunk)
+        size += len(chunk)
+    return size, digest.hexdigest()
 
 
-def verify_artifacts(out_dir: Path) -> VerifiedArtifacts:
-    """Check ``out_dir/manifest.json`` against the files; raise :class:`IntegrityError` naming the first
-    missing, resized or altered file."""
-    manifest_path = out_dir / MANIFEST_NAME
+def _manifest(store: ObjectStore, prefix: str) -> dict[str, Any]:
     try:
-        manifest = json.loads(manifest_path.read_text("utf-8"))
-    except FileNotFoundError:
-        raise IntegrityError(f"the run wrote no {MANIFEST_NAME} in {out_dir}", param="manifest") from None
-    except ValueError as exc:
-        raise IntegrityError(f"{manifest_path} is not valid JSON: {exc}", param="manifest") from None
+        manifest = json.loads(store.read_bytes(f"{prefix}/{MANIFEST_NAME}"))
+    except ObjectNotFoundError:
+        raise IntegrityError(f"the run stored no {MANIFEST_NAME}", param="manifest") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise IntegrityError(f"{MANIFEST_NAME} is not valid JSON: {exc}", param="manifest") from None
     if not isinstance(manifest, dict):
-        raise IntegrityError(f"{manifest_path} is not a JSON object", param="manifest")
-    root = out_dir.resolve()
+        raise IntegrityError(f"{MANIFEST_NAME} is not a JSON object", param="manifest")
+    return manifest
+
+
+def verify_artifacts(store: ObjectStore, prefix: str) -> VerifiedArtifacts:
+    """Check ``<prefix>/manifest.json`` in ``store`` against the stored files, reading every byte back;
+    raise :class:`IntegrityError` naming the first missing, resized or altered file, or the adapter part
+    the manifest lacks."""
+    manifest = _manifest(store, prefix)
+    entries = _entries(manifest)
+    names = {rel for rel, _, _ in entries}
+    if ADAPTER_CONFIG not in names or not names.intersection(ADAPTER_WEIGHTS):
+        raise IntegrityError(
+            f"the manifest lists no loadable adapter ({ADAPTER_CONFIG} and {ADAPTER_WEIGHTS[0]} are needed)",
+            param="manifest",
+        )
+    for rel, _, _ in entries:  # every path checked before any byte is read
+        try:
+            validate_key(f"{prefix}/{rel}")
+        except StorageKeyError:
+            raise IntegrityError(
+                f"manifest path {rel!r} points outside the run's folder", param="manifest"
+            ) from None
     verified: dict[str, int] = {}
-    for rel, size, digest in _entries(manifest):
-        path = (out_dir / rel).resolve()
-        if not path.is_relative_to(root):
-            raise IntegrityError(f"manifest path {rel!r} points outside the output folder", param="manifest")
-        if not path.is_file():
-            raise IntegrityError(f"artifact {rel} listed in the manifest is missing", param=rel)
-        actual = path.stat().st_size
+    for rel, size, digest in entries:
+        key = f"{prefix}/{rel}"
+        try:
+            actual, actual_digest = _digest(store, key)
+        except ObjectNotFoundError:
+            raise IntegrityError(f"artifact {rel} listed in the manifest is missing", param=rel) from None
         if actual != size:
             raise IntegrityError(f"artifact {rel} has {actual} bytes, the manifest says {size}", param=rel)
-        if sha256_file(path) != digest:
+        if actual_digest != digest:
             raise IntegrityError(f"artifact {rel} does not match its sha256 in the manifest", param=rel)
         verified[rel] = size
-    return VerifiedArtifacts(out_dir=out_dir, manifest=manifest, files=verified)
+    return VerifiedArtifacts(prefix=prefix, manifest=manifest, files=verified)

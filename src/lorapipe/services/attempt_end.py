@@ -5,7 +5,6 @@ engine's own error when it sent one), ``cancelled``, or a bounded retry from the
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 from sqlalchemy.orm import Session
 
@@ -18,8 +17,10 @@ from lorapipe.db.jobs import Adapter, Attempt, Job
 from lorapipe.errors import IntegrityError
 from lorapipe.jobs import store
 from lorapipe.jobs.artifacts import verify_artifacts
+from lorapipe.jobs.layout import adapter_prefix
 from lorapipe.jobs.schemas import JobError
 from lorapipe.jobs.transition import transition
+from lorapipe.storage import ObjectStore
 
 
 def fine_tuned_model_name(job: Job) -> str:
@@ -68,7 +69,7 @@ def _error_for(attempt: Attempt, result: PollResult) -> JobError:
 
 
 def finish_attempt(
-    s: Session, job: Job, attempt: Attempt, result: PollResult, out_dir: Path | None, backoff_s: float
+    s: Session, job: Job, attempt: Attempt, result: PollResult, objects: ObjectStore, backoff_s: float
 ) -> None:
     """Close ``attempt`` and move ``job`` to where the attempt's ending leads. The caller commits."""
     now = utcnow()
@@ -77,8 +78,8 @@ def finish_attempt(
     if job.status not in (JobStatus.PROVISIONING, JobStatus.RUNNING, JobStatus.CANCELLING):
         attempt.exit_reason = f"job already {job.status}"
         return
-    if result.state == "exited" and result.exit_code == ExitCode.SUCCESS and out_dir is not None:
-        _succeed_or_fail(s, job, attempt, out_dir)
+    if result.state == "exited" and result.exit_code == ExitCode.SUCCESS:
+        _succeed_or_fail(s, job, attempt, objects)
         return
     cancelled = result.exit_code == ExitCode.CANCELLED or attempt.term_sent_at is not None
     if job.status == JobStatus.CANCELLING and cancelled:
@@ -102,9 +103,10 @@ def finish_attempt(
     transition(s, job, JobStatus.FAILED, f"attempt {attempt.number} failed: {error.message}", error=error)
 
 
-def _succeed_or_fail(s: Session, job: Job, attempt: Attempt, out_dir: Path) -> None:
+def _succeed_or_fail(s: Session, job: Job, attempt: Attempt, objects: ObjectStore) -> None:
+    prefix = adapter_prefix(job.id, attempt.id)
     try:
-        artifacts = verify_artifacts(out_dir)
+        artifacts = verify_artifacts(objects, prefix)
     except IntegrityError as exc:
         attempt.exit_reason = f"{exc.code}: {exc.message}"
         transition(
@@ -120,7 +122,7 @@ def _succeed_or_fail(s: Session, job: Job, attempt: Attempt, out_dir: Path) -> N
     engine_result = attempt.handle.get("engine_result") or {}
     # The engine's result event carries its metrics summary under "metrics".
     metrics = engine_result.get("metrics")
-    trained = (metrics if isinstance(metrics, dict) else engine_result).get("trained_tokens")
+    trained = metrics.get("trained_tokens") if isinstance(metrics, dict) else None
     s.add(
         Adapter(
             id=new_id("adapter"),
@@ -128,7 +130,7 @@ def _succeed_or_fail(s: Session, job: Job, attempt: Attempt, out_dir: Path) -> N
             job_id=job.id,
             name=name,
             base_model=job.model,
-            location=str(out_dir),
+            location=objects.url_for(prefix),
             manifest=artifacts.manifest,
             size_bytes=artifacts.total_bytes,
         )

@@ -1,6 +1,6 @@
 """Token statistics for a stored dataset, counted with a catalogued base model's tokenizer.
 
-The count runs in a child process (``python -m lorapipe.services.dataset_tokens REQUEST_JSON``), so
+The count runs in a child process (``python -m lorapipe.datasets.token_count REQUEST_JSON``), so
 the web process never imports transformers. The child reads the dataset's uploaded bytes from a
 temporary copy, runs the same inspection as the upload plus tokens, and prints the report as JSON;
 the parent stores it as the dataset's report (token figures, histogram, rendered samples with the
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from lorapipe.datasets.report import DatasetReport
 from lorapipe.db.datasets import Dataset, DatasetStatus
-from lorapipe.errors import ConflictError, DatasetError, JobTimeoutError, LorapipeError
+from lorapipe.errors import ConflictError, DatasetError, JobTimeoutError
 from lorapipe.models.catalog import get_model_spec
 from lorapipe.settings import Settings
 from lorapipe.storage import ObjectStore
@@ -62,7 +62,7 @@ def count_tokens(
             "data_dir": str(settings.data_dir),
             "model_cache_dir": str(settings.resolved_model_cache_dir),
         }
-        argv = [sys.executable, "-m", "lorapipe.services.dataset_tokens", json.dumps(request)]
+        argv = [sys.executable, "-m", "lorapipe.datasets.token_count", json.dumps(request)]
         try:
             done = subprocess.run(argv, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, check=False)
         except subprocess.TimeoutExpired:
@@ -109,29 +109,3 @@ def _last_json_line(text: str) -> dict[str, Any] | None:
             continue
         return value if isinstance(value, dict) else None
     return None
-
-
-def _child(request: dict[str, Any]) -> int:
-    """The child's work: inspect with tokens, print ``{"report": ...}`` or ``{"error": ...}``."""
-    from lorapipe.datasets.inspect import inspect_dataset
-
-    settings = Settings(data_dir=Path(request["data_dir"]), model_cache_dir=Path(request["model_cache_dir"]))
-    try:
-        with open(request["file"], "rb") as handle:
-            report = inspect_dataset(
-                handle,
-                format=request["format"],
-                model=request["model"],
-                max_length=int(request["max_length"]),
-                samples=int(request["samples"]),
-                settings=settings,
-            )
-    except LorapipeError as exc:
-        print(json.dumps({"error": exc.to_dict()}))
-        return 1
-    print(json.dumps({"report": report.model_dump(mode="json")}, ensure_ascii=False))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_child(json.loads(sys.argv[1])))

@@ -57,8 +57,6 @@ def create_dataset_from_upload(
     filename: str | None = None,
     format: str | None = None,
     description: str = "",
-    model: str | None = None,
-    max_length: int = 2048,
     max_problems: int = 200,
     progress: Callable[[int], None] | None = None,
 ) -> Dataset:
@@ -66,8 +64,8 @@ def create_dataset_from_upload(
 
     ``ready``: the report and summary statistics are stored, and the canonical JSONL beside the upload.
     ``error``: the report says why; the uploaded bytes are deleted (nothing of a rejected upload stays
-    in the store). ``model`` adds token statistics with that base model's tokenizer (this imports
-    transformers: leave it None in the web process). ``progress`` receives bytes read so far.
+    in the store). Token statistics are counted
+    later, in a child process (:mod:`lorapipe.services.dataset_tokens`). ``progress`` receives bytes read so far.
 
     Raises (leaving no row and no object): :class:`TooLargeError` past ``max_bytes``, the source's own
     error if reading it fails, :class:`UserError` for a bad name/owner/format argument.
@@ -116,8 +114,6 @@ def create_dataset_from_upload(
             report = inspect_dataset(
                 handle,
                 format=format,
-                model=model,
-                max_length=max_length,
                 keep_problems=max_problems,
                 progress=progress,
             )

@@ -33,9 +33,11 @@ from lorapipe.db.jobs import Attempt, Job
 from lorapipe.errors import CapacityError, InvalidTransitionError, LorapipeError
 from lorapipe.jobs import store
 from lorapipe.jobs.ingest import ingest_engine_events
+from lorapipe.jobs.layout import attempt_spec
 from lorapipe.jobs.schemas import JobError
 from lorapipe.jobs.transition import transition
 from lorapipe.services.attempt_end import finish_attempt
+from lorapipe.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +83,14 @@ class Reconciler:
         self,
         sessions: sessionmaker[Session],
         backends: dict[str, Backend],
+        objects: ObjectStore,
         *,
         policy: ReconcilerPolicy | None = None,
         worker_id: str | None = None,
     ) -> None:
         self.sessions = sessions
         self.backends = backends
+        self.objects = objects
         self.policy = policy or ReconcilerPolicy()
         self.worker_id = worker_id or make_worker_id()
 
@@ -157,7 +161,9 @@ class Reconciler:
             backend = self.backends.get(attempt.backend)
             if backend is None or not attempt.handle:
                 # Never submitted (the supervisor died between claim and start): nothing can be running.
-                finish_attempt(s, job, attempt, PollResult(state="lost"), None, self.policy.retry_backoff_s)
+                finish_attempt(
+                    s, job, attempt, PollResult(state="lost"), self.objects, self.policy.retry_backoff_s
+                )
                 return
             result = backend.poll(attempt.handle)
             attempt.handle = result.handle
@@ -167,9 +173,7 @@ class Reconciler:
             if result.state == "running":
                 self._enforce_limits(s, job, attempt, backend, now)
                 return
-            finish_attempt(
-                s, job, attempt, result, backend.output_dir(attempt.handle), self.policy.retry_backoff_s
-            )
+            finish_attempt(s, job, attempt, result, self.objects, self.policy.retry_backoff_s)
 
     def _enforce_limits(
         self, s: Session, job: Job, attempt: Attempt, backend: Backend, now: dt.datetime
@@ -246,7 +250,12 @@ class Reconciler:
                 )
                 s.add(attempt)
                 claimed.append(
-                    Submission(job_id=job.id, attempt_id=attempt.id, spec=dict(job.spec), resume=resume)
+                    Submission(
+                        job_id=job.id,
+                        attempt_id=attempt.id,
+                        spec=attempt_spec(dict(job.spec), self.objects, job.id, attempt.id),
+                        resume=resume,
+                    )
                 )
         return claimed
 

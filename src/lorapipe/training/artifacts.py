@@ -177,17 +177,3 @@ def write_manifest(out_dir: Path, body: dict[str, Any]) -> dict[str, Any]:
     }
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), "utf-8")
     return manifest
-
-
-def upload(out_dir: Path, uri: str) -> list[str]:
-    """Copy the artifacts (manifest last, so a reader never sees a manifest without its files)."""
-    import fsspec
-
-    fs, root = fsspec.core.url_to_fs(uri)
-    manifest = json.loads((out_dir / MANIFEST).read_text("utf-8"))
-    names = [f["path"] for f in manifest["files"]] + [MANIFEST]
-    for name in names:
-        target = f"{root.rstrip('/')}/{name}"
-        fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
-        fs.put_file(str(out_dir / name), target)
-    return names

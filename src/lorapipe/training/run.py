@@ -57,6 +57,7 @@ from lorapipe.training.events import EventWriter
 from lorapipe.training.failures import CancelFlag, Cancelled
 from lorapipe.training.fetch import fetch_data, model_ref, model_settings, resolve_base_model
 from lorapipe.training.generation import generate_samples
+from lorapipe.training.store_sync import CheckpointMirror, fetch_latest_checkpoint, upload_artifacts
 
 CHECKPOINTS = "checkpoints"
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
@@ -152,13 +153,23 @@ def run(
         data_collator=make_collator(
             config.packing, tokenizer.pad_token_id, flash_attention=hw.attention.startswith("flash")
         ),
-        callbacks=[callback, *_early_stopping(config, events, progress, bool(val_set.features))],
+        callbacks=[
+            callback,
+            *_early_stopping(config, events, progress, bool(val_set.features)),
+            *(
+                [CheckpointMirror(uri, settings, events, main_process)]
+                if (uri := spec.output.checkpoint_uri)
+                else []
+            ),
+        ],
         order=order,
         progress=progress,
         events=events,
         eval_collator=PaddingCollator(tokenizer.pad_token_id),
     )
     checkpoint = _latest_checkpoint(out_dir / CHECKPOINTS) if resume else None
+    if resume and checkpoint is None and spec.output.checkpoint_uri:  # a fresh machine: fetch the newest
+        checkpoint = fetch_latest_checkpoint(spec.output.checkpoint_uri, out_dir / CHECKPOINTS, settings)
     if resume and checkpoint is None:
         events.warning(
             "no_checkpoint", "--resume given but no checkpoint exists; starting from the beginning"
@@ -222,7 +233,7 @@ def run(
     # 7. uploading ------------------------------------------------------------------------------
     if spec.output.upload_uri:
         events.stage("uploading", message=spec.output.upload_uri)
-        artifacts.upload(out_dir, spec.output.upload_uri)
+        upload_artifacts(out_dir, spec.output.upload_uri, settings)
     clean_work(out_dir)
     return RunResult(out_dir=out_dir, manifest=manifest, summary=summary, model=model)
 

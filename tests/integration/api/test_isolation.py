@@ -15,6 +15,7 @@ from lorapipe.backends.local import LocalBackend
 from lorapipe.db import create_engine_for, make_sessionmaker, session_scope
 from lorapipe.services.notifications import notify_finished_jobs
 from lorapipe.services.reconciler import Reconciler, ReconcilerPolicy
+from lorapipe.storage import ObjectStore
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +51,10 @@ def alices_objects(api: Api, tmp_path: Path) -> dict[str, str]:
     sessions = make_sessionmaker(engine)
     backend = LocalBackend(tmp_path / "runs", engine_command=(sys.executable, str(FAKE_ENGINE)))
     rec = Reconciler(
-        sessions, {"local": backend}, policy=ReconcilerPolicy(interval_s=0.05, retry_backoff_s=0)
+        sessions,
+        {"local": backend},
+        ObjectStore.from_settings(api.settings),
+        policy=ReconcilerPolicy(interval_s=0.05, retry_backoff_s=0),
     )
     deadline = time.monotonic() + 60
     while c.get(f"/v1/fine_tuning/jobs/{job['id']}", headers=auth).json()["status"] != "succeeded":
@@ -64,7 +68,7 @@ def alices_objects(api: Api, tmp_path: Path) -> dict[str, str]:
     adapters = c.get("/api/adapters", headers=auth).json()
     adapter_id = next(a["id"] for a in adapters["data"])
     notes = c.get("/api/notifications", headers=auth).json()
-    hook = c.post("/api/webhooks", headers=auth, json={"url": "http://127.0.0.1:9/hook", "events": ["*"]})
+    hook = c.post("/api/webhooks", headers=auth, json={"url": "https://93.184.216.34/hook", "events": ["*"]})
     assert hook.status_code == 201, hook.text
     return {
         "file_id": file["id"],

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from lorapipe.datasets.inspect import inspect_dataset
 from lorapipe.datasets.readers import iter_examples
+from lorapipe.datasets.token_count import inspect_with_tokens
 from lorapipe.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -23,7 +23,7 @@ def qwen_tokenizer(model_settings: Settings):  # type: ignore[no-untyped-def]
 
 
 def test_eq12_token_counts_match_an_independent_count(qwen_tokenizer) -> None:  # type: ignore[no-untyped-def]
-    report = inspect_dataset(
+    report = inspect_with_tokens(
         EQ12, tokenizer=qwen_tokenizer, model="Qwen/Qwen3-8B", max_length=4096, samples=2
     )
     assert report.ok and report.examples == 44
@@ -41,7 +41,7 @@ def test_eq12_token_counts_match_an_independent_count(qwen_tokenizer) -> None:  
 
 
 def test_rendered_sample_marks_exactly_the_reply(qwen_tokenizer) -> None:  # type: ignore[no-untyped-def]
-    report = inspect_dataset(EQ12, tokenizer=qwen_tokenizer, max_length=4096, samples=1)
+    report = inspect_with_tokens(EQ12, tokenizer=qwen_tokenizer, max_length=4096, samples=1)
     (sample,) = report.samples
     ex = next(iter(iter_examples(EQ12)))
     trained_text = "".join(s.text for s in sample.segments if s.trained)
@@ -50,8 +50,8 @@ def test_rendered_sample_marks_exactly_the_reply(qwen_tokenizer) -> None:  # typ
 
 
 def test_truncation_drops_history_and_keeps_every_target(qwen_tokenizer) -> None:  # type: ignore[no-untyped-def]
-    full = inspect_dataset(EQ12, tokenizer=qwen_tokenizer, max_length=4096, samples=0).tokens
-    short = inspect_dataset(EQ12, tokenizer=qwen_tokenizer, max_length=1024, samples=0)
+    full = inspect_with_tokens(EQ12, tokenizer=qwen_tokenizer, max_length=4096, samples=0).tokens
+    short = inspect_with_tokens(EQ12, tokenizer=qwen_tokenizer, max_length=1024, samples=0)
     t = short.tokens
     assert full is not None and t is not None
     assert t.over_max_length > 0 and t.truncated + t.unfit == t.over_max_length

@@ -1,6 +1,8 @@
 """A fault-injecting stand-in for ``python -m lorapipe.training`` that speaks the engine's process
-contract (argv, JSON-line events with seq, manifest.json, exit codes 0/1/2/3, SIGTERM -> checkpoint
--> exit 3). ``spec.metadata["fake"]`` picks the behaviour; the real engine is tested elsewhere."""
+contract (argv, a spec validated as a TrainingJobSpec, JSON-line events with seq that parse with
+``lorapipe.contract.events``, an adapter + manifest uploaded to ``spec.output.upload_uri``, exit codes
+0/1/2/3, SIGTERM -> checkpoint -> exit 3). ``spec.metadata["fake"]`` picks the behaviour; the real engine
+passes the same contract test (tests/e2e/training/test_engine_contract.py)."""
 
 from __future__ import annotations
 
@@ -36,7 +38,11 @@ def main() -> int:
         emit("result", status="cancelled", exit_code=3)
         sys.exit(3)
 
-    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGTERM, on_term)  # before the slower imports, as the real engine does
+    from lorapipe.contract.spec import TrainingJobSpec
+    from lorapipe.storage import ObjectStore
+
+    spec = TrainingJobSpec.load(spec_path)  # the real engine refuses an invalid spec; so does the fake
     emit("stage", stage="loading_model", message="resuming" if resume else "fresh")
     steps = 4 if mode != "slow" else 10_000
     for n in range(1, steps + 1):
@@ -66,14 +72,29 @@ def main() -> int:
         return 1
     adapter = out_dir / "adapter_model.safetensors"
     adapter.write_bytes(b"weights" * 100)
-    digest = hashlib.sha256(adapter.read_bytes()).hexdigest()
+    config = out_dir / "adapter_config.json"
+    config.write_text(json.dumps({"peft_type": "LORA", "base_model_name_or_path": spec.model, "r": 8}))
+    files = []
+    for path in (adapter, config):
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        files.append({"path": path.name, "size": path.stat().st_size, "sha256": digest})
     if mode == "bad_checksum":
-        digest = "0" * 64
-    files = [{"path": adapter.name, "size": adapter.stat().st_size, "sha256": digest}]
+        files[0]["sha256"] = "0" * 64
     if mode == "missing":
-        files.append({"path": "adapter_config.json", "size": 2, "sha256": "1" * 64})
+        files.append({"path": "README.md", "size": 2, "sha256": "1" * 64})
+    if mode == "no_config":
+        files.pop()
     (out_dir / "manifest.json").write_text(json.dumps({"files": files}))
-    emit("result", status="succeeded", exit_code=0, trained_tokens=1234)
+    if spec.output.upload_uri:
+        emit("stage", stage="uploading")
+        store = ObjectStore(spec.output.upload_uri)
+        for entry in files:
+            if (out_dir / entry["path"]).exists():
+                store.put(entry["path"], (out_dir / entry["path"]).read_bytes())
+        store.put("manifest.json", (out_dir / "manifest.json").read_bytes())
+    emit(
+        "result", status="succeeded", exit_code=0, manifest="manifest.json", metrics={"trained_tokens": 1234}
+    )
     return 0
 
 

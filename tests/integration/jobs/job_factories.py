@@ -14,9 +14,15 @@ from lorapipe.db.accounts import User
 from lorapipe.db.ids import new_id
 from lorapipe.db.jobs import FileObject, Job
 from lorapipe.services.reconciler import Reconciler, ReconcilerPolicy
+from lorapipe.storage import ObjectStore
 
 FAKE = (sys.executable, str(Path(__file__).with_name("fake_engine.py")))
 FAST = ReconcilerPolicy(interval_s=0.05, cancel_grace_s=1.0, retry_backoff_s=0.0)
+
+
+def store(tmp_path: Path) -> ObjectStore:
+    """The object store the reconciler verifies artifacts in (the fake engine uploads to it)."""
+    return ObjectStore((tmp_path / "objects").as_uri())
 
 
 def make_user(session: Session, name: str | None = None) -> User:
@@ -52,10 +58,20 @@ def make_job(session: Session, owner: User, status: JobStatus = JobStatus.QUEUED
     return job
 
 
+def fake_spec(job_id: str, fake: str) -> dict[str, object]:
+    """A valid TrainingJobSpec whose metadata tells the fake engine what to do."""
+    return {
+        "job_id": job_id,
+        "model": "tiny",
+        "dataset": {"uri": "file:///data/d.jsonl"},
+        "metadata": {"fake": fake},
+    }
+
+
 def queue_job(sessions: sessionmaker[Session], fake: str, max_attempts: int = 1) -> str:
     with session_scope(sessions) as s:
         job = make_job(s, make_user(s), JobStatus.QUEUED)
-        job.spec = {"job_id": job.id, "metadata": {"fake": fake}}
+        job.spec = fake_spec(job.id, fake)
         job.max_attempts = max_attempts
         return job.id
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from job_factories import FAKE, FAST, make_job, run_until
+from job_factories import FAKE, FAST, fake_spec, make_job, run_until, store
 
 from lorapipe.backends.local import LocalBackend
 from lorapipe.db import create_engine_for, make_sessionmaker, session_scope
@@ -46,9 +46,14 @@ def test_users_keys_and_jobs_commands(tmp_path: Path) -> None:
     with session_scope(sessions) as s:
         assert accounts.find_user(s, "ann").id
         job = make_job(s, accounts.find_user(s, "ann"))
-        job.spec = {"job_id": job.id, "metadata": {"fake": "succeed"}}
+        job.spec = fake_spec(job.id, "succeed")
         job_id = job.id
-    rec = Reconciler(sessions, {"local": LocalBackend(tmp_path / "runs", engine_command=FAKE)}, policy=FAST)
+    rec = Reconciler(
+        sessions,
+        {"local": LocalBackend(tmp_path / "runs", engine_command=FAKE)},
+        store(tmp_path),
+        policy=FAST,
+    )
     run_until(rec, sessions, job_id, {"succeeded"})
 
     watched = lorapipe(env, "jobs", "watch", job_id)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from job_factories import FAKE, FAST, queue_job, run_until
+from job_factories import FAKE, FAST, fake_spec, queue_job, run_until, store
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.integration
 def make_reconciler(tmp_path: Path, sessions: sessionmaker[Session]) -> Callable[..., Reconciler]:
     def build(slots: int = 1, worker_id: str | None = None) -> Reconciler:
         backend = LocalBackend(tmp_path / "runs", slots=slots, engine_command=FAKE)
-        return Reconciler(sessions, {"local": backend}, policy=FAST, worker_id=worker_id)
+        return Reconciler(sessions, {"local": backend}, store(tmp_path), policy=FAST, worker_id=worker_id)
 
     return build
 
@@ -123,7 +123,7 @@ def test_orphan_after_supervisor_death_is_stopped_and_resumed(sessions, make_rec
         host = attempt.worker_id.split(":")[0]
         attempt.worker_id = f"{host}:{2**22 + 7}:dead"
     with session_scope(sessions) as s:
-        s.get(Job, job_id).spec = {"job_id": job_id, "metadata": {"fake": "succeed"}}
+        s.get(Job, job_id).spec = fake_spec(job_id, "succeed")
     second = make_reconciler()
     job = run_until(second, sessions, job_id, {"succeeded", "failed"})
     assert process_start_ticks(pid) is None
@@ -143,7 +143,10 @@ def test_two_reconcilers_never_submit_a_job_twice(sessions, tmp_path: Path) -> N
     job_ids = [queue_job(sessions, "succeed") for _ in range(12)]
     recs = [
         Reconciler(
-            sessions, {"local": LocalBackend(tmp_path / "runs", slots=12, engine_command=FAKE)}, policy=FAST
+            sessions,
+            {"local": LocalBackend(tmp_path / "runs", slots=12, engine_command=FAKE)},
+            store(tmp_path),
+            policy=FAST,
         )
         for _ in range(2)
     ]
@@ -187,7 +190,7 @@ def test_timeout_stops_the_run_and_fails_with_kind_timeout(sessions, make_reconc
 def test_stalled_run_is_killed_and_retried(sessions, tmp_path) -> None:
     backend = LocalBackend(tmp_path / "runs", engine_command=FAKE)
     policy = ReconcilerPolicy(interval_s=0.05, cancel_grace_s=0.5, retry_backoff_s=0.0, stall_timeout_s=1.0)
-    rec = Reconciler(sessions, {"local": backend}, policy=policy)
+    rec = Reconciler(sessions, {"local": backend}, store(tmp_path), policy=policy)
     job_id = queue_job(sessions, "ignore_term", max_attempts=2)
     job = run_until(rec, sessions, job_id, {"succeeded", "failed", "cancelled"}, limit_s=40)
     assert job.status == "failed" and job.error is not None and job.error["code"] == "stalled"

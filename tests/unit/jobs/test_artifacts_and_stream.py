@@ -11,9 +11,13 @@ import pytest
 
 from lorapipe.backends.local import process_start_ticks, read_events
 from lorapipe.errors import IntegrityError
-from lorapipe.jobs.artifacts import verify_artifacts
+from lorapipe.jobs.artifacts import VerifiedArtifacts, verify_artifacts
+from lorapipe.storage import ObjectStore
 
 pytestmark = pytest.mark.unit
+
+
+ADAPTER = {"adapter_model.safetensors": b"w" * 10, "adapter_config.json": b"{}", "card.md": b"# card"}
 
 
 def write_run(out: Path, files: dict[str, bytes], **override: object) -> None:
@@ -26,10 +30,15 @@ def write_run(out: Path, files: dict[str, bytes], **override: object) -> None:
     (out / "manifest.json").write_text(json.dumps({"files": entries}))
 
 
+def verify(tmp_path: Path) -> VerifiedArtifacts:
+    return verify_artifacts(ObjectStore(tmp_path.as_uri()), "run")
+
+
 def test_verified_run_reports_every_file(tmp_path: Path) -> None:
-    write_run(tmp_path, {"adapter.safetensors": b"w" * 10, "card.md": b"# card"})
-    verified = verify_artifacts(tmp_path)
-    assert verified.files == {"adapter.safetensors": 10, "card.md": 6} and verified.total_bytes == 16
+    write_run(tmp_path / "run", ADAPTER)
+    verified = verify(tmp_path)
+    assert verified.files == {"adapter_model.safetensors": 10, "adapter_config.json": 2, "card.md": 6}
+    assert verified.total_bytes == 18 and verified.prefix == "run"
 
 
 @pytest.mark.parametrize(
@@ -43,17 +52,32 @@ def test_verified_run_reports_every_file(tmp_path: Path) -> None:
         (lambda out: (out / "manifest.json").write_text('{"files": []}'), "lists no files"),
         (
             lambda out: (out / "manifest.json").write_text(
-                json.dumps({"files": [{"path": "../x", "size": 1, "sha256": "0" * 64}]})
+                json.dumps(
+                    {
+                        "files": [
+                            {"path": name, "size": 1, "sha256": "0" * 64}
+                            for name in ("adapter_model.safetensors", "adapter_config.json", "../x")
+                        ]
+                    }
+                )
             ),
             "outside",
         ),
     ],
 )
 def test_any_artifact_problem_is_an_integrity_error(tmp_path: Path, change, message: str) -> None:
-    write_run(tmp_path, {"adapter.safetensors": b"w" * 10, "card.md": b"# card"})
-    change(tmp_path)
+    write_run(tmp_path / "run", ADAPTER)
+    change(tmp_path / "run")
     with pytest.raises(IntegrityError, match=message):
-        verify_artifacts(tmp_path)
+        verify(tmp_path)
+
+
+@pytest.mark.parametrize("left_out", ["adapter_config.json", "adapter_model.safetensors"])
+def test_a_manifest_without_a_loadable_adapter_is_refused(tmp_path: Path, left_out: str) -> None:
+    """Checksums can all match and still leave nothing PEFT can load: that is not a success."""
+    write_run(tmp_path / "run", {k: v for k, v in ADAPTER.items() if k != left_out})
+    with pytest.raises(IntegrityError, match="no loadable adapter"):
+        verify(tmp_path)
 
 
 def test_read_events_leaves_a_partial_line_for_later(tmp_path: Path) -> None:

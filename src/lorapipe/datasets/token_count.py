@@ -1,0 +1,164 @@
+"""Token statistics: a dataset counted with a base model's own tokenizer and chat template.
+
+Imports the tokenizer stack (transformers) when used, so the web process never imports this module:
+it runs it as a child process, ``python -m lorapipe.datasets.token_count REQUEST_JSON``, which prints
+``{"report": ...}`` or ``{"error": ...}`` as its last line (see :mod:`lorapipe.services.dataset_tokens`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from lorapipe.contract.conversation import Example
+from lorapipe.datasets.inspect import inspect_dataset
+from lorapipe.datasets.problems import ProblemLog
+from lorapipe.datasets.render import render_encoded
+from lorapipe.datasets.report import DatasetReport, RenderedExample, TokenStats
+from lorapipe.datasets.stats import histogram, padding_stats, percentiles
+from lorapipe.errors import LorapipeError
+from lorapipe.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from lorapipe.models.encoding import EncodedExample
+
+
+class TokenCounter:
+    """Encodes examples in batches (the Rust tokenizer then uses several threads) and counts them."""
+
+    BATCH = 64
+
+    def __init__(
+        self, tokenizer: PreTrainedTokenizerBase, name: str, max_length: int, samples: int, log: ProblemLog
+    ) -> None:
+        from lorapipe.models.encoding import encode_examples
+
+        self.encode = encode_examples
+        self.tok, self.name, self.max_length, self.want_samples = tokenizer, name, max_length, samples
+        self.log = log
+        self.pending: list[Example] = []
+        self.lengths: list[int] = []
+        self.total = self.trained = self.before = 0
+        self.over = self.truncated = self.dropped = self.unfit = 0
+        self.samples: list[RenderedExample] = []
+
+    def add(self, ex: Example) -> None:
+        self.pending.append(ex)
+        if len(self.pending) >= self.BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        batch, self.pending = self.pending, []
+        for ex, enc in zip(batch, self.encode(self.tok, batch, self.max_length), strict=True):
+            self._count(ex, enc)
+
+    def _count(self, ex: Example, enc: EncodedExample) -> None:
+        self.lengths.append(enc.original_length)
+        self.before += enc.original_length
+        where: dict[str, Any] = {"record": ex.record, "line": ex.line}
+        if enc.original_length > self.max_length:
+            self.over += 1
+        if not enc.fits:
+            self.unfit += 1
+            self.log.warning(
+                "too_long",
+                f"example {ex.id}: even without history, system + last user turn + target exceed "
+                f"max_length {self.max_length} ({enc.original_length} tokens in all); it will be skipped",
+                suggestion="raise max_length or shorten this reply",
+                **where,
+            )
+            return
+        if enc.truncated:
+            self.truncated += 1
+            self.dropped += enc.dropped_messages
+            self.log.warning(
+                "too_long",
+                f"example {ex.id} is {enc.original_length} tokens, over max_length {self.max_length}: "
+                f"its {enc.dropped_messages} oldest history messages will be dropped (the target is kept)",
+                suggestion="raise max_length to keep the whole history",
+                **where,
+            )
+        self.total += enc.length
+        self.trained += enc.trained_tokens
+        if len(self.samples) < self.want_samples:
+            self.samples.append(render_encoded(self.tok, ex.id, enc.input_ids, enc.labels))
+
+    def stats(self, batch_size: int) -> TokenStats:
+        return TokenStats(
+            tokenizer=self.name,
+            max_length=self.max_length,
+            total=self.total,
+            trained=self.trained,
+            trained_share=round(self.trained / self.total, 4) if self.total else 0.0,
+            total_before_truncation=self.before,
+            percentiles=percentiles(self.lengths),
+            mean=round(self.before / len(self.lengths), 1) if self.lengths else 0.0,
+            histogram=histogram(self.lengths, self.max_length),
+            over_max_length=self.over,
+            truncated=self.truncated,
+            dropped_messages=self.dropped,
+            unfit=self.unfit,
+            padding=padding_stats(
+                [min(n, self.max_length) for n in self.lengths], batch_size, self.max_length
+            ),
+        )
+
+
+def inspect_with_tokens(
+    source: Path | str | BinaryIO,
+    *,
+    format: str | None = None,
+    model: str | None = None,
+    tokenizer: PreTrainedTokenizerBase | None = None,
+    max_length: int = 2048,
+    batch_size: int = 8,
+    samples: int = 3,
+    keep_problems: int = 200,
+    progress: Callable[[int], None] | None = None,
+    settings: Settings | None = None,
+) -> DatasetReport:
+    """:func:`~lorapipe.datasets.inspect.inspect_dataset` plus token statistics.
+
+    ``model``: count with this base model's tokenizer (a catalogue id, tiny id or local path);
+    ``tokenizer``: an already loaded one (``model`` then only names it). Without either, ``tokens`` is None.
+    """
+    if tokenizer is None and model is not None:
+        from lorapipe.models.sources import load_tokenizer
+
+        tokenizer = load_tokenizer(model, settings or get_settings())
+    log = ProblemLog(keep=keep_problems)
+    counter = None
+    if tokenizer is not None:
+        counter = TokenCounter(tokenizer, model or type(tokenizer).__name__, max_length, samples, log)
+    return inspect_dataset(
+        source, format=format, counter=counter, batch_size=batch_size, progress=progress, log=log
+    )
+
+
+def child(request: dict[str, Any]) -> int:
+    """The counting child's work: inspect with tokens, print ``{"report": ...}`` or ``{"error": ...}``."""
+    settings = Settings(data_dir=Path(request["data_dir"]), model_cache_dir=Path(request["model_cache_dir"]))
+    try:
+        with open(request["file"], "rb") as handle:
+            report = inspect_with_tokens(
+                handle,
+                format=request["format"],
+                model=request["model"],
+                max_length=int(request["max_length"]),
+                samples=int(request["samples"]),
+                settings=settings,
+            )
+    except LorapipeError as exc:
+        print(json.dumps({"error": exc.to_dict()}))
+        return 1
+    print(json.dumps({"report": report.model_dump(mode="json")}, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(child(json.loads(sys.argv[1])))
