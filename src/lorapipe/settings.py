@@ -53,6 +53,17 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         default=512 * 1024 * 1024, ge=1, description="Largest dataset upload accepted, in bytes."
     )
+    max_json_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body of every route but the two uploads, in bytes (checked as it arrives).",
+    )
+    webhook_allow_private_targets: bool = Field(
+        default=False,
+        description="Let webhooks reach loopback, private (RFC 1918, fc00::/7) and CGNAT addresses: for a "
+        "self-hosted service whose receivers are on its own network. Link-local (cloud metadata), "
+        "multicast and unspecified addresses stay refused.",
+    )
     runpod_api_key: SecretStr | None = Field(
         default=None,
         description="RunPod API key: live GPU prices for estimates (and the RunPod backends). Unset = catalogue prices.",

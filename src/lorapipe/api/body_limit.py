@@ -32,6 +32,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lorapipe.api.errors import error_body
 from lorapipe.errors import AuthError, LorapipeError, TooLargeError
+from lorapipe.services.accounts import authenticate
+from lorapipe.services.context import AppState
 
 #: Multipart framing around the file of a ``/v1/files`` upload: boundaries, part headers, ``purpose``.
 MULTIPART_ROOM_BYTES = 64 * 1024
@@ -42,6 +44,17 @@ UPLOAD_ROUTES = {("POST", "/v1/files"): MULTIPART_ROOM_BYTES, ("POST", "/api/dat
 #: Raises :class:`AuthError` unless the ``Authorization`` header (None when absent) names a live key;
 #: blocking (it reads the database), so it runs in a worker thread.
 Authenticate = Callable[[str | None], None]
+
+
+def key_check(state: AppState) -> Authenticate:
+    """The routes' own check (:func:`lorapipe.services.accounts.authenticate`, single-user mode
+    included) on a session of its own."""
+
+    def check(header: str | None) -> None:
+        with state.sessions() as session:
+            authenticate(session, header or "", state.single_user_id)
+
+    return check
 
 
 @dataclass(frozen=True)

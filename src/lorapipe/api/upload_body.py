@@ -108,7 +108,9 @@ class MultipartUpload:
             return
         self._value += data[start:end]
         if len(self._value) > MAX_FIELD_BYTES:
-            raise _bad(f"form field {self._part!r} is over {MAX_FIELD_BYTES} bytes", param=self._part or "file")
+            raise _bad(
+                f"form field {self._part!r} is over {MAX_FIELD_BYTES} bytes", param=self._part or "file"
+            )
 
     def _on_part_end(self) -> None:
         if self._part == self._file_field:

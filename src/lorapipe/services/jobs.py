@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from typing import Any, BinaryIO
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
@@ -31,7 +31,7 @@ from lorapipe.services.budgets import check_job_estimate
 from lorapipe.services.datasets import canonical_key, create_dataset_from_upload
 from lorapipe.services.estimates import estimate_dataset_run
 from lorapipe.settings import Settings
-from lorapipe.storage import ObjectStore
+from lorapipe.storage import ByteSource, ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def upload_file(
     *,
     owner_id: str,
     filename: str,
-    stream: BinaryIO,
+    stream: ByteSource,
 ) -> FileObject:
     """Store and validate a ``fine-tune`` upload; the file is ``processed`` when its dataset is
     ready, ``error`` (with the reason in ``status_details``) otherwise."""

@@ -91,7 +91,9 @@ def test_unauthenticated_200_mb_json_body_is_refused_unread(served: Served) -> N
 
 def test_unauthenticated_300_mb_upload_spools_nothing(served: Served) -> None:
     with ProcessWatch(served.pid, served.spool_folders) as watch:
-        result = stream_request(served.service.port, "/v1/files", MULTIPART, multipart_body(BOUNDARY, 300 * MIB))
+        result = stream_request(
+            served.service.port, "/v1/files", MULTIPART, multipart_body(BOUNDARY, 300 * MIB)
+        )
     assert result.status == 401, result.body
     assert watch.file_growth == 0, f"{watch.file_growth} bytes spooled for an unauthenticated upload"
     assert watch.rss_growth < 20 * MIB, f"server RSS grew {watch.rss_growth / MIB:.0f} MiB"
@@ -103,7 +105,9 @@ def test_authenticated_upload_over_the_limit_stops_at_the_limit(served: Served) 
         result = stream_request(served.service.port, "/v1/files", headers, multipart_body(BOUNDARY, 50 * MIB))
     assert result.status == 413, result.body
     assert (result.body["error"]["code"], result.body["error"]["param"]) == ("file_too_large", "file")
-    assert watch.file_growth <= UPLOAD_LIMIT, f"{watch.file_growth} bytes spooled; the limit is {UPLOAD_LIMIT}"
+    assert watch.file_growth <= UPLOAD_LIMIT, (
+        f"{watch.file_growth} bytes spooled; the limit is {UPLOAD_LIMIT}"
+    )
     assert watch.rss_growth < 20 * MIB, f"server RSS grew {watch.rss_growth / MIB:.0f} MiB"
     # Nothing of the refused upload stays: no file, no dataset.
     assert not [p for p in served.spool_folders[1].rglob("*") if p.is_file()]
