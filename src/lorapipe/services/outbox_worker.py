@@ -20,6 +20,7 @@ from lorapipe.estimate.catalogue import GpuCatalogue, load_catalogue
 from lorapipe.services.costs import record_pending_costs
 from lorapipe.services.notifications import notify_dataset_outcomes, notify_finished_jobs
 from lorapipe.services.webhook_delivery import DeliveryPolicy, deliver_due
+from lorapipe.services.webhook_targets import webhook_client
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,8 @@ class OutboxWorker:
         self.sessions = sessions
         self.delivery = delivery or DeliveryPolicy()
         self.catalogue = catalogue or load_catalogue()
-        # Redirects are not followed: a delivery goes to the registered URL or fails.
-        self.client = client or httpx.Client(follow_redirects=False)
+        # No redirects and no proxies: a delivery goes to the address its check approved, or fails.
+        self.client = client or webhook_client()
         self.interval_s = interval_s
 
     def tick(self) -> TickCounts:

@@ -1,6 +1,12 @@
 """Sending queued webhook deliveries: signed POSTs, retried with exponential backoff a bounded number
 of times, every try logged (status code, latency, error).
 
+Every try checks the target again (:mod:`lorapipe.services.webhook_targets`: the host may resolve
+elsewhere since it was registered) and connects to the address it checked. A refused target ends the
+delivery ``failed`` at once. The log says only ``target refused: not a public address``, ``connection
+failed``, ``timeout`` or the receiver's HTTP status: no exception text, which would describe the
+network behind the server to whoever registered the URL.
+
 A due delivery is first *claimed*: its ``next_attempt_at`` moves a lease into the future with a
 compare-and-set (``SKIP LOCKED`` on PostgreSQL), so two workers never send the same try; a worker
 that dies mid-send leaves the delivery to be retried when the lease expires. Receivers deduplicate
@@ -22,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from lorapipe.db.base import utcnow
 from lorapipe.db.engine import session_scope
 from lorapipe.db.webhooks import Webhook, WebhookAttempt, WebhookDelivery
+from lorapipe.services.webhook_targets import REFUSED, TargetRefusedError, check_target, send_pinned
 from lorapipe.services.webhooks import sign
 
 log = logging.getLogger(__name__)
@@ -42,6 +49,8 @@ class DeliveryPolicy:
     #: How long a claimed delivery stays invisible to other workers, in seconds.
     lease_s: float = 120.0
     batch: int = 20
+    #: Deliver to loopback and private addresses too (``LORAPIPE_WEBHOOK_ALLOW_PRIVATE_TARGETS``).
+    allow_private_targets: bool = False
 
     def delay_s(self, tries_made: int) -> float:
         return float(min(self.max_delay_s, self.first_delay_s * self.factor ** max(0, tries_made - 1)))
@@ -52,6 +61,8 @@ class TryOutcome:
     status_code: int | None
     latency_ms: float
     error: str | None
+    #: No retry can succeed (the target is refused): the delivery ends ``failed`` now.
+    final: bool = False
 
     @property
     def ok(self) -> bool:
@@ -88,9 +99,17 @@ def claim_due(sessions: sessionmaker[Session], policy: DeliveryPolicy, now: dt.d
 
 
 def post_signed(
-    client: httpx.Client, hook: Webhook, delivery: WebhookDelivery, timeout_s: float
+    client: httpx.Client, hook: Webhook, delivery: WebhookDelivery, policy: DeliveryPolicy
 ) -> TryOutcome:
-    """One signed POST; never raises for network trouble (it becomes the outcome's error)."""
+    """One signed POST to the checked address of ``hook.url``; never raises (every failure becomes
+    the outcome's generic error)."""
+    try:
+        target = check_target(hook.url, allow_private=policy.allow_private_targets)
+    except TargetRefusedError:
+        return TryOutcome(None, 0.0, REFUSED, final=True)
+    except Exception:  # a bug must still end the try (counted), or the delivery is re-claimed forever
+        log.exception("webhook delivery %s: unexpected error while checking the target", delivery.id)
+        return TryOutcome(None, 0.0, "delivery error")
     body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
     stamp = int(time.time())
     headers = {
@@ -102,10 +121,14 @@ def post_signed(
     }
     started = time.perf_counter()
     try:
-        response = client.post(hook.url, content=body, headers=headers, timeout=timeout_s)
-    except httpx.HTTPError as exc:
-        latency = (time.perf_counter() - started) * 1000
-        return TryOutcome(None, latency, f"{type(exc).__name__}: {exc}"[:500])
+        response = send_pinned(client, target, content=body, headers=headers, timeout_s=policy.timeout_s)
+    except httpx.TimeoutException:
+        return TryOutcome(None, (time.perf_counter() - started) * 1000, "timeout")
+    except httpx.HTTPError:
+        return TryOutcome(None, (time.perf_counter() - started) * 1000, "connection failed")
+    except Exception:
+        log.exception("webhook delivery %s: unexpected error while sending", delivery.id)
+        return TryOutcome(None, (time.perf_counter() - started) * 1000, "delivery error")
     latency = (time.perf_counter() - started) * 1000
     # The receiver's body is not kept: echoing it in the log would let a user read internal pages.
     error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
@@ -125,7 +148,7 @@ def deliver_one(
             delivery.status, delivery.last_error, delivery.next_attempt_at = "failed", "webhook deleted", None
             return None
         s.expunge_all()  # the rows travel to the send below without holding a transaction open
-    outcome = post_signed(client, hook, delivery, policy.timeout_s)
+    outcome = post_signed(client, hook, delivery, policy)
     now = utcnow()
     with session_scope(sessions) as s:
         row = s.get(WebhookDelivery, delivery_id)
@@ -145,7 +168,7 @@ def deliver_one(
         row.last_status_code, row.last_error = outcome.status_code, outcome.error
         if outcome.ok:
             row.status, row.delivered_at, row.next_attempt_at = "succeeded", now, None
-        elif row.attempts >= policy.max_attempts:
+        elif outcome.final or row.attempts >= policy.max_attempts:
             row.status, row.next_attempt_at = "failed", None
         else:
             row.next_attempt_at = now + dt.timedelta(seconds=policy.delay_s(row.attempts))

@@ -213,7 +213,9 @@ def check_target(url: str, *, allow_private: bool = False) -> CheckedTarget:
     for address in addresses:
         refused = address_refusal(address, allow_private=allow_private)
         if refused is not None:
-            raise _refuse_address(url, f"{host} is" if literal is not None else f"{host} resolves to", refused)
+            raise _refuse_address(
+                url, f"{host} is" if literal is not None else f"{host} resolves to", refused
+            )
     return CheckedTarget(url, scheme, host, port, addresses[0], addresses)
 
 
@@ -226,9 +228,10 @@ def _resolve(url: str, host: str, port: int) -> tuple[IPAddress, ...]:
     for family, *_, sockaddr in answers:
         if family not in (socket.AF_INET, socket.AF_INET6):
             continue
-        text = str(sockaddr[0])
-        scope = sockaddr[3] if family == socket.AF_INET6 else 0
-        address = ipaddress.ip_address(f"{text.split('%')[0]}%{scope}" if scope else text.split("%")[0])
+        text = str(sockaddr[0]).split("%")[0]
+        # An IPv6 answer's zone is its fourth field; a zoned (link-local) address is refused later.
+        scope = sockaddr[3] if len(sockaddr) == 4 else 0
+        address = ipaddress.ip_address(f"{text}%{scope}" if scope else text)
         if address not in found:
             found.append(address)
     if not found:

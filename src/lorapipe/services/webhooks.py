@@ -12,10 +12,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import secrets
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
@@ -25,6 +23,7 @@ from lorapipe.db.ids import new_id
 from lorapipe.db.webhooks import Webhook, WebhookAttempt, WebhookDelivery
 from lorapipe.errors import NotFoundError, UserError
 from lorapipe.jobs.store import Page
+from lorapipe.services.webhook_targets import check_target
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 24
@@ -60,25 +59,6 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
-def _check_url(url: str) -> str:
-    url = url.strip()
-    try:
-        parts = urlsplit(url)
-        scheme, host = parts.scheme, parts.hostname
-    except ValueError:  # e.g. an unclosed "[" of an IPv6 literal
-        scheme, host = "", None
-    if scheme not in ("http", "https") or not host or len(url) > 2048:
-        raise UserError(f"url {url[:100]!r} is not an http(s) URL", param="url")
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return url  # a host name
-    if address.is_link_local:
-        # Cloud metadata services live here (169.254.169.254); never a webhook receiver.
-        raise UserError(f"url {url[:100]!r}: link-local addresses are not allowed", param="url")
-    return url
-
-
 def _check_events(event_types: list[str]) -> list[str]:
     if not event_types:
         raise UserError("subscribe to at least one event type (or '*')", param="events")
@@ -92,10 +72,14 @@ def _check_events(event_types: list[str]) -> list[str]:
     return sorted(set(event_types))
 
 
-def register(session: Session, owner_id: str, url: str, event_types: list[str]) -> tuple[Webhook, str]:
+def register(
+    session: Session, owner_id: str, url: str, event_types: list[str], *, allow_private: bool = False
+) -> tuple[Webhook, str]:
     """A new webhook and its secret (returned here, and readable later only for signing); the caller
-    commits."""
-    url, events = _check_url(url), _check_events(event_types)
+    commits. The URL must reach public addresses only (:func:`check_target`; ``allow_private`` is
+    ``LORAPIPE_WEBHOOK_ALLOW_PRIVATE_TARGETS``); delivery checks it again on every try."""
+    events = _check_events(event_types)
+    url = check_target(url, allow_private=allow_private).url
     active = session.scalars(
         select(Webhook.id).where(Webhook.owner_id == owner_id, Webhook.disabled_at.is_(None))
     ).all()

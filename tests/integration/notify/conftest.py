@@ -22,7 +22,16 @@ from lorapipe.settings import Settings
 
 
 @pytest.fixture
-def api(migrated_url: str, session_factory: sessionmaker[Session], tmp_path: Path) -> Iterator[Api]:
+def allow_private_targets() -> bool:
+    """``LORAPIPE_WEBHOOK_ALLOW_PRIVATE_TARGETS`` of the app under test: off, as by default. A module
+    whose webhooks go to the loopback receiver overrides this fixture to True."""
+    return False
+
+
+@pytest.fixture
+def api(
+    migrated_url: str, session_factory: sessionmaker[Session], tmp_path: Path, allow_private_targets: bool
+) -> Iterator[Api]:
     """The real app (no reconciler thread) on a migrated database, with users alice and bob."""
     keys: dict[str, dict[str, str]] = {}
     ids: dict[str, str] = {}
@@ -31,7 +40,11 @@ def api(migrated_url: str, session_factory: sessionmaker[Session], tmp_path: Pat
             user = accounts.create_user(s, name)
             _, secret = accounts.create_api_key(s, user)
             keys[name], ids[name] = {"Authorization": f"Bearer {secret}"}, user.id
-    settings = Settings(data_dir=tmp_path / "data", database_url=migrated_url)
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=migrated_url,
+        webhook_allow_private_targets=allow_private_targets,
+    )
     with TestClient(create_app(settings, run_reconciler=False)) as client:
         yield Api(client, session_factory, keys["alice"], keys["bob"], ids["alice"], ids["bob"])
 

@@ -15,7 +15,15 @@ from lorapipe.services.webhook_delivery import DeliveryPolicy
 
 pytestmark = pytest.mark.integration
 
-FAST = DeliveryPolicy(max_attempts=4, first_delay_s=0.05, factor=2.0, timeout_s=5.0, lease_s=5.0)
+# The receiver is on 127.0.0.1: these deliveries are a self-hosted setup's, private targets allowed.
+FAST = DeliveryPolicy(
+    max_attempts=4, first_delay_s=0.05, factor=2.0, timeout_s=5.0, lease_s=5.0, allow_private_targets=True
+)
+
+
+@pytest.fixture
+def allow_private_targets() -> bool:
+    return True
 
 
 def _drain(worker: OutboxWorker, until: float = 10.0) -> None:
@@ -98,7 +106,8 @@ def test_unreachable_receiver_is_logged_as_an_error(api: Api) -> None:
         "/api/webhooks", json={"url": f"http://127.0.0.1:{port}/x", "events": ["*"]}, headers=api.alice
     ).json()
     api.client.post(f"/api/webhooks/{created['id']}/test", headers=api.alice)
-    worker = OutboxWorker(api.sessions, delivery=DeliveryPolicy(max_attempts=1, timeout_s=2.0))
+    policy = DeliveryPolicy(max_attempts=1, timeout_s=2.0, allow_private_targets=True)
+    worker = OutboxWorker(api.sessions, delivery=policy)
     try:
         worker.tick()
     finally:
@@ -106,7 +115,7 @@ def test_unreachable_receiver_is_logged_as_an_error(api: Api) -> None:
     entry = api.client.get(f"/api/webhooks/{created['id']}/deliveries", headers=api.alice).json()["data"][0]
     assert entry["status"] == "failed"
     assert entry["tries"][0]["status_code"] is None
-    assert "Connect" in entry["tries"][0]["error"]
+    assert entry["tries"][0]["error"] == "connection failed"  # no socket error text for the caller
 
 
 def test_webhook_routes_validate_and_isolate(api: Api, receiver: Receiver) -> None:

@@ -123,7 +123,12 @@ def test_the_category_of_embedded_ipv4_forms_is_the_embedded_address() -> None:
 
 def test_a_public_address_is_a_target_and_is_what_delivery_connects_to() -> None:
     target = check_target("https://8.8.8.8:8443/hook?x=1")
-    assert (target.scheme, target.host, target.port, str(target.address)) == ("https", "8.8.8.8", 8443, "8.8.8.8")
+    assert (target.scheme, target.host, target.port, str(target.address)) == (
+        "https",
+        "8.8.8.8",
+        8443,
+        "8.8.8.8",
+    )
 
 
 def test_names_resolving_to_a_non_public_address_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -169,8 +174,20 @@ def test_hosts_file_names_are_judged_by_their_address() -> None:
 
 
 def test_allow_private_admits_loopback_and_private_but_never_metadata_or_unspecified() -> None:
-    for url in ("http://127.0.0.1:8080/", "http://[::1]/", "http://10.0.0.1/", "http://100.64.0.1/", "http://localhost/"):
+    for url in (
+        "http://127.0.0.1:8080/",
+        "http://[::1]/",
+        "http://10.0.0.1/",
+        "http://100.64.0.1/",
+        "http://localhost/",
+    ):
         check_target(url, allow_private=True)
-    for url in ("http://169.254.169.254/", "http://0.0.0.0/", "http://[::]/", "http://224.0.0.1/", "http://0177.0.0.1/"):
+    for url in (
+        "http://169.254.169.254/",
+        "http://0.0.0.0/",
+        "http://[::]/",
+        "http://224.0.0.1/",
+        "http://0177.0.0.1/",
+    ):
         with pytest.raises(TargetRefusedError):
             check_target(url, allow_private=True)
