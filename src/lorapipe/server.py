@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
+from lorapipe.api.body_limit import BodyLimitMiddleware, BodyLimits, key_check
 from lorapipe.api.errors import install_error_handlers
 from lorapipe.api.routes_native import router as native_router
 from lorapipe.api.routes_native_costs import router as costs_router
@@ -64,15 +65,21 @@ def create_app(
             reconciler = Reconciler(
                 state.sessions,
                 backends if backends is not None else build_backends(settings),
+                state.objects,
                 policy=ReconcilerPolicy(interval_s=reconciler_interval_s),
             )
             thread = threading.Thread(target=reconciler.run, args=(stop,), name="reconciler", daemon=True)
             thread.start()
             from lorapipe.services.outbox_worker import OutboxWorker
+            from lorapipe.services.webhook_delivery import DeliveryPolicy
 
             # Costs, notifications and webhook sends in their own thread: a slow receiver must not
             # delay job supervision.
-            outbox = OutboxWorker(state.sessions, interval_s=reconciler_interval_s)
+            outbox = OutboxWorker(
+                state.sessions,
+                delivery=DeliveryPolicy(allow_private_targets=settings.webhook_allow_private_targets),
+                interval_s=reconciler_interval_s,
+            )
             outbox_thread = threading.Thread(target=outbox.run, args=(stop,), name="outbox", daemon=True)
             outbox_thread.start()
         try:
@@ -93,6 +100,8 @@ def create_app(
     )
     app.state.lorapipe = state
     install_error_handlers(app)
+    limits = BodyLimits(upload_bytes=settings.max_upload_bytes, json_bytes=settings.max_json_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, limits=limits, authenticate=key_check(state))
     app.include_router(v1_router)
     for router in (notifications_router, webhooks_router, costs_router):
         app.include_router(router)
