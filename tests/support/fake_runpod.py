@@ -69,14 +69,20 @@ runpod-python 1.12.0 source (``runpod/serverless/modules``):
   id, ``&isStream=true|false`` appended, the JSON sent as a form-encoded body. A final post is
   ``{"output": ...}`` or ``{"error": "..."}`` (a handler exception becomes a JSON *string* with
   ``error_type``, ``error_message``, ``error_traceback``...; a returned ``{"error": ...}`` is popped out of
-  the output), plus ``"stopPod": true`` when ``refresh_worker`` is set. ``rp_progress.py`` posts
+  the output), plus ``"stopPod": true`` when ``refresh_worker`` is set in ``start()`` or returned by the
+  handler. The SDK exits by itself only in the first case, so a ``stopPod`` makes the fake stop the worker
+  (SIGTERM) and launch it again, as the platform refreshes a worker. ``rp_progress.py`` posts
   ``{"status": "IN_PROGRESS", "output": progress}`` to the same job-done URL from a thread.
 * ``rp_ping.py``: ``GET $RUNPOD_WEBHOOK_PING`` every ``RUNPOD_PING_INTERVAL`` ms with ``job_id`` and
   ``runpod_version``, only when ``RUNPOD_AI_API_KEY`` and ``RUNPOD_POD_ID`` are set.
 * ``http_client.py``: the worker authenticates with the raw ``RUNPOD_AI_API_KEY`` in ``Authorization``
   (or the key in ``~/.runpod/config.toml`` if that file exists, which is why workers get their own HOME).
-* ``rp_scale.py``: SIGTERM only sets a shutdown flag: the worker stops taking jobs and exits once its
-  running job has finished.
+* ``rp_scale.py``: SIGTERM only sets a shutdown flag: the worker stops taking jobs, stops polling the stop
+  channel, and exits once its running job has finished.
+* ``rp_fitness.py`` / ``rp_system_fitness.py``: before taking jobs the worker checks the host (4 GB free
+  memory, 10 % free disk, a TCP connection to 8.8.8.8:53, the GPU) and exits with code 1 if one fails.
+  :meth:`FakeRunpod.launch_worker` skips them by default (``RUNPOD_SKIP_AUTO_SYSTEM_CHECKS``,
+  ``RUNPOD_SKIP_GPU_CHECK``) because they test the machine, not the contract, and fail offline.
 
 Behaviours the docs leave open, chosen here and switchable
 ----------------------------------------------------------
@@ -85,14 +91,18 @@ Behaviours the docs leave open, chosen here and switchable
   the worker's stop channel (the SDK says the server signals stops "when it is cancelled or times out"),
   and stops the worker like a container: SIGTERM to the worker's main process, then SIGKILL to its whole
   process group after :attr:`kill_grace_s` (default 10 s, Docker's ``stop`` default, since RunPod runs
-  workers as containers and documents no grace period of its own).
+  workers as containers and documents no grace period of its own). The SIGTERM waits until the worker
+  collected the stop (plus 0.5 s) or :attr:`stop_signal_lead_s` (3 s) passed, whichever is first: the
+  SDK stops polling the stop channel on SIGTERM, so a SIGTERM first would leave even an ``async`` handler
+  running until SIGKILL. RunPod does not document its order. A plain ``def`` handler blocks the SDK's
+  event loop, never sees the stop, and is SIGKILLed.
 * TTL (:attr:`ttl_expiry`): the TTL counts from submission. A job still queued when it runs out becomes
   ``TIMED_OUT`` (job-states.mdx; default ``"timed_out"``) or vanishes (404; ``"delete"``, PR #525's "the job's
   data is deleted"). A running job whose TTL runs out is timed out like an execution timeout.
 * Cancel (:attr:`cancel_terminates_worker`, default False): the job is CANCELLED at once and its id goes
   on the worker's stop channel, which is what SDK 1.12.0 implements (per-job stop, "leaving the worker's
-  other jobs running"). Set True to also SIGTERM (then SIGKILL) the worker, as a platform that stops the
-  whole container would.
+  other jobs running"); the worker lives on. Set True to also stop the worker (SIGTERM, then SIGKILL, as
+  for a timeout), as a platform that stops the whole container would.
 * Worker crash, i.e. the process exits while its job is IN_PROGRESS (:attr:`on_worker_crash`): ``"requeue"``
   (default: the job goes back to IN_QUEUE and ``/health`` counts it as retried; runpod-workers/worker-vllm#29
   reports crashed jobs being retried over and over), ``"fail"`` (FAILED with an ``error`` naming the exit
@@ -110,7 +120,9 @@ them (``restart=True``, or a ``stopPod`` from ``refresh_worker``, relaunches one
 seen from the process exit, not from missed pings. job-take and job-stop hold the request at most
 :attr:`job_take_wait_s` / :attr:`job_stop_wait_s`; the batch job-take hands out at most one job, and a worker
 gets a new job only after it posted the previous result or said it holds none (``job_in_progress=0``).
-``/stream`` answers at once with the chunks not yet returned. Rate limits exist only as the explicit
+``/stream`` answers at once with the chunks not yet returned. An ended job is deleted (404) only when its
+result retention runs out: PR #525's "TTL also deletes finished jobs" is not applied. Purged jobs are
+deleted (404), not CANCELLED: the docs only say they are removed. Rate limits exist only as the explicit
 :meth:`FakeRunpod.throttle` burst. Not served: ``/status?ttl=``, ``/openai/*``, ``/requests``, realtime.
 Error bodies (401/404/429/400) are the fake's own wording.
 """
@@ -134,7 +146,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import uvicorn
 from starlette.applications import Starlette
@@ -143,12 +155,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-IN_QUEUE = "IN_QUEUE"
-IN_PROGRESS = "IN_PROGRESS"
-COMPLETED = "COMPLETED"
-FAILED = "FAILED"
-CANCELLED = "CANCELLED"
-TIMED_OUT = "TIMED_OUT"
+IN_QUEUE: Final = "IN_QUEUE"
+IN_PROGRESS: Final = "IN_PROGRESS"
+COMPLETED: Final = "COMPLETED"
+FAILED: Final = "FAILED"
+CANCELLED: Final = "CANCELLED"
+TIMED_OUT: Final = "TIMED_OUT"
 TERMINAL_STATUSES = frozenset({COMPLETED, FAILED, CANCELLED, TIMED_OUT})
 
 # Documented policy defaults and bounds (send-requests.mdx, "Execution policies").
@@ -261,6 +273,7 @@ class FakeWorker:
     last_ping_job_ids: str | None = None
     stop_pod_requested: bool = False
     terminating: bool = False  # SIGTERM sent to the current process
+    sigterm_at: float | None = None  # when the fake will SIGTERM it (after the stop-channel lead)
     retired: bool = False  # stopped on purpose: never relaunched
     kill_deadline: float | None = None
     exit_handled: bool = True
@@ -278,7 +291,9 @@ class FakeWorker:
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Wait until this worker (its current launch) asked for a job; fail with its log otherwise."""
         if not self.ready_event.wait(timeout):
-            raise TimeoutError(f"worker {self.id} did not ask for a job in {timeout} s; log:\n{self.log_text()}")
+            raise TimeoutError(
+                f"worker {self.id} did not ask for a job in {timeout} s; log:\n{self.log_text()}"
+            )
 
     def wait_exit(self, timeout: float = 30.0) -> int:
         """Wait for the current process to end and return its exit code (negative: killed by a signal)."""
@@ -326,8 +341,11 @@ class FakeRunpod:
         self.cancel_terminates_worker: bool = False
         self.on_worker_crash: Literal["requeue", "fail", "hang"] = "requeue"
         self.kill_grace_s: float = 10.0
-        self.job_take_wait_s: float = 1.0
-        self.job_stop_wait_s: float = 1.0
+        self.stop_signal_lead_s: float = 3.0
+        # Short holds: they only bound how fast an idle worker notices SIGTERM (it exits after its
+        # current poll), at the price of a few more polls a second.
+        self.job_take_wait_s: float = 0.5
+        self.job_stop_wait_s: float = 0.5
         self.webhook_retry_delay_s: float = 10.0
         self.webhook_attempts: int = 3
 
@@ -490,7 +508,9 @@ class FakeRunpod:
         self.wait_for(lambda: (j := self._jobs.get(job_id)) is not None and j.status in wanted, timeout)
         return self.job(job_id)
 
-    def wait_for(self, predicate: Callable[[], object], timeout: float = 20.0, interval: float = 0.05) -> object:
+    def wait_for(
+        self, predicate: Callable[[], object], timeout: float = 20.0, interval: float = 0.05
+    ) -> object:
         """Poll ``predicate`` (under the fake's lock) until it is truthy; TimeoutError otherwise."""
         deadline = time.monotonic() + timeout
         while True:
@@ -536,6 +556,7 @@ class FakeRunpod:
         restart: bool = False,
         cwd: str | Path | None = None,
         isolate_home: bool = True,
+        skip_fitness_checks: bool = True,
         ping_interval_ms: int = 10_000,
         python: str = sys.executable,
     ) -> FakeWorker:
@@ -543,7 +564,10 @@ class FakeRunpod:
 
         ``env`` is added last (it wins); inherited ``RUNPOD_*`` variables are dropped first. ``pythonpath``
         is prepended to ``PYTHONPATH``. ``isolate_home`` gives the worker its own HOME so a developer's
-        ``~/.runpod/config.toml`` key cannot replace the worker key. ``restart`` relaunches the worker
+        ``~/.runpod/config.toml`` key cannot replace the worker key. ``skip_fitness_checks`` sets
+        ``RUNPOD_SKIP_AUTO_SYSTEM_CHECKS`` and ``RUNPOD_SKIP_GPU_CHECK``: SDK 1.12.0 otherwise checks the
+        host before taking jobs (4 GB free memory, 10 % free disk, a TCP connection to 8.8.8.8:53, the GPU)
+        and exits with code 1 on a busy or offline test machine. ``restart`` relaunches the worker
         (same id) whenever its process ends, as the platform replaces a dead worker. Output goes to
         ``worker.log_path``. Returns at once; use ``worker.wait_ready()``.
         """
@@ -554,6 +578,9 @@ class FakeRunpod:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("RUNPOD_")}
         full_env.update(self.worker_env(worker_id, ping_interval_ms=ping_interval_ms))
         full_env["PYTHONUNBUFFERED"] = "1"
+        if skip_fitness_checks:
+            full_env["RUNPOD_SKIP_AUTO_SYSTEM_CHECKS"] = "true"
+            full_env["RUNPOD_SKIP_GPU_CHECK"] = "true"
         if isolate_home:
             home = self.log_dir / f"{worker_id}-home"
             home.mkdir(parents=True, exist_ok=True)
@@ -607,6 +634,7 @@ class FakeRunpod:
         worker.launches += 1
         worker.ready_event = threading.Event()
         worker.terminating = False
+        worker.sigterm_at = None
         worker.kill_deadline = None
         worker.exit_handled = False
         worker.current_job_id = None
@@ -640,11 +668,12 @@ class FakeRunpod:
         if sig == signal.SIGTERM:
             worker.terminating = True
 
-    def _terminate(self, worker: FakeWorker, now: float) -> None:
-        """Stop the worker as the platform stops a container: SIGTERM now, SIGKILL after the grace."""
+    def _terminate(self, worker: FakeWorker, now: float, lead_s: float = 0.0) -> None:
+        """Stop the worker as the platform stops a container: SIGTERM after ``lead_s``, SIGKILL after
+        the grace. The lead lets the worker collect a pending stop first (see ``_job_stop``)."""
         if worker.alive and not worker.terminating:
-            self._signal(worker, signal.SIGTERM)
-            worker.kill_deadline = now + self.kill_grace_s
+            at = now + lead_s
+            worker.sigterm_at = at if worker.sigterm_at is None else min(worker.sigterm_at, at)
 
     # ------------------------------------------------------------------ monitor
 
@@ -679,7 +708,11 @@ class FakeRunpod:
             return
         code = process.poll()
         if code is None:
-            if worker.kill_deadline is not None and now >= worker.kill_deadline:
+            if worker.sigterm_at is not None and now >= worker.sigterm_at and not worker.terminating:
+                worker.sigterm_at = None
+                self._signal(worker, signal.SIGTERM)
+                worker.kill_deadline = now + self.kill_grace_s
+            elif worker.kill_deadline is not None and now >= worker.kill_deadline:
                 worker.kill_deadline = None
                 self._signal(worker, signal.SIGKILL)
             return
@@ -692,7 +725,11 @@ class FakeRunpod:
         worker.current_job_id = None
         if job is not None and job.status == IN_PROGRESS and job.worker_id == worker.id:
             self._worker_crashed(job, worker, code, now)
-        if not worker.retired and not self._stopping.is_set() and (worker.restart or worker.stop_pod_requested):
+        if (
+            not worker.retired
+            and not self._stopping.is_set()
+            and (worker.restart or worker.stop_pod_requested)
+        ):
             worker.stop_pod_requested = False
             self._spawn(worker)
 
@@ -707,13 +744,22 @@ class FakeRunpod:
             self._retried_total += 1
             self._queue.insert(0, job.id)  # it was taken first, so it goes out first again
         elif policy == "fail":
-            self._finish(job, FAILED, now, error=f"worker {worker.id} exited with code {code} while running the job")
+            self._finish(
+                job, FAILED, now, error=f"worker {worker.id} exited with code {code} while running the job"
+            )
         # "hang": the job stays IN_PROGRESS until its execution timeout, like a worker that never reports.
 
     # ------------------------------------------------------------------ job state changes
 
     def _finish(
-        self, job: FakeJob, status: str, now: float, *, output: Any = None, has_output: bool = False, error: Any = None
+        self,
+        job: FakeJob,
+        status: str,
+        now: float,
+        *,
+        output: Any = None,
+        has_output: bool = False,
+        error: Any = None,
     ) -> None:
         job.status = status
         job.finished_at = now
@@ -729,7 +775,9 @@ class FakeRunpod:
             self._counts[status] += 1
         if job.webhook:
             body = job.status_body(now)
-            threading.Thread(target=self._deliver_webhook, args=(job.id, job.webhook, body), daemon=True).start()
+            threading.Thread(
+                target=self._deliver_webhook, args=(job.id, job.webhook, body), daemon=True
+            ).start()
 
     def _expire_in_queue(self, job: FakeJob, now: float) -> None:
         if self.ttl_expiry == "delete":
@@ -746,7 +794,7 @@ class FakeRunpod:
         worker = self._workers.get(job.worker_id or "")
         if worker is not None:
             worker.pending_stops.append(job.id)
-            self._terminate(worker, now)
+            self._terminate(worker, now, self.stop_signal_lead_s)
 
     def _deliver_webhook(self, job_id: str, url: str, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
@@ -830,7 +878,9 @@ class FakeRunpod:
             ("ttl", ttl_ms, self.min_ttl_ms),
         ):
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_POLICY_MS:
-                return _error(400, f"policy.{name} must be an integer number of ms in [{low}, {MAX_POLICY_MS}]")
+                return _error(
+                    400, f"policy.{name} must be an integer number of ms in [{low}, {MAX_POLICY_MS}]"
+                )
         webhook = body.get("webhook")
         job = FakeJob(
             id=f"{'sync-' if sync else ''}{uuid.uuid4()}-u1",
@@ -904,7 +954,7 @@ class FakeRunpod:
                 if worker is not None:
                     worker.pending_stops.append(job.id)
                     if self.cancel_terminates_worker:
-                        self._terminate(worker, now)
+                        self._terminate(worker, now, self.stop_signal_lead_s)
             return JSONResponse({"id": job.id, "status": job.status})
 
     async def _retry(self, request: Request) -> Response:
@@ -1005,6 +1055,9 @@ class FakeRunpod:
                     ids = list(dict.fromkeys(worker.pending_stops))
                     worker.pending_stops.clear()
                     worker.stop_signals_sent.extend(ids)
+                    if worker.sigterm_at is not None:
+                        # Collected: SIGTERM soon, once the SDK has had a moment to cancel the task.
+                        worker.sigterm_at = min(worker.sigterm_at, time.monotonic() + 0.5)
                     return JSONResponse({"jobsToStop": ids})
             if time.monotonic() >= deadline or self._stopping.is_set():
                 return Response(status_code=204)
@@ -1046,6 +1099,7 @@ class FakeRunpod:
                     worker.current_job_id = None
                 if body.get("stopPod"):
                     worker.stop_pod_requested = True
+                    self._terminate(worker, now)
                 return JSONResponse({})
             if is_progress:
                 job.output, job.has_output = body.get("output"), True
@@ -1053,11 +1107,16 @@ class FakeRunpod:
                 return JSONResponse({})
             worker.current_job_id = None
             if body.get("stopPod"):
+                # stopPod asks the platform for a fresh worker: the SDK itself exits only when
+                # refresh_worker was set in start(), not when the handler returned it.
                 job.stop_pod = True
                 worker.stop_pod_requested = True
+                self._terminate(worker, now)
             error = body.get("error")
             if error:
-                self._finish(job, FAILED, now, output=body.get("output"), has_output="output" in body, error=error)
+                self._finish(
+                    job, FAILED, now, output=body.get("output"), has_output="output" in body, error=error
+                )
             else:
                 self._finish(job, COMPLETED, now, output=body.get("output"), has_output=True)
             return JSONResponse({})
@@ -1096,8 +1155,10 @@ class FakeRunpod:
         headers = {}
         for raw_name, raw_value in scope["headers"]:
             name = raw_name.decode("latin-1").lower()
-            headers[name] = "<redacted>" if name in ("authorization", "proxy-authorization") else raw_value.decode(
-                "latin-1"
+            headers[name] = (
+                "<redacted>"
+                if name in ("authorization", "proxy-authorization")
+                else raw_value.decode("latin-1")
             )
         record = RecordedRequest(
             at=time.time(),
@@ -1166,8 +1227,13 @@ def _ms(seconds: float) -> int:
 
 
 @contextlib.contextmanager
-def running_fake(log_dir: str | Path | None = None, **knobs: Any) -> Iterator[FakeRunpod]:
-    """``with running_fake(tmp_path, kill_grace_s=1) as fake:`` starts a fake, sets knobs, stops it after."""
+def running_fake(
+    log_dir: str | Path | None = None, *, stop_grace_s: float = 0.3, **knobs: Any
+) -> Iterator[FakeRunpod]:
+    """``with running_fake(tmp_path, kill_grace_s=1) as fake:`` starts a fake, sets knobs, stops it after.
+
+    At the end workers get ``stop_grace_s`` after SIGTERM before SIGKILL: short, since a test is over.
+    """
     fake = FakeRunpod.start(log_dir=log_dir)
     try:
         for name, value in knobs.items():
@@ -1176,4 +1242,4 @@ def running_fake(log_dir: str | Path | None = None, **knobs: Any) -> Iterator[Fa
             setattr(fake, name, value)
         yield fake
     finally:
-        fake.stop()
+        fake.stop(grace_s=stop_grace_s)
