@@ -19,7 +19,8 @@ from streamed_request import MIB, ProcessWatch, json_body, multipart_body, strea
 
 pytestmark = pytest.mark.e2e
 
-UPLOAD_LIMIT = MIB
+# Over the 1 MB a multipart parser keeps in memory before spooling to disk, so spooling would show.
+UPLOAD_LIMIT = 4 * MIB
 BOUNDARY = "lorapipe-test-boundary"
 MULTIPART = {"content-type": f"multipart/form-data; boundary={BOUNDARY}"}
 
@@ -42,7 +43,7 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """``lorapipe serve`` with a 1 MiB upload limit, its own TMPDIR, one user and its key."""
+    """``lorapipe serve`` with a 4 MiB upload limit, its own TMPDIR, one user and its key."""
     root = tmp_path_factory.mktemp("body-limits")
     (root / "tmp").mkdir()
     env = {
@@ -126,8 +127,11 @@ def test_declared_length_over_the_limit_is_answered_before_any_body(served: Serv
         assert result.body["error"]["code"] == "file_too_large", path
 
 
-def test_upload_within_the_limit_is_stored(served: Served) -> None:
+def test_upload_within_the_limit_streams_into_the_store(served: Served) -> None:
     headers = {**MULTIPART, **served.auth}
-    result = stream_request(served.service.port, "/v1/files", headers, multipart_body(BOUNDARY, 200_000))
+    size = 3 * MIB
+    with ProcessWatch(served.pid, served.spool_folders[:1]) as tmpdir:
+        result = stream_request(served.service.port, "/v1/files", headers, multipart_body(BOUNDARY, size))
     assert result.status == 200, result.body
-    assert result.body["object"] == "file" and result.body["bytes"] == 200_000
+    assert result.body["object"] == "file" and result.body["bytes"] == size
+    assert tmpdir.file_growth == 0, f"{tmpdir.file_growth} bytes spooled to a temporary file first"
