@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -41,7 +42,7 @@ class Settings(BaseSettings):
         description="fsspec URL of the object store root. Default: file://<data_dir>/objects. "
         "Production: s3://bucket/prefix",
     )
-    storage_options: dict[str, str] = Field(
+    storage_options: dict[str, Any] = Field(
         default_factory=dict,
         description="Extra fsspec options for the object store (e.g. endpoint_url for S3-compatible servers).",
     )
@@ -67,6 +68,59 @@ class Settings(BaseSettings):
     runpod_api_key: SecretStr | None = Field(
         default=None,
         description="RunPod API key: live GPU prices for estimates (and the RunPod backends). Unset = catalogue prices.",
+    )
+    # --- RunPod serverless backend (the service side) ---------------------------------------------
+    runpod_endpoint_id: str | None = Field(
+        default=None,
+        description="RunPod serverless endpoint running the lorapipe worker image. Unset = the "
+        "runpod-serverless backend is not configured and jobs naming it are refused at creation.",
+    )
+    runpod_api_url: str = Field(
+        default="https://api.runpod.ai/v2", description="RunPod's serverless API base (no trailing slash)."
+    )
+    runpod_endpoint_gpu: str | None = Field(
+        default=None,
+        description="GPU type the endpoint's workers run (a name from `lorapipe estimate gpus`): prices "
+        "the billed seconds; unset = the cost is recorded as unpriced.",
+    )
+    runpod_endpoint_tier: str = Field(
+        default="serverless_flex", description="serverless_flex or serverless_active: which price applies."
+    )
+    runpod_max_concurrent: int = Field(default=4, ge=1, le=1000, description="Attempts in flight at once.")
+    runpod_max_execution_s: int = Field(
+        default=24 * 3600,
+        ge=60,
+        description="Longest execution the endpoint allows, in seconds: a job whose estimate (upper end, "
+        "with the margin) needs more is refused at creation.",
+    )
+    runpod_timeout_margin: float = Field(
+        default=2.0, ge=1.0, le=10.0, description="executionTimeout = estimated upper time x this."
+    )
+    runpod_queue_ttl_s: int = Field(
+        default=3600, ge=60, description="How long a job may wait in RunPod's queue before it expires."
+    )
+    runpod_presign_s: int = Field(
+        default=3600, ge=60, description="Lifetime of the dataset's presigned URL handed to a worker."
+    )
+    # --- the RunPod worker (inside the worker image) -----------------------------------------------
+    worker_dir: Path = Field(
+        default=Path("/tmp/lorapipe-worker"), description="Scratch space of the worker for one attempt."
+    )
+    worker_model_cache_dir: Path = Field(
+        default=Path("/runpod-volume/lorapipe/models"),
+        description="Base-model cache on the endpoint's network volume (must be in the workers' datacenter).",
+    )
+    worker_require_volume: bool = Field(
+        default=False,
+        description="Refuse to start (fitness check) when the model cache volume is not mounted.",
+    )
+    worker_require_gpu: bool = Field(default=False, description="Refuse to start when no GPU is visible.")
+    worker_min_free_gb: float = Field(default=10.0, ge=0, description="Free scratch disk needed to start.")
+    worker_progress_interval_s: float = Field(
+        default=2.0, gt=0, description="Least time between two progress updates sent to RunPod."
+    )
+    worker_cancel_grace_s: float = Field(
+        default=120.0, gt=0, description="How long a cancelled engine may take to checkpoint before SIGKILL."
     )
     max_report_problems: int = Field(
         default=200, ge=1, le=100_000, description="Problems stored in full in a validation report."

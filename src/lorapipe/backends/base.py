@@ -25,6 +25,8 @@ class Submission:
     spec: dict[str, Any]
     #: Continue from the last checkpoint in the job's output (a retry after a crash or preemption).
     resume: bool = False
+    #: The job's time limit in seconds (None = none): rented backends pass it on as their own timeout.
+    timeout_s: int | None = None
 
 
 @dataclass
@@ -41,6 +43,9 @@ class PollResult:
     handle: dict[str, Any] = field(default_factory=dict)
     #: Last lines of the run's stderr when it ended, for the failure message.
     stderr_tail: str = ""
+    #: Why the run ended, when the backend knows better than the exit code (``code``, ``kind``,
+    #: ``message``): a provider's timeout, an expired queue slot, a worker that crashed.
+    error: dict[str, Any] | None = None
 
 
 class Backend(Protocol):

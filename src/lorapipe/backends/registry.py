@@ -1,30 +1,68 @@
-"""The explicit list of backends: name -> factory. A job names its backend; unknown names are a
-user error at creation time, not a crash in the reconciler."""
+"""The explicit list of backends: name -> how to build it, what it needs, what it admits. A job names its
+backend; an unknown or unconfigured one is a user error at creation time (400), never a job left queued
+or a crash in the reconciler."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
+from lorapipe.backends import runpod_serverless
 from lorapipe.backends.base import Backend
 from lorapipe.backends.local import LocalBackend
 from lorapipe.errors import ConfigError
 from lorapipe.settings import Settings
 
-BackendFactory = Callable[[Settings], Backend]
 
-BACKENDS: dict[str, BackendFactory] = {
-    "local": lambda settings: LocalBackend(settings.data_dir / "runs"),
+def _ready(_: Settings) -> str | None:
+    return None
+
+
+def _as_requested(_: Settings, __: dict[str, Any] | None, requested_s: int | None) -> int | None:
+    return requested_s
+
+
+@dataclass(frozen=True)
+class BackendEntry:
+    build: Callable[[Settings], Backend]
+    #: Why the backend cannot run with these settings (None = it can).
+    missing: Callable[[Settings], str | None] = _ready
+    #: The job's time limit on this backend from its frozen estimate and the requested timeout_s;
+    #: raises ConfigError for a job the backend cannot finish.
+    admit: Callable[[Settings, dict[str, Any] | None, int | None], int | None] = _as_requested
+
+
+BACKENDS: dict[str, BackendEntry] = {
+    "local": BackendEntry(build=lambda settings: LocalBackend(settings.data_dir / "runs")),
+    runpod_serverless.NAME: BackendEntry(
+        build=runpod_serverless.RunpodServerlessBackend.from_settings,
+        missing=runpod_serverless.missing_configuration,
+        admit=runpod_serverless.plan_timeout,
+    ),
 }
 
 
-def check_backend_name(name: str) -> str:
-    if name not in BACKENDS:
+def admit_job(
+    name: str, settings: Settings, estimate: dict[str, Any] | None, timeout_s: int | None
+) -> int | None:
+    """Check that ``name`` is a backend this service can run now; return the job's time limit there."""
+    entry = BACKENDS.get(name)
+    if entry is None:
         raise ConfigError(
             f"unknown backend {name!r}", param="backend", hint=f"choose one of: {', '.join(sorted(BACKENDS))}"
         )
-    return name
+    why = entry.missing(settings)
+    if why is not None:
+        ready = sorted(n for n, e in BACKENDS.items() if e.missing(settings) is None)
+        raise ConfigError(
+            f"backend {name!r} is not configured on this service: {why}",
+            param="backend",
+            hint=f"ask the operator to configure it, or use one of: {', '.join(ready)}",
+        )
+    return entry.admit(settings, estimate, timeout_s)
 
 
 def build_backends(settings: Settings) -> dict[str, Backend]:
-    """One instance of every backend, configured from ``settings``."""
-    return {name: factory(settings) for name, factory in BACKENDS.items()}
+    """One instance of every backend the settings configure."""
+    return {name: e.build(settings) for name, e in BACKENDS.items() if e.missing(settings) is None}

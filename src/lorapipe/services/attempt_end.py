@@ -51,6 +51,13 @@ def _error_for(attempt: Attempt, result: PollResult) -> JobError:
         return JobError(
             code=reported["code"], message=reported["message"] + hint, param=reported.get("param"), kind=kind
         )
+    if result.error and result.error.get("code") and result.error.get("message"):
+        kind = result.error.get("kind")
+        return JobError(
+            code=str(result.error["code"]),
+            message=str(result.error["message"]),
+            kind=kind if kind in ("user", "system", "capacity", "timeout") else "system",
+        )
     last_line = result.stderr_tail.splitlines()[-1] if result.stderr_tail else ""
     if result.state == "lost":
         return JobError(

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.orm import Session
 
-from lorapipe.backends.registry import check_backend_name
+from lorapipe.backends.registry import admit_job
 from lorapipe.contract.config import parse_config, preset_values
 from lorapipe.contract.job_states import JobStatus
 from lorapipe.contract.spec import DataRef, TrainingJobSpec
@@ -188,7 +188,7 @@ def create_job(
         earlier = _idempotent_answer(session, owner_id, idempotency_key, digest)
         if earlier is not None:
             return earlier
-    check_backend_name(request.backend)
+    admit_job(request.backend, settings, None, request.timeout_s)  # before any work: unknown/unconfigured
     dataset = _data_ref(session, objects, owner_id, request.training_file, "training_file")
     validation = (
         _data_ref(session, objects, owner_id, request.validation_file, "validation_file")
@@ -201,6 +201,7 @@ def create_job(
     # only rented backends price the estimate's upper end.
     priced = estimate if request.backend != "local" else None
     check_job_estimate(session, owner_id, priced, override=request.budget_override)
+    timeout_s = admit_job(request.backend, settings, estimate, request.timeout_s)
     job_id = new_id("job")
     labels = {**(request.metadata or {}), **({"suffix": request.suffix} if request.suffix else {})}
     spec = TrainingJobSpec.parse(
@@ -230,7 +231,7 @@ def create_job(
         estimate=estimate,
         meta=request.metadata,
         max_attempts=request.max_attempts,
-        timeout_s=request.timeout_s,
+        timeout_s=timeout_s,
     )
     session.add(job)
     session.flush()

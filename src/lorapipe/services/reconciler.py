@@ -182,6 +182,8 @@ class Reconciler:
             if (now - attempt.term_sent_at).total_seconds() > self.policy.cancel_grace_s:
                 backend.cancel(attempt.handle, force=True)
             return
+        if attempt.handle.get("queued"):
+            return  # waiting for a rented worker: the provider's own queue limit (ttl) applies
         reason: str | None = None
         if job.timeout_s and (now - attempt.started_at).total_seconds() > job.timeout_s:
             reason = "timeout"
@@ -255,6 +257,7 @@ class Reconciler:
                         attempt_id=attempt.id,
                         spec=attempt_spec(dict(job.spec), self.objects, job.id, attempt.id),
                         resume=resume,
+                        timeout_s=job.timeout_s,
                     )
                 )
         return claimed

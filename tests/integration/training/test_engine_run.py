@@ -15,6 +15,7 @@ import yaml
 from training_fixtures import tiny_spec
 
 from lorapipe.contract.spec import TrainingJobSpec
+from lorapipe.errors import IntegrityError
 from lorapipe.settings import Settings
 from lorapipe.training.events import EventWriter
 from lorapipe.training.run import RunResult, run
@@ -169,13 +170,29 @@ def test_event_stream(finished: tuple[RunResult, list[dict[str, Any]]]) -> None:
 def test_upload_copies_every_listed_file_and_the_manifest(
     finished: tuple[RunResult, list[dict[str, Any]]], tmp_path: Path
 ) -> None:
-    from lorapipe.training.artifacts import upload
+    from lorapipe.training.store_sync import upload_artifacts
 
     out = finished[0].out_dir
-    names = upload(out, (tmp_path / "bucket" / "job").as_uri())
+    names = upload_artifacts(out, (tmp_path / "bucket" / "job").as_uri(), Settings(data_dir=tmp_path))
     assert names[-1] == "manifest.json"  # last: a reader never sees a manifest without its files
+    assert {"adapter_model.safetensors", "adapter_config.json"} <= set(names)
     for name in names:
         assert (tmp_path / "bucket" / "job" / name).read_bytes() == (out / name).read_bytes()
+
+
+def test_upload_refuses_a_file_that_differs_from_its_manifest(
+    finished: tuple[RunResult, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    import shutil
+
+    from lorapipe.training.store_sync import upload_artifacts
+
+    out = tmp_path / "copy"
+    shutil.copytree(finished[0].out_dir, out)
+    (out / "README.md").write_text("changed after the manifest was written")
+    with pytest.raises(IntegrityError, match=r"README\.md"):
+        upload_artifacts(out, (tmp_path / "bucket").as_uri(), Settings(data_dir=tmp_path))
+    assert not (tmp_path / "bucket" / "manifest.json").exists()
 
 
 def test_export_merged_matches_base_plus_adapter(

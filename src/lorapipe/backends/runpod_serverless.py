@@ -1,0 +1,377 @@
+"""The RunPod serverless backend: each attempt is one job on a RunPod endpoint running the lorapipe worker
+image (``python -m lorapipe.worker``).
+
+RunPod's contract and how this follows it:
+
+- ``POST /v2/{endpoint}/run`` with ``input`` (:class:`~lorapipe.contract.serverless.ServerlessInput`: the
+  spec, no secrets: the dataset as a presigned URL) and ``policy`` — ``executionTimeout`` sized from the
+  job's estimate (the job is refused at creation when the endpoint cannot finish it) and ``ttl`` = that
+  plus the time it may wait in the queue.
+- ``GET /status/{id}``: IN_QUEUE and IN_PROGRESS are running (the worker's latest progress is the
+  ``output``: its events are returned at once, so nothing waits for the end); COMPLETED, FAILED and
+  CANCELLED end the attempt with the worker's exit code; TIMED_OUT ends it with a retryable timeout (the
+  engine mirrored its checkpoints, so the retry resumes). ``delayTime``/``executionTime`` and the
+  endpoint's GPU become the attempt's billing (cost records).
+- Results expire (30 minutes after the end): a 404 for a job that was seen is read from the store — the
+  worker's complete event log and, when the adapter is there, its manifest.
+- ``POST /cancel/{id}`` stops the run (the worker's engine checkpoints first).
+- 429 and 5xx answers and connection errors are retried with backoff; a submit that still fails is a
+  capacity error (the job waits in our queue), a poll that fails tries again on the next tick.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from lorapipe.backends.base import PollResult, Submission
+from lorapipe.contract.events import ExitCode
+from lorapipe.contract.serverless import ServerlessInput
+from lorapipe.contract.spec import TrainingJobSpec
+from lorapipe.errors import CapacityError, ConfigError, LorapipeError, StorageError
+from lorapipe.settings import Settings
+from lorapipe.storage import ObjectStore
+
+NAME = "runpod-serverless"
+RUNNING = {"IN_QUEUE", "IN_PROGRESS"}
+RETRY_STATUS = {429, 500, 502, 503, 504}
+BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+def missing_configuration(settings: Settings) -> str | None:
+    """Why this backend cannot run jobs with ``settings`` (None when it can)."""
+    if not settings.runpod_endpoint_id:
+        return "LORAPIPE_RUNPOD_ENDPOINT_ID is not set"
+    if settings.runpod_api_key is None:
+        return "LORAPIPE_RUNPOD_API_KEY is not set"
+    if (settings.storage_url or "").startswith("file://") or not settings.storage_url:
+        return "the object store is a local folder: RunPod workers need a shared store (LORAPIPE_STORAGE_URL=s3://...)"
+    return None
+
+
+def plan_timeout(settings: Settings, estimate: dict[str, Any] | None, requested_s: int | None) -> int:
+    """The execution timeout (seconds) a job gets on the endpoint: what the caller asked for, else the
+    estimate's upper time on the endpoint's GPU times the margin. Refuses (:class:`ConfigError`, 400) a
+    job the endpoint's GPU cannot hold or cannot finish within its longest execution."""
+    limit = settings.runpod_max_execution_s
+    if requested_s is not None:
+        if requested_s > limit:
+            raise ConfigError(
+                f"timeout_s {requested_s} is over the endpoint's longest execution ({limit} s)",
+                param="timeout_s",
+                hint="split the run into fewer epochs, or use a pod backend for long runs",
+            )
+        return requested_s
+    option = _endpoint_option(settings, estimate)
+    if option is None:
+        return limit
+    if not option.get("fits", True):
+        raise ConfigError(
+            f"the endpoint's GPU ({option.get('gpu_name') or option.get('gpu')}, "
+            f"{option.get('memory_gib')} GiB) cannot hold this job (≈{_vram(estimate)} GiB estimated)",
+            param="model",
+            hint="use a smaller model, method 'qlora', a smaller batch_size or max_length, or another endpoint",
+        )
+    hours = (option.get("hours") or {}).get("high")
+    if not isinstance(hours, int | float):
+        return limit
+    needed = math.ceil(hours * 3600 * settings.runpod_timeout_margin)
+    if needed > limit:
+        raise ConfigError(
+            f"the estimate is up to {hours:.1f} h on {option.get('gpu')}; with the x{settings.runpod_timeout_margin:g} "
+            f"margin that is {needed} s, over the endpoint's longest execution ({limit} s)",
+            param="backend",
+            hint="use the runpod-pod backend for long runs, fewer epochs, or a faster endpoint GPU",
+        )
+    return max(needed, 600)
+
+
+def _endpoint_option(settings: Settings, estimate: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not estimate or not settings.runpod_endpoint_gpu:
+        return None
+    for option in estimate.get("options") or []:
+        if (
+            option.get("gpu") == settings.runpod_endpoint_gpu
+            and option.get("tier") == settings.runpod_endpoint_tier
+        ):
+            return dict(option)
+    return None
+
+
+def _vram(estimate: dict[str, Any] | None) -> str:
+    total = ((estimate or {}).get("vram_gib") or {}).get("total")
+    return f"{total:.1f}" if isinstance(total, int | float) else "?"
+
+
+class RunpodServerlessBackend:
+    """One RunPod serverless endpoint, at most ``settings.runpod_max_concurrent`` attempts at a time."""
+
+    name = NAME
+
+    def __init__(
+        self,
+        settings: Settings,
+        objects: ObjectStore,
+        *,
+        client: httpx.Client | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if missing_configuration(settings) is not None or settings.runpod_api_key is None:
+            raise ConfigError(f"{NAME} is not configured: {missing_configuration(settings)}", param="backend")
+        self.settings = settings
+        self.objects = objects
+        self.base = f"{settings.runpod_api_url.rstrip('/')}/{settings.runpod_endpoint_id}"
+        self._headers = {"Authorization": f"Bearer {settings.runpod_api_key.get_secret_value()}"}
+        self.client = client or httpx.Client(timeout=httpx.Timeout(30.0, connect=10.0))
+        self.sleep = sleep
+        self._in_flight: set[str] = set()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RunpodServerlessBackend:
+        return cls(settings, ObjectStore.from_settings(settings))
+
+    # --- capacity ---------------------------------------------------------------------------------
+
+    def free_slots(self) -> int:
+        return max(0, self.settings.runpod_max_concurrent - len(self._in_flight))
+
+    # --- HTTP -------------------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response | None:
+        """The answer, retried with backoff on 429/5xx and connection errors; None when it never came."""
+        for delay in (*BACKOFF_S, None):
+            try:
+                response = self.client.request(method, f"{self.base}{path}", headers=self._headers, **kwargs)
+                if response.status_code not in RETRY_STATUS:
+                    return response
+            except httpx.TransportError:
+                pass
+            if delay is None:
+                return None
+            self.sleep(delay)
+        return None
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    def _worker_input(self, submission: Submission) -> dict[str, Any]:
+        spec = TrainingJobSpec.parse(submission.spec).model_dump(mode="json")
+        spec["dataset"] = self._presigned(spec["dataset"])
+        if spec.get("validation"):
+            spec["validation"] = self._presigned(spec["validation"])
+        # The worker caches models on its network volume: the service's own cache path means nothing there.
+        spec["model_cache_dir"] = None
+        events = f"runs/{submission.job_id}/{submission.attempt_id}/events.jsonl"
+        payload = ServerlessInput(
+            attempt_id=submission.attempt_id,
+            spec=TrainingJobSpec.parse(spec),
+            resume=submission.resume,
+            events_uri=self.objects.url_for(events),
+        )
+        return payload.model_dump(mode="json")
+
+    def _presigned(self, ref: dict[str, Any]) -> dict[str, Any]:
+        """The dataset as a short-lived HTTPS URL when the store can sign one (no credentials travel);
+        else its store URL, which the worker opens with its own credentials."""
+        try:
+            key = self.objects.key_of(ref["uri"])
+            return {**ref, "uri": self.objects.presigned_url(key, expires_s=self.settings.runpod_presign_s)}
+        except (StorageError, LorapipeError):
+            return ref
+
+    def submit(self, submission: Submission) -> dict[str, Any]:
+        timeout_s = submission.timeout_s or self.settings.runpod_max_execution_s
+        body = {
+            "input": self._worker_input(submission),
+            "policy": {
+                "executionTimeout": int(timeout_s * 1000),
+                "ttl": int((timeout_s + self.settings.runpod_queue_ttl_s) * 1000),
+            },
+        }
+        response = self._request("POST", "/run", json=body)
+        if response is None:
+            raise CapacityError(
+                "RunPod did not accept the job (rate limited or unavailable); it will be retried"
+            )
+        if response.status_code >= 400:
+            raise LorapipeError(f"RunPod refused the job: HTTP {response.status_code} {_reason(response)}")
+        runpod_id = str(response.json()["id"])
+        self._in_flight.add(runpod_id)
+        return {
+            "runpod_id": runpod_id,
+            "endpoint_id": self.settings.runpod_endpoint_id,
+            "seq": 0,
+            "queued": True,
+            "events_key": f"runs/{submission.job_id}/{submission.attempt_id}/events.jsonl",
+            "adapter_key": f"runs/{submission.job_id}/{submission.attempt_id}/adapter/manifest.json",
+            "billing": self._billing({}),
+        }
+
+    def poll(self, handle: dict[str, Any]) -> PollResult:
+        runpod_id = str(handle["runpod_id"])
+        response = self._request("GET", f"/status/{runpod_id}")
+        if response is None or (response.status_code >= 400 and response.status_code != 404):
+            return PollResult(state="running", handle=handle)  # RunPod unreachable: ask again next tick
+        if response.status_code == 404:
+            return self._expired(handle)
+        status = response.json()
+        state = str(status.get("status", ""))
+        output = status.get("output")
+        events = self._new_events(handle, _events_of(output))
+        handle = {
+            **handle,
+            "seq": max([handle.get("seq", 0), *(int(e["seq"]) for e in events)]),
+            "queued": state == "IN_QUEUE",
+            "started": bool(handle.get("started"))
+            or state == "IN_PROGRESS"
+            or bool(status.get("executionTime")),
+            "runpod_status": state,
+            "billing": self._billing(status),
+        }
+        if state in RUNNING:
+            self._in_flight.add(runpod_id)
+            return PollResult(events=events, state="running", handle=handle)
+        self._in_flight.discard(runpod_id)
+        events += self._backfill(handle)
+        handle["seq"] = max([handle["seq"], *(int(e["seq"]) for e in events)])
+        tail = str(output.get("stderr_tail", "")) if isinstance(output, dict) else ""
+        if state == "COMPLETED":
+            code = output.get("exit_code", 0) if isinstance(output, dict) else 0
+            return PollResult(
+                events=events, state="exited", exit_code=int(code), handle=handle, stderr_tail=tail
+            )
+        if state == "CANCELLED":
+            return PollResult(events=events, state="exited", exit_code=int(ExitCode.CANCELLED), handle=handle)
+        if state == "TIMED_OUT":
+            started = bool(handle["started"])
+            error = (
+                {
+                    "code": "execution_timeout",
+                    "kind": "system",
+                    "message": "RunPod stopped the run at the job's "
+                    "execution timeout; a retry resumes from the last checkpoint",
+                }
+                if started
+                else {
+                    "code": "queue_expired",
+                    "kind": "capacity",
+                    "message": "no RunPod worker took the job before its time in the queue ran out",
+                }
+            )
+            return PollResult(
+                events=events,
+                state="exited",
+                exit_code=int(ExitCode.SYSTEM_ERROR),
+                handle=handle,
+                error=error,
+            )
+        # FAILED (or a status this code does not know): the worker's exit code when it sent one.
+        code = output.get("exit_code") if isinstance(output, dict) else None
+        failure: dict[str, str] | None = None
+        if not isinstance(code, int):
+            code = int(ExitCode.SYSTEM_ERROR)
+            failure = {
+                "code": "worker_failed",
+                "kind": "system",
+                "message": f"the RunPod worker failed: {_short(status.get('error'))}",
+            }
+        return PollResult(
+            events=events, state="exited", exit_code=code, handle=handle, stderr_tail=tail, error=failure
+        )
+
+    def cancel(self, handle: dict[str, Any], *, force: bool = False) -> None:
+        # RunPod has one cancel: the worker's engine gets its stop and checkpoints; force changes nothing.
+        self._request("POST", f"/cancel/{handle['runpod_id']}")
+
+    # --- helpers ----------------------------------------------------------------------------------
+
+    def _new_events(self, handle: dict[str, Any], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        seen = int(handle.get("seq", 0))
+        fresh = {int(e["seq"]): e for e in events if isinstance(e.get("seq"), int) and e["seq"] > seen}
+        return [fresh[k] for k in sorted(fresh)]
+
+    def _backfill(self, handle: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every event of the attempt from the worker's stored log (metric points between polls included)."""
+        try:
+            raw = self.objects.read_bytes(handle["events_key"])
+        except LorapipeError:
+            return []
+        events = []
+        for line in raw.splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if (
+                isinstance(event, dict)
+                and isinstance(event.get("seq"), int)
+                and isinstance(event.get("type"), str)
+            ):
+                events.append(event)
+        return self._new_events(handle, events)
+
+    def _expired(self, handle: dict[str, Any]) -> PollResult:
+        """RunPod forgot the job (its result expired): what the store says happened."""
+        self._in_flight.discard(str(handle["runpod_id"]))
+        events = self._backfill(handle)
+        handle = {
+            **handle,
+            "seq": max([handle.get("seq", 0), *(int(e["seq"]) for e in events)]),
+            "expired": True,
+        }
+        result = next((e for e in reversed(events) if e.get("type") == "result"), None)
+        if result is not None and isinstance(result.get("exit_code"), int):
+            return PollResult(
+                events=events, state="exited", exit_code=int(result["exit_code"]), handle=handle
+            )
+        if self.objects.exists(handle["adapter_key"]):
+            return PollResult(events=events, state="exited", exit_code=0, handle=handle)
+        return PollResult(
+            events=events,
+            state="lost",
+            handle=handle,
+            error={
+                "code": "result_expired",
+                "kind": "system",
+                "message": "RunPod no longer knows the job and it left no result in the store",
+            },
+        )
+
+    def _billing(self, status: dict[str, Any]) -> dict[str, Any]:
+        billing: dict[str, Any] = {"gpu_count": 1, "tier": self.settings.runpod_endpoint_tier}
+        if self.settings.runpod_endpoint_gpu:
+            billing["gpu"] = self.settings.runpod_endpoint_gpu
+        for ours, theirs in (("execution_ms", "executionTime"), ("delay_ms", "delayTime")):
+            if isinstance(status.get(theirs), int | float):
+                billing[ours] = int(status[theirs])
+        if status.get("workerId"):
+            billing["worker_id"] = str(status["workerId"])
+        return billing
+
+
+def _events_of(output: Any) -> list[dict[str, Any]]:
+    if not isinstance(output, dict) or output.get("kind") not in ("lorapipe.progress", "lorapipe.result"):
+        return []
+    events = output.get("events")
+    return [e for e in events if isinstance(e, dict)] if isinstance(events, list) else []
+
+
+def _short(error: Any) -> str:
+    """RunPod's error for a handler crash is a JSON string with a traceback: keep its message only."""
+    if isinstance(error, str):
+        try:
+            data = json.loads(error)
+        except ValueError:
+            return error[:300]
+        if isinstance(data, dict):
+            return str(data.get("error_message") or data.get("error_type") or "")[:300]
+        return error[:300]
+    return "no reason given"
+
+
+def _reason(response: httpx.Response) -> str:
+    return response.text[:200].replace("\n", " ")
