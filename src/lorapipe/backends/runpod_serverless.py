@@ -269,12 +269,17 @@ class RunpodServerlessBackend:
                 handle=handle,
                 error=error,
             )
-        # FAILED (or a status this code does not know): the worker's exit code when it sent one.
+        # FAILED (or a status this code does not know): the worker's own error and exit code when it sent
+        # them (in ``output``, or as the JSON in ``error`` when the output was dropped).
         code = output.get("exit_code") if isinstance(output, dict) else None
+        reported = _worker_error(status.get("error"))
         failure: dict[str, str] | None = None
+        if not isinstance(code, int) and reported is not None:
+            code = reported.pop("exit_code", None)
+            failure = reported
         if not isinstance(code, int):
             code = int(ExitCode.SYSTEM_ERROR)
-            failure = {
+            failure = failure or {
                 "code": "worker_failed",
                 "kind": "system",
                 "message": f"the RunPod worker failed: {_short(status.get('error'))}",
@@ -358,6 +363,17 @@ def _events_of(output: Any) -> list[dict[str, Any]]:
         return []
     events = output.get("events")
     return [e for e in events if isinstance(e, dict)] if isinstance(events, list) else []
+
+
+def _worker_error(error: Any) -> dict[str, Any] | None:
+    """The error our worker returns: JSON with ``code``, ``kind``, ``message`` and ``exit_code``."""
+    try:
+        data = json.loads(error) if isinstance(error, str) else None
+    except ValueError:
+        return None
+    if isinstance(data, dict) and isinstance(data.get("code"), str) and isinstance(data.get("message"), str):
+        return {k: data[k] for k in ("code", "kind", "message", "param", "exit_code") if k in data}
+    return None
 
 
 def _short(error: Any) -> str:

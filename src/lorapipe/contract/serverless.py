@@ -93,3 +93,5 @@ class ServerlessOutput(BaseModel):
     events_uri: str | None = None
     #: Last lines of the engine's stderr, for a failure message (secrets are never printed there).
     stderr_tail: str = ""
+    #: The run's manifest (every artifact's path, size and sha256) when it succeeded.
+    manifest: dict[str, Any] | None = None

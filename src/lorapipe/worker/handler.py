@@ -51,9 +51,12 @@ def _send_progress(job: dict[str, Any], payload: dict[str, Any]) -> None:
 def _failure(attempt_id: str, exit_code: int, error: dict[str, Any], **extra: Any) -> dict[str, Any]:
     """A finished-but-failed output: RunPod takes ``error`` (a string) and marks the job FAILED."""
     output = ServerlessOutput(attempt_id=attempt_id, exit_code=exit_code, engine_error=error, **extra)
+    # RunPod's ``error`` is a string, and some servers drop ``output`` next to it (the SDK's local one
+    # does): the error carries what the service needs as JSON.
+    reason = {k: error.get(k) for k in ("code", "kind", "message", "param") if error.get(k) is not None}
     return {
         **output.model_dump(mode="json"),
-        "error": f"{error.get('code', 'error')}: {error.get('message', '')}",
+        "error": json.dumps({"kind": "system", **reason, "exit_code": exit_code}),
         "refresh_worker": True,
     }
 
@@ -123,7 +126,8 @@ async def _run(
         "stderr_tail": _tail(stderr_path),
     }
     if code == ExitCode.SUCCESS:
-        output = ServerlessOutput(attempt_id=request.attempt_id, exit_code=0, **extra)
+        manifest = json.loads((out / "manifest.json").read_text("utf-8"))
+        output = ServerlessOutput(attempt_id=request.attempt_id, exit_code=0, manifest=manifest, **extra)
         return {**output.model_dump(mode="json"), "refresh_worker": True}
     error = dict(relay.error or {}) or {
         "code": "engine_failed" if code > 0 else "engine_killed",
