@@ -184,11 +184,6 @@ class TrainingConfig(BaseModel):
             raise ValueError("\n".join(problems))
         return self
 
-    @property
-    def effective_batch_size(self) -> int:
-        """Examples per optimizer step on one device."""
-        return self.batch_size * self.gradient_accumulation_steps
-
 
 @functools.cache
 def _preset_file(name: str) -> dict[str, Any]:

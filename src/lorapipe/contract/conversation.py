@@ -42,10 +42,6 @@ class Example:
     line: int | None = None
     """1-based line of the source record in the file, where known."""
 
-    @property
-    def trained_messages(self) -> tuple[Message, ...]:
-        return tuple(m for m in self.messages if m.trained)
-
     def chat(self) -> list[dict[str, str]]:
         """The messages as a chat-template input (``[{"role", "content"}, ...]``)."""
         return [{"role": m.role, "content": m.content} for m in self.messages]

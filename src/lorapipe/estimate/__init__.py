@@ -21,7 +21,7 @@ from lorapipe.estimate.calibration import (
 )
 from lorapipe.estimate.catalogue import GpuCatalogue, GpuSpec, load_catalogue
 from lorapipe.estimate.config import EstimateConfig
-from lorapipe.estimate.cost import CostRecord, pod_actual_cost, serverless_actual_cost, storage_cost
+from lorapipe.estimate.cost import PricedCost, pod_actual_cost, serverless_actual_cost, storage_cost
 from lorapipe.estimate.model_facts import ModelFacts, facts_from_spec
 from lorapipe.estimate.model_lookup import resolve_model_facts
 from lorapipe.estimate.priors import load_priors
@@ -33,7 +33,6 @@ from lorapipe.estimate.vram import VramEstimate, estimate_vram
 
 __all__ = [
     "BudgetDecision",
-    "CostRecord",
     "DatasetTokens",
     "EstimateConfig",
     "EstimateReport",
@@ -42,6 +41,7 @@ __all__ = [
     "GpuSpec",
     "Measurement",
     "ModelFacts",
+    "PricedCost",
     "VramEstimate",
     "append_measurement",
     "build_estimate",

@@ -33,7 +33,7 @@ def estimated_cost(seconds: Triple, usd_per_gpu_second: float, gpus: int) -> Tri
 
 
 @dataclass(frozen=True)
-class CostRecord:
+class PricedCost:
     """One cost line of a job: what was billed, at which price, from which source.
 
     ``usd`` is the amount to book: exact when the billed seconds are known, else the upper bound
@@ -81,7 +81,7 @@ def serverless_actual_cost(
     cold_start_ms: float | None = None,
     idle_timeout_s: float = SERVERLESS_IDLE_TIMEOUT_S,
     tier: Literal["serverless_flex", "serverless_active"] = "serverless_flex",
-) -> CostRecord:
+) -> PricedCost:
     """Compute cost of one RunPod serverless request from its ``/status`` timings."""
     gpu_id, price = _price(catalogue, gpu, tier)
     execution = execution_ms / 1000.0
@@ -91,7 +91,7 @@ def serverless_actual_cost(
         low_s = high_s = math.ceil(execution + min(cold_start_ms, delay_ms) / 1000.0 + idle_timeout_s)
     per = price.usd * gpu_count
     exact = cold_start_ms is not None
-    return CostRecord(
+    return PricedCost(
         kind="compute",
         usd=round(high_s * per, 6),
         usd_low=round(low_s * per, 6),
@@ -121,12 +121,12 @@ def pod_actual_cost(
     runtime_s: float,
     gpu_count: int = 1,
     tier: Literal["pod_secure", "pod_community"] = "pod_secure",
-) -> CostRecord:
+) -> PricedCost:
     """Compute cost of a pod from its runtime (created → terminated/stopped), billed per second."""
     gpu_id, price = _price(catalogue, gpu, tier)
     seconds = math.ceil(runtime_s)
     usd = round(seconds * price.usd / 3600.0 * gpu_count, 6)
-    return CostRecord(
+    return PricedCost(
         kind="compute",
         usd=usd,
         usd_low=usd,
@@ -143,10 +143,10 @@ def pod_actual_cost(
     )
 
 
-def storage_cost(gb: float, seconds: float, usd_per_gb_month: float, *, what: str, source: str) -> CostRecord:
+def storage_cost(gb: float, seconds: float, usd_per_gb_month: float, *, what: str, source: str) -> PricedCost:
     """Storage held for ``seconds`` (network volume $0.07/GB/month, container disk ~$0.10/GB/month)."""
     usd = round(gb * usd_per_gb_month * seconds / SECONDS_PER_MONTH, 6)
-    return CostRecord(
+    return PricedCost(
         kind="storage",
         usd=usd,
         usd_low=usd,
@@ -163,9 +163,9 @@ def storage_cost(gb: float, seconds: float, usd_per_gb_month: float, *, what: st
     )
 
 
-def local_actual_cost(seconds: float, device: str) -> CostRecord:
+def local_actual_cost(seconds: float, device: str) -> PricedCost:
     """A local run costs nothing we can bill; recorded so every job has a compute line."""
-    return CostRecord(
+    return PricedCost(
         kind="compute",
         usd=0.0,
         usd_low=0.0,

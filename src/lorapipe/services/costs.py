@@ -37,10 +37,10 @@ def _wall_seconds(attempt: Attempt) -> float:
     return max(0.0, (end - attempt.started_at).total_seconds())
 
 
-def _unpriced(backend: str, seconds: float) -> pricing.CostRecord:
+def _unpriced(backend: str, seconds: float) -> pricing.PricedCost:
     """A remote run whose backend did not say which GPU ran: booked at $0 and marked unpriced, so
     the gap shows in the cost list instead of being passed off as free local compute."""
-    return pricing.CostRecord(
+    return pricing.PricedCost(
         kind="compute",
         usd=0.0,
         usd_low=0.0,
@@ -57,13 +57,13 @@ def _unpriced(backend: str, seconds: float) -> pricing.CostRecord:
     )
 
 
-def price_attempt(attempt: Attempt, job: Job, catalogue: GpuCatalogue) -> list[pricing.CostRecord]:
+def price_attempt(attempt: Attempt, job: Job, catalogue: GpuCatalogue) -> list[pricing.PricedCost]:
     """The cost lines of one ended attempt (compute first, then storage when reported)."""
     bill: dict[str, Any] = dict(attempt.handle.get("billing") or {})
     wall = _wall_seconds(attempt)
     gpu = bill.get("gpu")
     count = int(bill.get("gpu_count", 1))
-    lines: list[pricing.CostRecord] = []
+    lines: list[pricing.PricedCost] = []
     if attempt.backend == "runpod_serverless" and gpu and "execution_ms" in bill:
         lines.append(
             pricing.serverless_actual_cost(

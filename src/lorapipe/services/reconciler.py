@@ -19,6 +19,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,7 @@ from lorapipe.jobs.layout import attempt_spec
 from lorapipe.jobs.schemas import JobError
 from lorapipe.jobs.transition import transition
 from lorapipe.services.attempt_end import finish_attempt
+from lorapipe.services.datasets import fail_stale_datasets
 from lorapipe.storage import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,11 @@ class ReconcilerPolicy:
     heartbeat_timeout_s: float = 120.0
     #: Delay before retry n (1-based) is ``retry_backoff_s * 4**(n-1)``.
     retry_backoff_s: float = 5.0
+    #: How often the sweep runs: uploads abandoned mid-way (their process died) end in ``error``.
+    sweep_interval_s: float = 300.0
+    #: A dataset still ``uploading``/``validating`` after this long, or a partial object this old, is
+    #: abandoned (well above the longest upload: a live one must never be swept).
+    stale_upload_s: float = 6 * 3600.0
 
 
 def make_worker_id() -> str:
@@ -93,6 +100,7 @@ class Reconciler:
         self.objects = objects
         self.policy = policy or ReconcilerPolicy()
         self.worker_id = worker_id or make_worker_id()
+        self._swept_at: float | None = None
 
     # --- the loop ---------------------------------------------------------------------------------
 
@@ -101,6 +109,22 @@ class Reconciler:
         self.supervise()
         self.deliver_cancels()
         self.dispatch()
+        self.sweep()
+
+    def sweep(self, *, now: float | None = None) -> None:
+        """Every ``sweep_interval_s``: fail datasets abandoned mid-upload and delete partial objects."""
+        now = time.monotonic() if now is None else now
+        if self._swept_at is not None and now - self._swept_at < self.policy.sweep_interval_s:
+            return
+        self._swept_at = now
+        stale = dt.timedelta(seconds=self.policy.stale_upload_s)
+        with session_scope(self.sessions) as s:
+            failed = fail_stale_datasets(s, self.objects, older_than=stale)
+        removed = self.objects.purge_incoming(stale)
+        if failed or removed:
+            log.warning(
+                "sweep: %d abandoned upload(s) failed, %d partial object(s) removed", len(failed), removed
+            )
 
     def run(self, stop: threading.Event) -> None:
         """Tick until ``stop`` is set; an error in one tick is logged and the loop goes on."""

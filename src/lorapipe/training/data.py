@@ -248,11 +248,3 @@ def make_collator(packing: bool, pad_id: int, *, flash_attention: bool) -> Any:
     from transformers import DataCollatorWithFlattening
 
     return DataCollatorWithFlattening(return_position_ids=True, return_flash_attn_kwargs=flash_attention)
-
-
-def dataset_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

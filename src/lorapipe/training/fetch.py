@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from lorapipe.contract.spec import DataRef, TrainingJobSpec
 from lorapipe.errors import DatasetError, ObjectNotFoundError
 from lorapipe.settings import Settings
-from lorapipe.training.data import dataset_sha256
+from lorapipe.training.artifacts import sha256_file
 
 
 def fetch_data(ref: DataRef, work_dir: Path) -> Path:
@@ -29,9 +29,9 @@ def fetch_data(ref: DataRef, work_dir: Path) -> Path:
                     dst.write(chunk)
         except FileNotFoundError:
             raise ObjectNotFoundError(f"dataset {ref.uri} does not exist", param="dataset.uri") from None
-    if ref.sha256 and dataset_sha256(path) != ref.sha256:
+    if ref.sha256 and sha256_file(path) != ref.sha256:
         raise DatasetError(
-            f"dataset {ref.uri} has sha256 {dataset_sha256(path)}, the spec expects {ref.sha256}",
+            f"dataset {ref.uri} has sha256 {sha256_file(path)}, the spec expects {ref.sha256}",
             param="dataset.sha256",
             hint="the file changed after the job was submitted; resubmit it",
         )

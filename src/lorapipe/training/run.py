@@ -45,7 +45,6 @@ from lorapipe.training.data import (
     EncodedSet,
     EpochBatchOrder,
     PaddingCollator,
-    dataset_sha256,
     encode_examples,
     load_examples,
     make_collator,
@@ -397,8 +396,8 @@ def _dataset_facts(
     train_file: Path, val_file: Path | None, train: EncodedSet, val: EncodedSet, efficiency: float
 ) -> dict[str, Any]:
     return {
-        "train_sha256": dataset_sha256(train_file),
-        "validation_sha256": dataset_sha256(val_file) if val_file else None,
+        "train_sha256": artifacts.sha256_file(train_file),
+        "validation_sha256": artifacts.sha256_file(val_file) if val_file else None,
         "train": train.stats(),
         "validation": val.stats(),
         "train_example_ids": train.ids,

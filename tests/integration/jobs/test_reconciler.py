@@ -195,3 +195,27 @@ def test_stalled_run_is_killed_and_retried(sessions, tmp_path) -> None:
     job = run_until(rec, sessions, job_id, {"succeeded", "failed", "cancelled"}, limit_s=40)
     assert job.status == "failed" and job.error is not None and job.error["code"] == "stalled"
     assert count(sessions, Attempt, job_id) == 2
+
+
+def test_the_loop_sweeps_uploads_abandoned_mid_way(sessions, tmp_path: Path) -> None:
+    """A dataset whose upload process died stays ``uploading`` forever unless something sweeps it: the
+    reconciler loop does, and removes the partial object it left."""
+    from lorapipe.db.datasets import Dataset, DatasetStatus
+
+    objects = store(tmp_path)
+    policy = ReconcilerPolicy(interval_s=0.05, stale_upload_s=0.0, sweep_interval_s=3600)
+    rec = Reconciler(sessions, {}, objects, policy=policy)
+    objects.fs.makedirs(f"{objects.root}/.incoming", exist_ok=True)
+    objects.fs.pipe(f"{objects.root}/.incoming/partial", b"half an upload")
+    with session_scope(sessions) as s:
+        s.add(Dataset(id="ds_stuck", owner_id="u", name="stuck", status=DatasetStatus.UPLOADING))
+    time.sleep(0.05)
+    rec.tick()
+    with session_scope(sessions) as s:
+        assert s.get(Dataset, "ds_stuck").status == DatasetStatus.ERROR
+    assert not objects.fs.exists(f"{objects.root}/.incoming/partial")
+    with session_scope(sessions) as s:  # the next sweep waits for its interval
+        s.add(Dataset(id="ds_later", owner_id="u", name="later", status=DatasetStatus.UPLOADING))
+    rec.tick()
+    with session_scope(sessions) as s:
+        assert s.get(Dataset, "ds_later").status == DatasetStatus.UPLOADING
