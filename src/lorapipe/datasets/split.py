@@ -1,4 +1,4 @@
-"""Deterministic train/validation split by conversation, and exact-duplicate removal.
+"""Deterministic train/validation split by conversation (the engine holds out its validation set with it).
 
 A conversation's examples always land on one side, so validation never sees a conversation the
 model trained on. The choice depends only on the seed and the conversation ids, not on file order.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from lorapipe.contract.conversation import Example
 from lorapipe.errors import ConfigError
@@ -64,15 +64,3 @@ def split_examples(
     train = [ex for ex in examples if ex.conversation_id not in val_ids]
     val = [ex for ex in examples if ex.conversation_id in val_ids]
     return train, val
-
-
-def dedupe(examples: Iterable[Example]) -> list[Example]:
-    """Examples with exact duplicates (same roles, texts and trained flags) removed; first kept."""
-    seen: set[str] = set()
-    out = []
-    for ex in examples:
-        h = ex.content_hash()
-        if h not in seen:
-            seen.add(h)
-            out.append(ex)
-    return out

@@ -8,7 +8,6 @@ handles them, nothing here re-implements var-len attention).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 from collections.abc import Iterator, Sequence
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lorapipe.contract.conversation import Example
+from lorapipe.datasets.split import split_examples
 from lorapipe.errors import DatasetError
 from lorapipe.models.encoding import IGNORE_INDEX, encode_example
 
@@ -73,10 +73,9 @@ def _read_canonical(path: Path) -> list[Example]:
 def split_by_conversation(
     examples: Sequence[Example], share: float, seed: int
 ) -> tuple[list[Example], list[Example]]:
-    """Hold out about ``share`` of the examples, whole conversations at a time (no leakage).
-
-    The choice depends only on conversation ids and the seed, not on file order.
-    """
+    """Hold out about ``share`` of the examples, whole conversations at a time (no leakage), with
+    :func:`lorapipe.datasets.split.split_examples`: the choice depends only on conversation ids and the
+    seed, not on file order."""
     if share <= 0:
         return list(examples), []
     convs = sorted({e.conversation_id for e in examples})
@@ -86,18 +85,8 @@ def split_by_conversation(
             param="validation_split",
             hint="give a validation file, or set validation_split to 0",
         )
-    rank = {c: hashlib.sha256(f"{seed}:{c}".encode()).hexdigest() for c in convs}
-    target = max(1, round(share * len(examples)))
-    held: set[str] = set()
-    count = 0
-    for c in sorted(convs, key=rank.__getitem__):
-        if count >= target or len(held) == len(convs) - 1:
-            break
-        held.add(c)
-        count += sum(1 for e in examples if e.conversation_id == c)
-    return [e for e in examples if e.conversation_id not in held], [
-        e for e in examples if e.conversation_id in held
-    ]
+    # At least one conversation is held out, however small the share: a requested eval always happens.
+    return split_examples(examples, count=max(1, round(share * len(examples))), seed=seed)
 
 
 @dataclass

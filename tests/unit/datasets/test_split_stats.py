@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from lorapipe.contract.conversation import Example, Message
 from lorapipe.datasets.readers import iter_examples
-from lorapipe.datasets.split import dedupe, plan_split, split_examples
+from lorapipe.datasets.split import plan_split, split_examples
 from lorapipe.datasets.stats import (
     grouped_efficiency,
     histogram,
@@ -44,14 +43,6 @@ def test_split_by_count_and_bounds() -> None:
         plan_split(sizes, fraction=0.95)
     with pytest.raises(ConfigError):
         plan_split(sizes)
-
-
-def test_dedupe_removes_exact_duplicates_only() -> None:
-    def ex(i: str, reply: str, trained: bool = True) -> Example:
-        return Example(i, i, (Message("user", "q"), Message("assistant", reply, trained)))
-
-    out = dedupe([ex("a", "x"), ex("b", "x"), ex("c", "y"), ex("d", "x", trained=False)])
-    assert [e.id for e in out] == ["a", "c", "d"]
 
 
 def test_percentiles_nearest_rank() -> None:
