@@ -1,6 +1,8 @@
 """Peak GPU memory of a LoRA/QLoRA run, in parts, and which GPUs it fits with headroom.
 
-Model (anchors-training.md §3.3, refined per saved tensor):
+Model: the usual sum of parts (activations after Korthikanti et al. 2022, arXiv:2205.05198, counted here
+per saved tensor), checked against the published peaks in ``data/vram_references.json`` (torchtune,
+axolotl, LLaMA-Factory, Unsloth) by ``tests/unit/estimate`` and ``bench/estimate.py``:
 
   peak = weights + adapter states + saved activations + max(logits at the loss, one recomputed layer)
          + CUDA context + allocator slack

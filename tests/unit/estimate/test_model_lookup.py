@@ -9,7 +9,7 @@ from lorapipe.estimate.model_lookup import facts_from_hf_config, resolve_model_f
 
 pytestmark = pytest.mark.unit
 
-TINY_CONFIG = {  # the 2-layer hidden-64 Qwen3 of shared/research/feasibility.md: 205,184 parameters
+TINY_CONFIG = {  # lorapipe/tiny-qwen3 (models/tiny.py): transformers' Qwen3ForCausalLM has 205,184 parameters
     "model_type": "qwen3",
     "hidden_size": 64,
     "num_hidden_layers": 2,
