@@ -8,59 +8,21 @@ upload stops with a 413 as soon as it passes ``LORAPIPE_MAX_UPLOAD_BYTES``.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import AsyncIterator, Iterator
-from typing import Annotated, Any
+from typing import Annotated
 
-import anyio.from_thread
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
 
 from lorapipe.api.deps import DB, Caller, State
-from lorapipe.api.routes_native_deps import Limit, Offset, offset_page
-from lorapipe.api.shapes import ts
-from lorapipe.db.datasets import Dataset, DatasetStatus
-from lorapipe.errors import NotFoundError, TooLargeError
-from lorapipe.services import datasets as dataset_service
-from lorapipe.services.dataset_tokens import count_tokens
+from lorapipe.api.routes_native_deps import Limit, Offset
+from lorapipe.api.upload_body import body_chunks
+from lorapipe.datasets.report import DatasetReport
+from lorapipe.db.datasets import DatasetStatus
+from lorapipe.services import dataset_views as datasets
+from lorapipe.services.dataset_views import MAX_EXAMPLES_PAGE, DatasetPublic, ExamplesPage
+from lorapipe.services.public import Deleted, Page
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
-MAX_EXAMPLES_PAGE = 50
-
-
-def dataset_object(row: Dataset) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "object": "dataset",
-        "name": row.name,
-        "description": row.description,
-        "filename": row.filename,
-        "format": row.format,
-        "status": row.status,
-        "bytes": row.size_bytes,
-        "sha256": row.sha256,
-        "statistics": row.statistics or {},
-        "error_message": row.error_message,
-        "created_at": ts(row.created_at),
-        "updated_at": ts(row.updated_at),
-    }
-
-
-def _body_chunks(request: Request) -> Iterator[bytes]:
-    """The request body as a blocking iterator, for a sync handler (runs in a worker thread)."""
-    stream: AsyncIterator[bytes] = request.stream()
-
-    async def next_chunk() -> bytes:
-        return await anext(stream)
-
-    while True:
-        try:
-            chunk = anyio.from_thread.run(next_chunk)
-        except StopAsyncIteration:
-            return
-        if chunk:
-            yield chunk
 
 
 @router.post(
@@ -82,26 +44,19 @@ def upload_dataset(
     filename: Annotated[str | None, Query(max_length=255)] = None,
     format: Annotated[str | None, Query(max_length=32, description="auto when absent.")] = None,
     description: Annotated[str, Query(max_length=2000)] = "",
-) -> dict[str, Any]:
-    limit = state.settings.max_upload_bytes
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise TooLargeError(
-            f"the upload is {int(declared)} bytes; the limit is {limit}", param="file", hint="split the file"
-        )
-    dataset = dataset_service.create_dataset_from_upload(
+) -> DatasetPublic:
+    # A declared Content-Length over the limit was answered (413) before this runs: body_limit.py.
+    return datasets.upload_dataset(
         db,
         state.objects,
+        state.settings,
         owner_id=user.id,
+        stream=body_chunks(request),
         name=name or filename or "dataset",
-        stream=_body_chunks(request),
-        max_bytes=limit,
         filename=filename,
         format=format,
         description=description,
-        max_problems=state.settings.max_report_problems,
     )
-    return dataset_object(dataset)
 
 
 @router.get("", summary="Your datasets, newest first, with the total over all of them")
@@ -112,27 +67,18 @@ def list_datasets(
     q: Annotated[str | None, Query(max_length=255, description="Part of the name (any case).")] = None,
     limit: Limit = 20,
     offset: Offset = 0,
-) -> dict[str, Any]:
-    query = select(Dataset).where(Dataset.owner_id == user.id, Dataset.deleted_at.is_(None))
-    if status is not None:
-        query = query.where(Dataset.status == status.value)
-    if q:
-        query = query.where(func.lower(Dataset.name).contains(q.lower(), autoescape=True))
-    query = query.order_by(Dataset.created_at.desc(), Dataset.id.desc())
-    return offset_page(db, query, limit=limit, offset=offset, to_dict=dataset_object)
+) -> Page[DatasetPublic]:
+    return datasets.list_datasets(db, user.id, status=status, q=q, limit=limit, offset=offset)
 
 
 @router.get("/{dataset_id}", summary="A dataset")
-def get_dataset(db: DB, user: Caller, dataset_id: str) -> dict[str, Any]:
-    return dataset_object(dataset_service.get_dataset(db, user.id, dataset_id))
+def get_dataset(db: DB, user: Caller, dataset_id: str) -> DatasetPublic:
+    return datasets.get_dataset(db, user.id, dataset_id)
 
 
 @router.get("/{dataset_id}/report", summary="The validation report: problems, statistics, samples")
-def get_report(db: DB, user: Caller, dataset_id: str) -> dict[str, Any]:
-    dataset = dataset_service.get_dataset(db, user.id, dataset_id)
-    if dataset.report is None:
-        raise NotFoundError(f"dataset {dataset_id} has no report yet ({dataset.status})", param="dataset_id")
-    return dataset.report
+def get_report(db: DB, user: Caller, dataset_id: str) -> DatasetReport:
+    return datasets.get_report(db, user.id, dataset_id)
 
 
 @router.get("/{dataset_id}/examples", summary="Canonical examples of a ready dataset (what training reads)")
@@ -143,17 +89,8 @@ def list_examples(
     dataset_id: str,
     limit: Annotated[int, Query(ge=1, le=MAX_EXAMPLES_PAGE)] = 5,
     offset: Offset = 0,
-) -> dict[str, Any]:
-    dataset = dataset_service.get_dataset(db, user.id, dataset_id)
-    examples = dataset_service.iter_canonical_examples(state.objects, dataset)
-    page = list(itertools.islice(examples, offset, offset + limit + 1))
-    return {
-        "object": "list",
-        "data": [example.to_dict() for example in page[:limit]],
-        "has_more": len(page) > limit,
-        "limit": limit,
-        "offset": offset,
-    }
+) -> ExamplesPage:
+    return datasets.list_examples(db, state.objects, user.id, dataset_id, limit=limit, offset=offset)
 
 
 class TokenCountRequest(BaseModel):
@@ -170,18 +107,17 @@ class TokenCountRequest(BaseModel):
 )
 def count_dataset_tokens(
     state: State, db: DB, user: Caller, dataset_id: str, body: TokenCountRequest
-) -> dict[str, Any]:
-    dataset = dataset_service.get_dataset(db, user.id, dataset_id)
-    count_tokens(
+) -> DatasetPublic:
+    return datasets.count_dataset_tokens(
         db,
         state.objects,
         state.settings,
-        dataset,
+        user.id,
+        dataset_id,
         model=body.model,
         max_length=body.max_length,
         samples=body.samples,
     )
-    return dataset_object(dataset)
 
 
 class DatasetUpdate(BaseModel):
@@ -192,14 +128,10 @@ class DatasetUpdate(BaseModel):
 
 
 @router.patch("/{dataset_id}", summary="Rename a dataset or change its description")
-def update_dataset(db: DB, user: Caller, dataset_id: str, body: DatasetUpdate) -> dict[str, Any]:
-    row = dataset_service.rename_dataset(
-        db, user.id, dataset_id, name=body.name, description=body.description
-    )
-    return dataset_object(row)
+def update_dataset(db: DB, user: Caller, dataset_id: str, body: DatasetUpdate) -> DatasetPublic:
+    return datasets.update_dataset(db, user.id, dataset_id, name=body.name, description=body.description)
 
 
 @router.delete("/{dataset_id}", summary="Delete a dataset (jobs that used it keep their record)")
-def delete_dataset(db: DB, user: Caller, dataset_id: str) -> dict[str, Any]:
-    dataset_service.delete_dataset(db, user.id, dataset_id)
-    return {"id": dataset_id, "object": "dataset", "deleted": True}
+def delete_dataset(db: DB, user: Caller, dataset_id: str) -> Deleted:
+    return datasets.delete_dataset(db, user.id, dataset_id)

@@ -1,19 +1,14 @@
-"""What the native ``/api`` routes share: offset pages with a total, and a caller check that does not
-hold a database session for the life of a long response (an event stream, a large download)."""
+"""What the native ``/api`` routes share: paging parameters, and a caller check that does not hold a
+database session for the life of a long response (an event stream, a download)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 from fastapi import Depends, Query, Request
-from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session
 
 from lorapipe.api.deps import State, current_user
 from lorapipe.db.accounts import User
-
-T = TypeVar("T")
 
 Limit = Annotated[int, Query(ge=1, le=100, description="Items per page (1-100).")]
 Offset = Annotated[int, Query(ge=0, le=10_000_000, description="Items to skip.")]
@@ -30,25 +25,3 @@ def short_lived_caller(request: Request, state: State) -> User:
 
 
 StreamCaller = Annotated[User, Depends(short_lived_caller)]
-
-
-def offset_page(
-    session: Session,
-    query: Select[T],
-    *,
-    limit: int,
-    offset: int,
-    to_dict: Callable[[T], dict[str, Any]],
-) -> dict[str, Any]:
-    """A list object over ``query`` (already filtered and ordered): ``data``, ``total`` (every
-    matching row, not just this page), ``has_more``, ``limit``, ``offset``."""
-    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
-    rows: Sequence[T] = session.scalars(query.limit(limit).offset(offset)).all()
-    return {
-        "object": "list",
-        "data": [to_dict(row) for row in rows],
-        "total": int(total),
-        "has_more": offset + len(rows) < total,
-        "limit": limit,
-        "offset": offset,
-    }

@@ -6,63 +6,33 @@ Jobs are created through ``POST /v1/fine_tuning/jobs`` (one create path, one val
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from lorapipe.api import shapes
 from lorapipe.api.deps import DB, Caller, State
-from lorapipe.api.routes_native_deps import Limit, Offset, StreamCaller, offset_page
+from lorapipe.api.routes_native_deps import Limit, Offset, StreamCaller
 from lorapipe.api.sse import job_event_stream, resume_after
 from lorapipe.contract.job_states import JobStatus
-from lorapipe.db.jobs import Job, MetricPoint
-from lorapipe.jobs import store
-from lorapipe.services import jobs as job_service
+from lorapipe.services import job_events, job_views
+from lorapipe.services.job_events import MetricsPage
+from lorapipe.services.job_views import NativeJobPublic
+from lorapipe.services.public import Page
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
-MAX_POINTS = 5000
-"""Metric points one request returns (a chart needs no more; ``after_step`` pages on)."""
-PROGRESS_KEYS = ("step", "total_steps", "epoch", "loss", "eval_loss", "eta_s", "elapsed_s", "tokens_per_s")
-
-
-def job_progress(session: Session, job_id: str) -> dict[str, Any]:
-    """The latest figures: step, total steps, train loss, eval loss, ETA (seconds), elapsed."""
-    recent = session.scalars(
-        select(MetricPoint).where(MetricPoint.job_id == job_id).order_by(MetricPoint.id.desc()).limit(50)
-    ).all()
-    progress: dict[str, Any] = dict.fromkeys(PROGRESS_KEYS)
-    # Oldest to newest, so the newest value of each figure wins.
-    for point in reversed(recent):
-        values = {"step": point.step, **point.values}
-        progress.update({k: values[k] for k in PROGRESS_KEYS if values.get(k) is not None})
-    return progress
-
-
-def native_job(session: Session, job: Job) -> dict[str, Any]:
-    return shapes.job_object(job) | {"progress": job_progress(session, job.id)}
 
 
 @router.get("", summary="Your jobs, newest first, with the total over all of them")
 def list_jobs(
-    db: DB,
-    user: Caller,
-    status: JobStatus | None = None,
-    limit: Limit = 20,
-    offset: Offset = 0,
-) -> dict[str, Any]:
-    query = select(Job).where(Job.owner_id == user.id)
-    if status is not None:
-        query = query.where(Job.status == status.value)
-    query = query.order_by(Job.created_at.desc(), Job.id.desc())
-    return offset_page(db, query, limit=limit, offset=offset, to_dict=lambda job: native_job(db, job))
+    db: DB, user: Caller, status: JobStatus | None = None, limit: Limit = 20, offset: Offset = 0
+) -> Page[NativeJobPublic]:
+    return job_views.list_jobs_with_progress(db, user.id, status=status, limit=limit, offset=offset)
 
 
 @router.get("/{job_id}", summary="A job with its latest progress")
-def get_job(db: DB, user: Caller, job_id: str) -> dict[str, Any]:
-    return native_job(db, store.get_job(db, user.id, job_id))
+def get_job(db: DB, user: Caller, job_id: str) -> NativeJobPublic:
+    return job_views.get_job_with_progress(db, user.id, job_id)
 
 
 @router.get("/{job_id}/metrics", summary="A job's metric points, oldest first (for charts)")
@@ -71,28 +41,26 @@ def list_metrics(
     user: Caller,
     job_id: str,
     after_step: Annotated[int, Query(ge=-1, description="Only points after this step.")] = -1,
-) -> dict[str, Any]:
-    job = store.get_job(db, user.id, job_id)
-    points = db.scalars(
-        select(MetricPoint)
-        .where(MetricPoint.job_id == job.id, MetricPoint.step > after_step)
-        .order_by(MetricPoint.step, MetricPoint.id)
-        .limit(MAX_POINTS + 1)
-    ).all()
-    data = [{"step": p.step, **p.values} for p in points[:MAX_POINTS]]
-    return {"object": "list", "data": data, "has_more": len(points) > MAX_POINTS}
+) -> MetricsPage:
+    return job_events.list_metrics(db, user.id, job_id, after_step=after_step)
 
 
 @router.post("/{job_id}/cancel", summary="Cancel a job (its process is stopped)")
-def cancel_job(db: DB, user: Caller, job_id: str) -> dict[str, Any]:
-    return native_job(db, job_service.cancel_job(db, owner_id=user.id, job_id=job_id))
+def cancel_job(db: DB, user: Caller, job_id: str) -> NativeJobPublic:
+    return job_views.with_progress(db, job_views.cancel_job(db, user.id, job_id))
 
 
 @router.get(
     "/{job_id}/stream",
     summary="The job's events as server-sent events; resume with Last-Event-ID; ends when the job ends",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "A server-sent event stream, not JSON: one `fine_tuning.job.event` object "
+            "per `data:` line (with `event`, the engine's event type), then an `end` event.",
+        }
+    },
 )
 def stream_events(
     request: Request,
@@ -103,7 +71,7 @@ def stream_events(
     after: Annotated[int | None, Query(ge=0, description="Resume after this seq (no header).")] = None,
 ) -> StreamingResponse:
     with state.sessions() as session:
-        store.get_job(session, user.id, job_id)
+        job_events.check_job(session, user.id, job_id)
     start = resume_after(last_event_id, after)
     return StreamingResponse(
         job_event_stream(state.sessions, job_id, start, is_disconnected=request.is_disconnected),

@@ -1,64 +1,15 @@
-"""Dashboard totals, computed by the database over ALL of the caller's rows (never one page)."""
+"""Dashboard totals over all of the caller's datasets, jobs and adapters."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from lorapipe.api.deps import DB, Caller
-from lorapipe.contract.job_states import ACTIVE, JobStatus
-from lorapipe.db.datasets import Dataset, DatasetStatus
-from lorapipe.db.jobs import Adapter, Job
+from lorapipe.services.stats import DashboardStats, dashboard_stats
 
 router = APIRouter(tags=["stats"])
 
 
-def dashboard_stats(session: Session, owner_id: str) -> dict[str, Any]:
-    """Counts by status, examples in ready datasets, bytes stored, trained tokens, adapters."""
-    live = (Dataset.owner_id == owner_id, Dataset.deleted_at.is_(None))
-    by_status = dict(
-        session.execute(select(Dataset.status, func.count()).where(*live).group_by(Dataset.status)).all()
-    )
-    examples, stored = session.execute(
-        select(
-            func.coalesce(func.sum(Dataset.statistics["examples"].as_integer()), 0),
-            func.coalesce(func.sum(Dataset.size_bytes), 0),
-        ).where(*live, Dataset.status == DatasetStatus.READY.value)
-    ).one()
-    jobs = dict(
-        session.execute(
-            select(Job.status, func.count()).where(Job.owner_id == owner_id).group_by(Job.status)
-        ).all()
-    )
-    trained = session.scalar(
-        select(func.coalesce(func.sum(Job.trained_tokens), 0)).where(Job.owner_id == owner_id)
-    )
-    adapters, adapter_bytes = session.execute(
-        select(func.count(), func.coalesce(func.sum(Adapter.size_bytes), 0)).where(
-            Adapter.owner_id == owner_id, Adapter.deleted_at.is_(None)
-        )
-    ).one()
-    return {
-        "object": "dashboard.stats",
-        "datasets": {
-            "total": sum(by_status.values()),
-            "by_status": {s.value: int(by_status.get(s.value, 0)) for s in DatasetStatus},
-            "examples": int(examples),
-            "bytes": int(stored),
-        },
-        "jobs": {
-            "total": sum(jobs.values()),
-            "active": sum(int(jobs.get(s.value, 0)) for s in ACTIVE),
-            "by_status": {s.value: int(jobs.get(s.value, 0)) for s in JobStatus},
-            "trained_tokens": int(trained or 0),
-        },
-        "adapters": {"total": int(adapters), "bytes": int(adapter_bytes)},
-    }
-
-
 @router.get("/stats", summary="Dashboard totals over all of your datasets, jobs and adapters")
-def get_stats(db: DB, user: Caller) -> dict[str, Any]:
+def get_stats(db: DB, user: Caller) -> DashboardStats:
     return dashboard_stats(db, user.id)

@@ -1,57 +1,83 @@
 """OpenAI-compatible routes: /v1/files, /v1/fine_tuning/jobs (+cancel, events, checkpoints), /v1/models.
 
-Thin: each handler authenticates, calls one service or store function, and shapes the answer.
+Thin: each handler authenticates and calls one service function; the answer is the service's object
+checked against OpenAI's shape in :mod:`lorapipe.api.schemas_v1`.
 """
 
 from __future__ import annotations
 
-import functools
-from importlib import resources
 from typing import Annotated, Any
 
-import yaml
-from fastapi import APIRouter, File, Form, Header, Query, UploadFile
+from fastapi import APIRouter, Header, Query, Request
+from pydantic import BaseModel
 
-from lorapipe.api import schemas_v1, shapes
+from lorapipe.api import schemas_v1
 from lorapipe.api.deps import DB, Caller, State
-from lorapipe.errors import NotFoundError, UserError
-from lorapipe.jobs import store
+from lorapipe.api.upload_body import MultipartUpload, body_chunks
+from lorapipe.errors import UserError
+from lorapipe.services import catalog, file_views, job_events, job_views
 from lorapipe.services import jobs as job_service
+from lorapipe.services.file_views import FilePublic
+from lorapipe.services.job_views import JobPublic
 
 router = APIRouter(prefix="/v1", responses=schemas_v1.ERROR_RESPONSES)
 Limit = Annotated[int, Query(ge=1, le=100)]
+_FORM = {
+    "type": "object",
+    "required": ["file", "purpose"],
+    "properties": {
+        "file": {"type": "string", "format": "binary", "description": "The training file (JSONL or JSON)."},
+        "purpose": {"type": "string", "enum": ["fine-tune"]},
+    },
+}
+
+
+def _openai(obj: BaseModel) -> dict[str, Any]:
+    """``obj`` as JSON values: the OpenAI response model then keeps the fields it does not declare
+    (our additions), which validating the object itself would drop."""
+    return obj.model_dump(mode="json")
+
+
+def _check_purpose(fields: dict[str, str]) -> None:
+    purpose = fields.get("purpose")
+    if purpose is None:
+        raise UserError("the form has no 'purpose' field; send purpose=fine-tune", param="purpose")
+    if purpose != "fine-tune":
+        raise UserError(f"purpose {purpose!r} is not supported; use 'fine-tune'", param="purpose")
 
 
 @router.post(
     "/files",
     response_model=schemas_v1.FileOut,
     summary="Upload a training file (purpose fine-tune); the upload is validated",
+    openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _FORM}}}},
 )
-def upload_file(
-    state: State, db: DB, user: Caller, file: Annotated[UploadFile, File()], purpose: Annotated[str, Form()]
-) -> dict[str, Any]:
-    if purpose != "fine-tune":
-        raise UserError(f"purpose {purpose!r} is not supported; use 'fine-tune'", param="purpose")
+def upload_file(request: Request, state: State, db: DB, user: Caller) -> dict[str, Any]:
+    # The multipart body is parsed here, as it arrives, straight into the store (never spooled);
+    # FastAPI's File()/Form() would read all of it to a temporary file first.
+    form = MultipartUpload(request.headers.get("content-type", ""), body_chunks(request))
+    form.start()
+    if "purpose" in form.fields:  # sent before the file (as the openai client does): check it now
+        _check_purpose(form.fields)
     row = job_service.upload_file(
         db,
         state.objects,
         state.settings,
         owner_id=user.id,
-        filename=file.filename or "upload.jsonl",
-        stream=file.file,
+        filename=form.filename or "upload.jsonl",
+        stream=form.file_chunks(on_complete=_check_purpose),
     )
-    return shapes.file_object(row)
+    return _openai(FilePublic.from_row(row))
 
 
 @router.get("/files", response_model=schemas_v1.FileList, summary="List your files, newest first")
 def list_files(db: DB, user: Caller, after: str | None = None, limit: Limit = 20) -> dict[str, Any]:
-    page = store.list_files(db, user.id, after, limit)
-    return shapes.list_object(page.items, shapes.file_object, page.has_more)
+    return _openai(file_views.list_files(db, user.id, after=after, limit=limit))
 
 
 @router.get("/files/{file_id}", response_model=schemas_v1.FileOut, summary="Retrieve a file")
 def get_file(db: DB, user: Caller, file_id: str) -> dict[str, Any]:
-    return shapes.file_object(store.get_file(db, user.id, file_id))
+    return _openai(file_views.get_file(db, user.id, file_id))
 
 
 @router.post("/fine_tuning/jobs", response_model=schemas_v1.JobOut, summary="Create a fine-tuning job")
@@ -65,7 +91,7 @@ def create_job(
     job = job_service.create_job(
         db, state.objects, state.settings, owner_id=user.id, request=body, idempotency_key=idempotency_key
     )
-    return shapes.job_object(job)
+    return _openai(JobPublic.from_row(job))
 
 
 @router.get(
@@ -74,15 +100,14 @@ def create_job(
     summary="List your fine-tuning jobs, newest first (cursor: after)",
 )
 def list_jobs(db: DB, user: Caller, after: str | None = None, limit: Limit = 20) -> dict[str, Any]:
-    page = store.list_jobs(db, user.id, after, limit)
-    return shapes.list_object(page.items, shapes.job_object, page.has_more)
+    return _openai(job_views.list_jobs(db, user.id, after=after, limit=limit))
 
 
 @router.get(
     "/fine_tuning/jobs/{job_id}", response_model=schemas_v1.JobOut, summary="Retrieve a fine-tuning job"
 )
 def get_job(db: DB, user: Caller, job_id: str) -> dict[str, Any]:
-    return shapes.job_object(store.get_job(db, user.id, job_id))
+    return _openai(job_views.get_job(db, user.id, job_id))
 
 
 @router.post(
@@ -91,7 +116,7 @@ def get_job(db: DB, user: Caller, job_id: str) -> dict[str, Any]:
     summary="Cancel a job (its process is stopped)",
 )
 def cancel_job(db: DB, user: Caller, job_id: str) -> dict[str, Any]:
-    return shapes.job_object(job_service.cancel_job(db, owner_id=user.id, job_id=job_id))
+    return _openai(job_views.cancel_job(db, user.id, job_id))
 
 
 @router.get(
@@ -102,9 +127,7 @@ def cancel_job(db: DB, user: Caller, job_id: str) -> dict[str, Any]:
 def list_events(
     db: DB, user: Caller, job_id: str, after: str | None = None, limit: Limit = 20
 ) -> dict[str, Any]:
-    job = store.get_job(db, user.id, job_id)
-    page = store.list_events(db, job, after, limit)
-    return shapes.list_object(page.items, shapes.event_object, page.has_more)
+    return _openai(job_events.list_events(db, user.id, job_id, after=after, limit=limit))
 
 
 @router.get(
@@ -115,17 +138,7 @@ def list_events(
 def list_checkpoints(
     db: DB, user: Caller, job_id: str, after: str | None = None, limit: Limit = 10
 ) -> dict[str, Any]:
-    job = store.get_job(db, user.id, job_id)
-    page = store.list_checkpoints(db, job, after, limit)
-    return shapes.list_object(page.items, lambda c: shapes.checkpoint_object(c, job), page.has_more)
-
-
-@functools.cache
-def _catalogue_ids() -> tuple[str, ...]:
-    text = resources.files("lorapipe.models").joinpath("catalog.yaml").read_text("utf-8")
-    doc = yaml.safe_load(text) or {}
-    entries = doc.get("models", []) if isinstance(doc, dict) else []
-    return tuple(str(e["id"]) for e in entries if isinstance(e, dict) and "id" in e)
+    return _openai(job_events.list_checkpoints(db, user.id, job_id, after=after, limit=limit))
 
 
 @router.get(
@@ -134,16 +147,9 @@ def _catalogue_ids() -> tuple[str, ...]:
     summary="Base models in the catalogue and your fine-tuned models",
 )
 def list_models(db: DB, user: Caller) -> dict[str, Any]:
-    data = [shapes.model_object(m, None, "lorapipe") for m in _catalogue_ids()]
-    data += [shapes.adapter_model(a) for a in store.list_adapters(db, user.id)]
-    return {"object": "list", "data": data}
+    return _openai(catalog.list_openai_models(db, user.id))
 
 
 @router.get("/models/{model_id:path}", response_model=schemas_v1.ModelOut, summary="Retrieve a model")
 def get_model(db: DB, user: Caller, model_id: str) -> dict[str, Any]:
-    if model_id in _catalogue_ids():
-        return shapes.model_object(model_id, None, "lorapipe")
-    for adapter in store.list_adapters(db, user.id):
-        if adapter.name == model_id:
-            return shapes.adapter_model(adapter)
-    raise NotFoundError(f"no model {model_id!r}", param="model")
+    return _openai(catalog.get_openai_model(db, user.id, model_id))

@@ -16,20 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from lorapipe.api import shapes
-from lorapipe.contract.job_states import JobStatus
-from lorapipe.db.jobs import Job
 from lorapipe.errors import UserError
-from lorapipe.jobs import store
+from lorapipe.services.job_events import FEED_BATCH, EventFeed, event_feed
 
 RETRY_MS = 2000
 """Reconnection delay the stream asks clients to use, in milliseconds."""
-BATCH = 500
-"""Events read per poll; a longer backlog is sent over several polls without sleeping."""
 
 
 @dataclass(frozen=True)
@@ -68,14 +62,9 @@ def resume_after(last_event_id: str | None, after: int | None) -> int:
     return after or 0
 
 
-def _poll(sessions: sessionmaker[Session], job_id: str, after: int) -> tuple[str, list[dict[str, Any]]]:
-    """The job's status, then the events after ``after`` (status first: when it reads terminal, the
-    event recording that change is already committed and this read sees it)."""
+def _poll(sessions: sessionmaker[Session], job_id: str, after: int) -> EventFeed:
     with sessions() as session:
-        status = session.scalar(select(Job.status).where(Job.id == job_id))
-        rows = store.events_since(session, job_id, after, limit=BATCH)
-        events = [shapes.event_object(row) | {"event": row.type} for row in rows]
-    return status or JobStatus.CANCELLED.value, events
+        return event_feed(session, job_id, after)
 
 
 async def job_event_stream(
@@ -90,16 +79,16 @@ async def job_event_stream(
     yield f"retry: {RETRY_MS}\n\n".encode()
     last_sent = time.monotonic()
     while not await is_disconnected():
-        status, events = await run_in_threadpool(_poll, sessions, job_id, after)
-        for event in events:
-            yield format_event(event, event=event["event"], id=event["seq"])
-            after = event["seq"]
-        if events:
+        feed = await run_in_threadpool(_poll, sessions, job_id, after)
+        for event in feed.events:
+            yield format_event(event.model_dump(mode="json"), event=event.event, id=event.seq)
+            after = event.seq
+        if feed.events:
             last_sent = time.monotonic()
-        if len(events) == BATCH:
+        if len(feed.events) == FEED_BATCH:
             continue
-        if JobStatus(status).is_terminal:
-            yield format_event({"status": status, "last_seq": after}, event="end")
+        if feed.status.is_terminal:
+            yield format_event({"status": feed.status.value, "last_seq": after}, event="end")
             return
         if time.monotonic() - last_sent >= timing.keepalive_s:
             yield b": keep-alive\n\n"

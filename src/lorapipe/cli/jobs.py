@@ -118,7 +118,7 @@ def _print_rows(rows: Sequence[Sequence[str]]) -> None:
 @app.command("show")
 def show(job_id: str) -> None:
     """One job as JSON (the API's object)."""
-    from lorapipe.api.shapes import job_object
+    from lorapipe.services.job_views import JobPublic
 
     client = _remote()
     if client is not None:
@@ -126,7 +126,7 @@ def show(job_id: str) -> None:
         return
     try:
         with session_scope(open_database()) as s:
-            print(json.dumps(job_object(_job(s, job_id)), indent=2))
+            print(json.dumps(JobPublic.from_row(_job(s, job_id)).model_dump(mode="json"), indent=2))
     except LorapipeError as exc:
         raise _fail(exc) from None
 

@@ -8,13 +8,19 @@ so in its assumptions, and ``POST /api/datasets/{id}/tokens`` replaces the guess
 from __future__ import annotations
 
 import math
+from typing import Any
 
-from lorapipe.contract.config import TrainingConfig
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+
+from lorapipe.contract.config import PRESET_NAMES, TrainingConfig, parse_config
 from lorapipe.datasets.report import DatasetReport
+from lorapipe.errors import ConflictError
 from lorapipe.estimate.config import EstimateConfig
 from lorapipe.estimate.report import EstimateReport
 from lorapipe.estimate.request import DatasetTokensIn, EstimateRequest, estimate_with_settings
 from lorapipe.estimate.timing import tokens_from_report
+from lorapipe.services import datasets as dataset_service
 from lorapipe.settings import Settings
 
 CHARS_PER_TOKEN = 4.0
@@ -76,3 +82,40 @@ def estimate_dataset_run(
     if assumption:
         estimate.assumptions.insert(0, assumption)
     return estimate
+
+
+class DatasetEstimateRequest(BaseModel):
+    """A run on a stored dataset: the model, a preset and overrides, and which GPUs to price."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1, max_length=255, description="Base model id.")
+    preset: str = Field(default="balanced", description=f"One of {', '.join(PRESET_NAMES)}.")
+    config: dict[str, Any] | None = Field(default=None, description="TrainingConfig fields to override.")
+    gpus: list[str] | None = Field(default=None, description="Only these GPU ids (default: all).")
+    budget_usd: float | None = Field(default=None, ge=0, description="Monthly budget, USD.")
+    spent_usd: float = Field(default=0.0, ge=0, description="Already spent this month, USD.")
+
+
+def estimate_stored_dataset(
+    session: Session, settings: Settings, owner_id: str, dataset_id: str, request: DatasetEstimateRequest
+) -> EstimateReport:
+    """Estimate a run on the owner's dataset from its counted tokens, on every GPU and backend;
+    :class:`ConflictError` until its tokens are counted."""
+    dataset = dataset_service.get_dataset(session, owner_id, dataset_id)
+    report = DatasetReport.model_validate(dataset.report) if dataset.report else None
+    if report is None or report.tokens is None:
+        raise ConflictError(
+            f"dataset {dataset_id} has no token counts yet",
+            param="dataset_id",
+            hint=f"count them first: POST /api/datasets/{dataset_id}/tokens",
+        )
+    return estimate_dataset_run(
+        report,
+        model=request.model,
+        training=parse_config({"preset": request.preset, **(request.config or {})}),
+        settings=settings,
+        gpus=request.gpus,
+        budget_usd=request.budget_usd,
+        spent_usd=request.spent_usd,
+    )

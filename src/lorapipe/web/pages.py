@@ -1,37 +1,32 @@
-"""Dashboard pages. Each reads through the same functions as the ``/api`` routes (one query per
-concept), and renders a template; none writes."""
+"""Dashboard pages. Each reads through the same service functions as the ``/api`` routes (one query
+per concept, the same objects), and renders a template; none writes."""
 
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 from importlib import resources
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 from fastapi.templating import Jinja2Templates
 
-from lorapipe.api import routes_native_adapters as adapters_api
-from lorapipe.api import routes_native_datasets as datasets_api
-from lorapipe.api import routes_native_jobs as jobs_api
-from lorapipe.api.deps import DB, State
-from lorapipe.api.routes_native_files import stream_file, stream_zip
-from lorapipe.api.routes_native_stats import dashboard_stats
 from lorapipe.contract.config import PRESET_NAMES
 from lorapipe.contract.job_states import JobStatus
 from lorapipe.db.accounts import User
-from lorapipe.db.datasets import Dataset, DatasetStatus
+from lorapipe.db.datasets import DatasetStatus
 from lorapipe.errors import LorapipeError, NotFoundError
-from lorapipe.jobs import store
 from lorapipe.models.catalog import list_models
-from lorapipe.services import datasets as dataset_service
-from lorapipe.web.auth import page_user
+from lorapipe.services import adapters as adapter_service
+from lorapipe.services import dataset_views, job_views
+from lorapipe.services.adapter_files import FileDownload
+from lorapipe.services.dataset_views import DatasetPublic, ExamplePublic
+from lorapipe.services.stats import dashboard_stats
+from lorapipe.web.deps import DB, PageUser, State
 from lorapipe.web.report_view import histogram_bars
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(resources.files("lorapipe.web") / "templates"))
-PageUser = Annotated[User, Depends(page_user)]
 PAGE = 20
 SAMPLE_EXAMPLES = 2
 
@@ -101,8 +96,8 @@ def overview(request: Request, db: DB, user: PageUser) -> HTMLResponse:
         "overview.html",
         user,
         stats=dashboard_stats(db, user.id),
-        jobs=jobs_api.list_jobs(db, user, None, 5, 0)["data"],
-        datasets=datasets_api.list_datasets(db, user, None, None, 5, 0)["data"],
+        jobs=job_views.list_jobs_with_progress(db, user.id, limit=5).data,
+        datasets=dataset_views.list_datasets(db, user.id, limit=5).data,
     )
 
 
@@ -115,7 +110,9 @@ def datasets(
     q: Annotated[str | None, Query(max_length=255)] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> HTMLResponse:
-    listing = datasets_api.list_datasets(db, user, status, q, PAGE, (page - 1) * PAGE)
+    listing = dataset_views.list_datasets(
+        db, user.id, status=status, q=q, limit=PAGE, offset=(page - 1) * PAGE
+    )
     return render(
         request,
         "datasets.html",
@@ -128,13 +125,12 @@ def datasets(
     )
 
 
-def _sample_examples(state: State, dataset: Dataset) -> list[dict[str, Any]]:
+def _sample_examples(db: DB, state: State, user: User, dataset: DatasetPublic) -> list[ExamplePublic]:
     """The first canonical examples (message level), shown when the report has no tokenized samples."""
     if dataset.status != DatasetStatus.READY:
         return []
     try:
-        examples = dataset_service.iter_canonical_examples(state.objects, dataset)
-        return [ex.to_dict() for ex in itertools.islice(examples, SAMPLE_EXAMPLES)]
+        return dataset_views.list_examples(db, state.objects, user.id, dataset.id, limit=SAMPLE_EXAMPLES).data
     except LorapipeError:
         return []
 
@@ -142,20 +138,20 @@ def _sample_examples(state: State, dataset: Dataset) -> list[dict[str, Any]]:
 @router.get("/ui/datasets/{dataset_id}", response_class=HTMLResponse)
 def dataset_detail(request: Request, state: State, db: DB, user: PageUser, dataset_id: str) -> HTMLResponse:
     try:
-        row = dataset_service.get_dataset(db, user.id, dataset_id)
+        dataset = dataset_views.get_dataset(db, user.id, dataset_id)
     except NotFoundError as exc:
         return not_found(request, user, exc)
-    report = row.report or {}
-    tokens = report.get("tokens")
+    report = dataset_views.find_report(db, user.id, dataset_id)
+    tokens = report.tokens if report else None
     return render(
         request,
         "dataset.html",
         user,
-        dataset=datasets_api.dataset_object(row),
+        dataset=dataset,
         report=report,
         tokens=tokens,
-        bars=histogram_bars(tokens["histogram"]) if tokens else None,
-        examples=[] if report.get("samples") else _sample_examples(state, row),
+        bars=histogram_bars(tokens.histogram) if tokens else None,
+        examples=[] if report and report.samples else _sample_examples(db, state, user, dataset),
         models=[spec.id for spec in list_models()],
         presets=PRESET_NAMES,
     )
@@ -169,7 +165,9 @@ def jobs(
     status: JobStatus | None = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> HTMLResponse:
-    listing = jobs_api.list_jobs(db, user, status, PAGE, (page - 1) * PAGE)
+    listing = job_views.list_jobs_with_progress(
+        db, user.id, status=status, limit=PAGE, offset=(page - 1) * PAGE
+    )
     return render(
         request,
         "jobs.html",
@@ -184,19 +182,17 @@ def jobs(
 @router.get("/ui/jobs/{job_id}", response_class=HTMLResponse)
 def job_detail(request: Request, db: DB, user: PageUser, job_id: str) -> HTMLResponse:
     try:
-        job = store.get_job(db, user.id, job_id)
+        job = job_views.get_job_with_progress(db, user.id, job_id)
     except NotFoundError as exc:
         return not_found(request, user, exc)
-    adapter = next((a for a in store.list_adapters(db, user.id) if a.job_id == job.id), None)
-    training = store.get_file(db, user.id, job.training_file) if job.training_file else None
     return render(
         request,
         "job.html",
         user,
-        job=jobs_api.native_job(db, job),
-        terminal=JobStatus(job.status).is_terminal,
-        adapter=adapters_api.adapter_object(adapter) if adapter else None,
-        dataset_id=training.dataset_id if training else None,
+        job=job,
+        terminal=job.status.is_terminal,
+        adapter=adapter_service.adapter_of_job(db, user.id, job.id),
+        dataset_id=job_views.training_dataset_id(db, user.id, job),
     )
 
 
@@ -204,20 +200,26 @@ def job_detail(request: Request, db: DB, user: PageUser, job_id: str) -> HTMLRes
 def adapters(
     request: Request, db: DB, user: PageUser, page: Annotated[int, Query(ge=1, le=100_000)] = 1
 ) -> HTMLResponse:
-    listing = adapters_api.list_adapters(db, user, PAGE, (page - 1) * PAGE)
+    listing = adapter_service.list_adapters(db, user.id, limit=PAGE, offset=(page - 1) * PAGE)
     return render(request, "adapters.html", user, listing=listing, page=page)
+
+
+def attachment(download: FileDownload) -> StreamingResponse:
+    return StreamingResponse(
+        download.chunks,
+        media_type=download.media_type,
+        headers={"Content-Disposition": download.content_disposition},
+    )
 
 
 # Downloads for plain links (a link cannot carry a bearer header); read-only, cookie-identified.
 @router.get("/ui/adapters/{adapter_id}/download")
 def adapter_zip(state: State, user: PageUser, adapter_id: str) -> StreamingResponse:
     with state.sessions() as session:
-        row = adapters_api.get_adapter(session, user.id, adapter_id)
-    return stream_zip(row)
+        return attachment(adapter_service.download_zip(session, state.settings, user.id, adapter_id))
 
 
 @router.get("/ui/adapters/{adapter_id}/files/{path:path}")
-def adapter_file(state: State, user: PageUser, adapter_id: str, path: str) -> Response:
+def adapter_file(state: State, user: PageUser, adapter_id: str, path: str) -> StreamingResponse:
     with state.sessions() as session:
-        row = adapters_api.get_adapter(session, user.id, adapter_id)
-    return stream_file(row, path)
+        return attachment(adapter_service.download_file(session, state.settings, user.id, adapter_id, path))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+from lorapipe.datasets.report import HistogramBin
 
 WIDTH = 600
 """SVG user units across the plot."""
@@ -21,23 +22,23 @@ class Bar:
     count: int
 
 
-def histogram_bars(bins: list[dict[str, Any]]) -> list[Bar]:
+def histogram_bars(bins: list[HistogramBin]) -> list[Bar]:
     """One bar per bin, scaled so the fullest bin reaches :data:`HEIGHT`; empty bins get no height."""
     if not bins:
         return []
-    top = max(int(b["count"]) for b in bins) or 1
+    top = max(b.count for b in bins) or 1
     width = WIDTH / len(bins)
     bars = []
     for i, b in enumerate(bins):
-        height = HEIGHT * int(b["count"]) / top
+        height = HEIGHT * b.count / top
         bars.append(
             Bar(
                 x=round(i * width + 1, 2),
                 y=round(HEIGHT - height, 2),
                 width=round(max(width - 2, 1), 2),
                 height=round(height, 2),
-                label=f"{b['lo']}–{b['hi']} tokens",
-                count=int(b["count"]),
+                label=f"{b.lo}–{b.hi} tokens",
+                count=b.count,
             )
         )
     return bars

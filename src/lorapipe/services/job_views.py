@@ -1,0 +1,169 @@
+"""Jobs as the API shows them: OpenAI's ``fine_tuning.job`` (plus our fields), and the native view
+that adds the latest progress figures.
+
+Jobs are created and cancelled by :mod:`lorapipe.services.jobs`; this module reads and shapes them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lorapipe.contract.job_states import JobStatus
+from lorapipe.db.jobs import Job, MetricPoint
+from lorapipe.jobs import store
+from lorapipe.jobs.schemas import JobError
+from lorapipe.services import jobs as job_service
+from lorapipe.services.public import CursorPage, Page, rows_with_total, ts
+
+Figure = int | float
+"""A metric as the engine reported it (an integer stays an integer)."""
+PROGRESS_WINDOW = 50
+"""Latest metric points read to assemble the progress figures."""
+
+
+class JobMethod(BaseModel):
+    type: Literal["supervised"] = "supervised"
+
+
+class JobPublic(BaseModel):
+    """OpenAI's fine-tuning job object; ``backend``, ``estimate``, ``preset``, ``started_at`` and
+    ``status_reason`` are our additions."""
+
+    id: str
+    object: Literal["fine_tuning.job"] = "fine_tuning.job"
+    created_at: int
+    finished_at: int | None
+    model: str
+    fine_tuned_model: str | None
+    organization_id: str = Field(description="The owner's user id.")
+    status: JobStatus
+    status_reason: str | None = Field(description="Why the job is in its status.")
+    training_file: str
+    validation_file: str | None
+    hyperparameters: dict[str, Any]
+    result_files: list[str] = Field(default_factory=list)
+    trained_tokens: int | None
+    seed: int
+    suffix: str | None
+    user_provided_suffix: str | None
+    metadata: dict[str, str] | None
+    error: JobError | None = Field(description="Why the job failed; ``kind`` decides retries.")
+    estimated_finish: int | None = None
+    integrations: list[dict[str, Any]] = Field(default_factory=list)
+    method: JobMethod = Field(default_factory=JobMethod)
+    backend: str = Field(description="Where the job runs.")
+    estimate: dict[str, Any] | None = Field(description="The estimate frozen onto the job at creation.")
+    preset: str | None
+    started_at: int | None
+
+    @classmethod
+    def from_row(cls, row: Job) -> JobPublic:
+        return cls(
+            id=row.id,
+            created_at=ts(row.created_at),
+            finished_at=ts(row.finished_at),
+            model=row.model,
+            fine_tuned_model=row.fine_tuned_model,
+            organization_id=row.owner_id,
+            status=JobStatus(row.status),
+            status_reason=row.status_reason,
+            training_file=row.training_file,
+            validation_file=row.validation_file,
+            hyperparameters=row.hyperparameters,
+            trained_tokens=row.trained_tokens,
+            seed=row.seed,
+            suffix=row.suffix,
+            user_provided_suffix=row.suffix,
+            metadata=row.meta,
+            error=JobError.model_validate(row.error) if row.error else None,
+            backend=row.backend,
+            estimate=row.estimate,
+            preset=(row.spec.get("config") or {}).get("preset"),
+            started_at=ts(row.started_at),
+        )
+
+
+class JobProgress(BaseModel):
+    """The latest figures of a run (null until the engine reports them)."""
+
+    step: int | None = None
+    total_steps: int | None = None
+    epoch: Figure | None = None
+    loss: Figure | None = Field(default=None, description="Training loss.")
+    eval_loss: Figure | None = Field(default=None, description="Validation loss.")
+    eta_s: Figure | None = Field(default=None, description="Seconds left, estimated.")
+    elapsed_s: Figure | None = Field(default=None, description="Seconds of training so far.")
+    tokens_per_s: Figure | None = None
+
+
+class NativeJobPublic(JobPublic):
+    """A job with its latest progress (the native ``/api/jobs`` object)."""
+
+    progress: JobProgress
+
+
+def job_progress(session: Session, job_id: str) -> JobProgress:
+    """The newest value of each progress figure over the job's latest metric points."""
+    recent = session.scalars(
+        select(MetricPoint)
+        .where(MetricPoint.job_id == job_id)
+        .order_by(MetricPoint.id.desc())
+        .limit(PROGRESS_WINDOW)
+    ).all()
+    keys = JobProgress.model_fields
+    figures: dict[str, Any] = {}
+    # Oldest to newest, so the newest value of each figure wins.
+    for point in reversed(recent):
+        values = {"step": point.step, **point.values}
+        figures.update({k: values[k] for k in keys if values.get(k) is not None})
+    return JobProgress.model_validate(figures)
+
+
+def with_progress(session: Session, job: JobPublic) -> NativeJobPublic:
+    return NativeJobPublic.model_validate({**dict(job), "progress": job_progress(session, job.id)})
+
+
+def _native(session: Session, row: Job) -> NativeJobPublic:
+    return with_progress(session, JobPublic.from_row(row))
+
+
+def get_job(session: Session, owner_id: str, job_id: str) -> JobPublic:
+    return JobPublic.from_row(store.get_job(session, owner_id, job_id))
+
+
+def list_jobs(session: Session, owner_id: str, *, after: str | None, limit: int) -> CursorPage[JobPublic]:
+    """The owner's jobs newest first, OpenAI's cursor list (``after``: a job id)."""
+    page = store.list_jobs(session, owner_id, after, limit)
+    return CursorPage[JobPublic].of([JobPublic.from_row(j) for j in page.items], has_more=page.has_more)
+
+
+def cancel_job(session: Session, owner_id: str, job_id: str) -> JobPublic:
+    """Cancel (see :func:`lorapipe.services.jobs.cancel_job`); commits."""
+    return JobPublic.from_row(job_service.cancel_job(session, owner_id=owner_id, job_id=job_id))
+
+
+def get_job_with_progress(session: Session, owner_id: str, job_id: str) -> NativeJobPublic:
+    return _native(session, store.get_job(session, owner_id, job_id))
+
+
+def list_jobs_with_progress(
+    session: Session, owner_id: str, *, status: JobStatus | None = None, limit: int = 20, offset: int = 0
+) -> Page[NativeJobPublic]:
+    """The owner's jobs newest first (optionally of one status), with the total over all pages."""
+    query = select(Job).where(Job.owner_id == owner_id)
+    if status is not None:
+        query = query.where(Job.status == status.value)
+    query = query.order_by(Job.created_at.desc(), Job.id.desc())
+    rows, total = rows_with_total(session, query, limit=limit, offset=offset)
+    return Page[NativeJobPublic].of(
+        [_native(session, row) for row in rows], total=total, limit=limit, offset=offset
+    )
+
+
+def training_dataset_id(session: Session, owner_id: str, job: JobPublic) -> str | None:
+    """The dataset the job's training file was validated into (None when it has none)."""
+    return store.get_file(session, owner_id, job.training_file).dataset_id
