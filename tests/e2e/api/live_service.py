@@ -30,6 +30,23 @@ def pid_alive(pid: int) -> bool:
     return stat[stat.rindex(")") + 2] != "Z"
 
 
+def engine_pids(under: Path) -> set[int]:
+    """Live processes running the training engine (``python -m lorapipe.training run SPEC ...``) on a
+    spec file below ``under`` (the test's own folder: other tests' engines are not counted)."""
+    found = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        mine = any(arg.startswith(str(under).encode()) for arg in argv)
+        if b"lorapipe.training" in argv and b"run" in argv and mine and pid_alive(int(proc.name)):
+            found.add(int(proc.name))
+    return found
+
+
 @dataclass
 class Service:
     env: dict[str, str]
