@@ -15,7 +15,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 # Every glibc tag a python:3.11-slim-bookworm image (glibc 2.36) accepts.
-PLATFORMS = tuple(f"manylinux_2_{v}_x86_64" for v in range(36, 4, -1)) + (
+PLATFORMS = (
+    *(f"manylinux_2_{v}_x86_64" for v in range(36, 4, -1)),
     "manylinux2014_x86_64",
     "manylinux1_x86_64",
     "any",
