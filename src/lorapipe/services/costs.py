@@ -64,7 +64,7 @@ def price_attempt(attempt: Attempt, job: Job, catalogue: GpuCatalogue) -> list[p
     gpu = bill.get("gpu")
     count = int(bill.get("gpu_count", 1))
     lines: list[pricing.PricedCost] = []
-    if attempt.backend == "runpod_serverless" and gpu and "execution_ms" in bill:
+    if attempt.backend == "runpod-serverless" and gpu and "execution_ms" in bill:
         lines.append(
             pricing.serverless_actual_cost(
                 catalogue,

@@ -63,12 +63,12 @@ def test_attempts_are_priced_from_the_gpu_that_ran_once(api: Api) -> None:
     }
     with session_scope(api.sessions) as s:
         remote = finished_job(
-            s, api.alice_id, JobStatus.SUCCEEDED, backend="runpod_serverless", estimate=estimate
+            s, api.alice_id, JobStatus.SUCCEEDED, backend="runpod-serverless", estimate=estimate
         )
         ended_attempt(s, remote, billing=SERVERLESS)
         local = finished_job(s, api.alice_id, JobStatus.FAILED)
         ended_attempt(s, local, seconds=42.0)
-        unknown = finished_job(s, api.alice_id, JobStatus.FAILED, backend="runpod_pod")
+        unknown = finished_job(s, api.alice_id, JobStatus.FAILED, backend="runpod-pod")
         ended_attempt(s, unknown, seconds=30.0)  # the backend said nothing about its GPU
 
     assert _book(api) == 3
@@ -88,7 +88,7 @@ def test_attempts_are_priced_from_the_gpu_that_ran_once(api: Api) -> None:
     assert est["within_range"] is (0.3 <= float(line.usd) <= 0.9)
     assert float(rows[local.id].usd) == 0.0 and rows[local.id].seconds == 42
     gap = rows[unknown.id]
-    assert gap.details is not None and gap.details["backend"] == "runpod_pod"
+    assert gap.details is not None and gap.details["backend"] == "runpod-pod"
     assert gap.price_source is not None and gap.price_source.startswith("unpriced")
 
 
@@ -138,7 +138,7 @@ def test_budget_notifies_at_80_and_100_percent_and_blocks_new_jobs(api: Api) -> 
     assert c.put("/api/budget", json={"monthly_usd": 10.0}, headers=api.alice).json()["level"] == "ok"
     now = dt.datetime.now(dt.UTC)
     with session_scope(api.sessions) as s:
-        remote = finished_job(s, api.alice_id, JobStatus.SUCCEEDED, backend="runpod_pod")
+        remote = finished_job(s, api.alice_id, JobStatus.SUCCEEDED, backend="runpod-pod")
         # One hour on an H100 SXM secure pod, priced from the catalogue (a few dollars).
         ended_attempt(s, remote, billing={"gpu": "H100-SXM", "runtime_s": 3600.0, "tier": "pod_secure"})
     _book(api)
