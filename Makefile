@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck unit slow bench clean
+.PHONY: setup demo test test-slow lint typecheck unit slow bench clean
 
 setup: $(STAMP)
 
@@ -31,8 +31,11 @@ typecheck: $(STAMP)
 test: $(STAMP)
 	scripts/test
 
-slow: $(STAMP)
-	$(BIN)/pytest -m slow
+# The slow tests that carry the README's promises (the demo, SmolLM2, a SIGKILLed service resuming).
+test-slow: $(STAMP)
+	scripts/test --slow
+
+slow: test-slow
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -225,3 +225,34 @@ def model_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings whose model cache is shared by the whole test session, so tiny models
     (``lorapipe.models.tiny``) and the converted real Qwen tokenizer are built once per session."""
     return Settings(data_dir=tmp_path_factory.mktemp("lorapipe-data"))
+
+
+# --- CI: the postgres and browser halves must run ---------------------------------------------------
+
+#: Markers whose tests skip when a service or browser is missing; under CI=true a skip of one fails the run.
+CI_REQUIRED_MARKERS = ("postgres", "browser")
+_ci_required_skips: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and any(marker in report.keywords for marker in CI_REQUIRED_MARKERS):
+        _ci_required_skips.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if os.environ.get("CI") == "true" and _ci_required_skips and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if os.environ.get("CI") != "true" or not _ci_required_skips:
+        return
+    markers = "/".join(CI_REQUIRED_MARKERS)
+    terminalreporter.write_sep(
+        "=", f"CI=true: {len(_ci_required_skips)} test(s) marked {markers} were skipped", red=True
+    )
+    for nodeid in _ci_required_skips:
+        terminalreporter.write_line(f"SKIPPED IN CI {nodeid}")
+    terminalreporter.write_line(
+        "run scripts/ensure-postgres and scripts/ensure-chromium (the skip reasons above say what is missing)"
+    )

@@ -17,7 +17,7 @@ from lorapipe.db.jobs import Attempt, Job, MetricPoint
 from lorapipe.jobs.events import append_event
 from lorapipe.jobs.transition import transition
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 
 def test_upload_eq12_and_read_the_report(page: Any, server: LiveServer) -> None:

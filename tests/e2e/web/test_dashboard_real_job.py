@@ -11,7 +11,7 @@ from web_live_server import EQ12, live_server
 
 from lorapipe.settings import Settings
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 
 @pytest.fixture
