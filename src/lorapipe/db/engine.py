@@ -8,6 +8,8 @@ enforced, and a busy timeout instead of an immediate "database is locked".
 from __future__ import annotations
 
 import contextlib
+import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,13 +30,33 @@ def normalize_url(url: str) -> str:
     return url
 
 
+def _set_wal_journal(cursor: Any) -> None:
+    """``PRAGMA journal_mode=WAL``, retried while SQLite answers BUSY.
+
+    Switching a new database file to WAL takes its exclusive lock; when two connections switch it at
+    the same moment, one gets "database is locked" at once: SQLite skips the busy handler there, as
+    waiting could deadlock. So the wait is here, bounded by the same busy timeout.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    pause = 0.002
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
+
+
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         # In-memory databases answer "memory" here and keep working.
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _set_wal_journal(cursor)
         # With WAL, NORMAL is crash-safe for the database; only the last commits may be lost on power loss.
         cursor.execute("PRAGMA synchronous=NORMAL")
     finally:

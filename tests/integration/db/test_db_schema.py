@@ -6,6 +6,7 @@ import ast
 import datetime as dt
 import importlib
 import threading
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -154,8 +155,10 @@ def test_bare_postgresql_urls_use_psycopg() -> None:
 def test_concurrent_upgrades_of_one_database_both_succeed(database_url: str) -> None:
     """API replicas and workers all migrate on start-up; they must not trip over each other."""
     errors: list[BaseException] = []
+    start = threading.Barrier(3)
 
     def migrate() -> None:
+        start.wait()  # all three open the new database at the same moment
         try:
             upgrade(database_url)
         except BaseException as exc:
@@ -169,6 +172,32 @@ def test_concurrent_upgrades_of_one_database_both_succeed(database_url: str) -> 
 
     assert errors == []
     assert current_revision(database_url) == head_revision()
+
+
+def test_first_connections_to_a_new_sqlite_file_never_see_database_is_locked(tmp_path: Path) -> None:
+    """Every connection switches the file to WAL on connect; when several switch a new file at the
+    same moment SQLite answers BUSY at once, without waiting out the busy timeout."""
+    errors: list[BaseException] = []
+    for round_ in range(100):
+        engines = [create_engine_for(f"sqlite:///{tmp_path / f'{round_}.db'}") for _ in range(4)]
+        start = threading.Barrier(len(engines))
+
+        def connect(engine: Engine, start: threading.Barrier = start) -> None:
+            start.wait()
+            try:
+                with engine.connect() as conn:
+                    conn.execute(text("SELECT 1"))
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=connect, args=(engine,)) for engine in engines]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for engine in engines:
+            engine.dispose()
+    assert errors == []
 
 
 def test_a_failed_upgrade_changes_nothing(database_url: str) -> None:
