@@ -3,7 +3,7 @@ list, delete, send a test event, and read the delivery log with every try."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,20 +18,9 @@ from lorapipe.services.webhook_views import (
     WebhookList,
     WebhookPublic,
 )
+from lorapipe.services.webhooks import WebhookEvent
 
 router = APIRouter(prefix="/api/webhooks", tags=["webhooks"])
-
-EventType = Literal[
-    "*",
-    "job.succeeded",
-    "job.failed",
-    "job.cancelled",
-    "dataset.ready",
-    "dataset.error",
-    "budget.warning",
-    "budget.exceeded",
-    "webhook.test",
-]
 
 
 class WebhookCreate(BaseModel):
@@ -42,7 +31,7 @@ class WebhookCreate(BaseModel):
         max_length=2048,
         description="http(s) URL that receives POSTs; its host must resolve to public addresses only.",
     )
-    events: list[EventType] = Field(min_length=1, max_length=20, description="Event types, or '*'.")
+    events: list[WebhookEvent] = Field(min_length=1, max_length=20, description="Event types, or '*'.")
 
 
 @router.post("", status_code=201, summary="Register a webhook; the response shows its secret once")

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lorapipe.contract.job_states import JobStatus
+
 
 class _Open(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -40,16 +42,7 @@ class JobOut(_Open):
     model: str
     fine_tuned_model: str | None = None
     organization_id: str
-    status: Literal[
-        "validating_files",
-        "queued",
-        "provisioning",
-        "running",
-        "cancelling",
-        "succeeded",
-        "failed",
-        "cancelled",
-    ]
+    status: JobStatus
     training_file: str
     validation_file: str | None = None
     hyperparameters: dict[str, Any]

@@ -19,6 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from lorapipe.cli.client import ApiClient, ApiError
+from lorapipe.cli.progress import JobProgress
+from lorapipe.contract.job_states import JobStatus
 from lorapipe.db import create_engine_for, make_sessionmaker, session_scope
 from lorapipe.db.jobs import Job
 from lorapipe.db.migrate import upgrade
@@ -176,8 +178,6 @@ def watch(
     whether to cancel the job or only stop watching."""
     import time
 
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     client = _remote()
     if client is not None:
         from lorapipe.cli.train import follow, summary_line
@@ -193,20 +193,9 @@ def watch(
         raise typer.Exit(0 if final["status"] == "succeeded" else 1)
     sessions = open_database()
     seq, status = 0, ""
-    shown: dict[str, object] = {}
-    progress = Progress(
-        TextColumn("[bold]{task.fields[status]}"),
-        BarColumn(),
-        TextColumn("step {task.fields[steps]}"),
-        TextColumn("loss {task.fields[loss]}  eval {task.fields[eval_loss]}  eta {task.fields[eta]}"),
-        TimeElapsedColumn(),
-        console=err,
-    )
+    live = JobProgress(err)
     try:
-        with progress:
-            task = progress.add_task(
-                "job", total=None, status="…", steps="-", loss="-", eval_loss="-", eta="-"
-            )
+        with live.display:
             while True:
                 with session_scope(sessions) as s:
                     job = _job(s, job_id)
@@ -215,22 +204,13 @@ def watch(
                         seq = event.seq
                         data = event.data or {}
                         if data.get("engine_type") == "metrics":
-                            _apply_metrics(shown, data)
+                            live.apply(data)
                         elif event.type != "metrics":
-                            progress.console.print(
+                            live.display.console.print(
                                 f"[dim]{event.created_at:%H:%M:%S}[/] {escape(event.message)}"
                             )
-                progress.update(
-                    task,
-                    status=status,
-                    total=_number(shown.get("total")),
-                    completed=_number(shown.get("step")) or 0,
-                    steps=f"{shown.get('step', 0)}/{shown.get('total', '?')}",
-                    loss=shown.get("loss", "-"),
-                    eval_loss=shown.get("eval_loss", "-"),
-                    eta=shown.get("eta", "-"),
-                )
-                if status in ("succeeded", "failed", "cancelled"):
+                live.show(status)
+                if JobStatus(status).is_terminal:
                     break
                 time.sleep(interval)
     except KeyboardInterrupt:
@@ -245,22 +225,3 @@ def watch(
         reason = f" ({job.error.get('code')}: {job.error.get('message')})" if job.error else ""
         out.print(f"{job.id}: {job.status}{tail}{escape(reason)}")
     raise typer.Exit(0 if status == "succeeded" else 1)
-
-
-def _apply_metrics(shown: dict[str, object], data: dict[str, object]) -> None:
-    """Keep the latest step, total, losses and ETA seen in engine metrics events."""
-    if isinstance(data.get("total_steps"), int):
-        shown["total"] = data["total_steps"]
-    if isinstance(data.get("step"), int):
-        shown["step"] = data["step"]
-    for key in ("loss", "eval_loss"):
-        value = data.get(key)
-        if isinstance(value, int | float):
-            shown[key] = f"{value:.4f}"
-    eta = data.get("eta_s")
-    if isinstance(eta, int | float):
-        shown["eta"] = f"{int(eta) // 60}:{int(eta) % 60:02d}"
-
-
-def _number(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) else None

@@ -13,14 +13,12 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lorapipe.cli.client import ApiClient, ApiError, connect
-from lorapipe.cli.jobs import _apply_metrics, _number
+from lorapipe.cli.progress import JobProgress
 
 out = Console()
 err = Console(stderr=True)
-TERMINAL = ("succeeded", "failed", "cancelled")
 
 
 def fail(exc: ApiError) -> typer.Exit:
@@ -28,46 +26,24 @@ def fail(exc: ApiError) -> typer.Exit:
     return typer.Exit(2)
 
 
-def _progress(console: Console) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.fields[status]}"),
-        BarColumn(),
-        TextColumn("step {task.fields[steps]}"),
-        TextColumn("loss {task.fields[loss]}  eval {task.fields[eval_loss]}  eta {task.fields[eta]}"),
-        TimeElapsedColumn(),
-        console=console,
-    )
-
-
 def follow(client: ApiClient, job_id: str, console: Console = err) -> dict[str, Any]:
     """Show a job's progress (step, loss, eval loss, ETA) and its messages until it ends; answer the
     final job. Ctrl-C asks whether to cancel the job or only stop watching (then answers the job as
     it is)."""
-    shown: dict[str, object] = {}
     status = client.job(job_id)["status"]
-    progress = _progress(console)
+    live = JobProgress(console, status)
     try:
-        with progress:
-            task = progress.add_task(
-                "job", total=None, status=status, steps="-", loss="-", eval_loss="-", eta="-"
-            )
+        with live.display:
             for event in client.events(job_id):
                 data = event.get("data") or {}
                 if data.get("engine_type") == "metrics":
-                    _apply_metrics(shown, data)
+                    live.apply(data)
                 elif event.get("type") != "metrics":
                     status = client.job(job_id)["status"]  # messages are rare: one request each is cheap
-                    progress.console.print(f"[dim]{escape(_clock(event))}[/] {escape(str(event['message']))}")
-                progress.update(
-                    task,
-                    status=status,
-                    total=_number(shown.get("total")),
-                    completed=_number(shown.get("step")) or 0,
-                    steps=f"{shown.get('step', 0)}/{shown.get('total', '?')}",
-                    loss=shown.get("loss", "-"),
-                    eval_loss=shown.get("eval_loss", "-"),
-                    eta=shown.get("eta", "-"),
-                )
+                    live.display.console.print(
+                        f"[dim]{escape(_clock(event))}[/] {escape(str(event['message']))}"
+                    )
+                live.show(status)
     except KeyboardInterrupt:
         return _interrupted(client, job_id, console)
     return client.job(job_id)

@@ -13,7 +13,7 @@ import base64
 import hashlib
 import hmac
 import secrets
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
@@ -30,7 +30,9 @@ SECRET_BYTES = 24
 MAX_WEBHOOKS_PER_USER = 20
 
 #: What a webhook can subscribe to: the notification kinds (``*`` = all of them).
-EVENT_TYPES: tuple[str, ...] = (
+#: What a webhook can subscribe to (``*`` = everything); the API's request model uses the same type.
+WebhookEvent = Literal[
+    "*",
     "job.succeeded",
     "job.failed",
     "job.cancelled",
@@ -39,7 +41,8 @@ EVENT_TYPES: tuple[str, ...] = (
     "budget.warning",
     "budget.exceeded",
     "webhook.test",
-)
+]
+EVENT_TYPES: tuple[str, ...] = tuple(e for e in get_args(WebhookEvent) if e != "*")
 
 
 def new_secret() -> str:
