@@ -7,6 +7,9 @@ and validated (:func:`validate_key`), so a key can never escape the store's root
 Writes stream in chunks and are atomic: bytes go to a temporary object under ``.incoming/`` and are
 moved into place only once complete, so a reader never sees half an object and a failed or
 too-large upload leaves nothing behind. The sha256 and size are computed while writing.
+
+Length: one class over fsspec with the few helpers its atomic writes need; split, the write path
+would lose its one reading order.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""``lorapipe estimate``: VRAM, time and cost per GPU and backend; the GPU catalogue; calibration."""
+"""``lorapipe estimate``: VRAM, time and cost per GPU and backend; the GPU catalogue; calibration.
+
+Length: mostly the rich tables of its four commands, which read best next to the command that prints them.
+"""
 
 from __future__ import annotations
 

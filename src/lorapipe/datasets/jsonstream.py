@@ -4,6 +4,9 @@ Records are yielded one at a time with the line they start on. A single huge JSO
 object holding one, like a brightrun-lora-v4 document) is streamed element by element with
 ``json.JSONDecoder.raw_decode`` over a sliding text window, so memory does not grow with file size
 and a syntax error is reported with its line and column.
+
+Length: one hand-written state machine (container detection, element boundaries, line tracking);
+splitting it would scatter one invariant across files.
 """
 
 from __future__ import annotations

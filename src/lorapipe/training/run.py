@@ -10,6 +10,8 @@
 
 Cancellation (SIGTERM) saves a checkpoint and raises :class:`Cancelled`; ``--resume`` continues from
 the newest checkpoint with model, optimizer, scheduler, data order and RNG restored.
+
+Length: the recipe is kept in one file on purpose (STYLE: a training loop read top to bottom).
 """
 
 from __future__ import annotations

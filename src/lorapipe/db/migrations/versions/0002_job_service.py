@@ -4,6 +4,8 @@ adapters, cost_records, notifications, webhooks, webhook_deliveries, idempotency
 Revision ID: 0002_job_service
 Revises: 0001_datasets
 Create Date: 2026-11-28 13:05:05.005926
+
+Length: one migration is one unit of schema change; it is never edited or split after release.
 """
 
 from collections.abc import Sequence
