@@ -119,16 +119,17 @@ def _print_rows(rows: Sequence[Sequence[str]]) -> None:
 
 @app.command("show")
 def show(job_id: str) -> None:
-    """One job as JSON (the API's object)."""
-    from lorapipe.services.job_views import JobPublic
+    """One job as JSON (the API's native object: progress, where its attempt is on the backend, cost)."""
+    from lorapipe.services.job_views import JobPublic, with_progress
 
     client = _remote()
     if client is not None:
-        print(json.dumps(_remote_call(client, "GET", f"/v1/fine_tuning/jobs/{job_id}"), indent=2))
+        print(json.dumps(_remote_call(client, "GET", f"/api/jobs/{job_id}"), indent=2))
         return
     try:
         with session_scope(open_database()) as s:
-            print(json.dumps(JobPublic.from_row(_job(s, job_id)).model_dump(mode="json"), indent=2))
+            job = with_progress(s, JobPublic.from_row(_job(s, job_id)))
+            print(json.dumps(job.model_dump(mode="json"), indent=2))
     except LorapipeError as exc:
         raise _fail(exc) from None
 

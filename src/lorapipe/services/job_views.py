@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lorapipe.contract.job_states import JobStatus
+from lorapipe.db.costs import CostRecord
 from lorapipe.db.jobs import Job, MetricPoint
 from lorapipe.jobs import store
 from lorapipe.jobs.schemas import JobError
@@ -100,10 +101,31 @@ class JobProgress(BaseModel):
     tokens_per_s: Figure | None = None
 
 
+class BackendState(BaseModel):
+    """Where the job's current attempt stands on its backend (what RunPod itself says, for a RunPod job)."""
+
+    attempt: int = Field(description="1-based number of the current attempt.")
+    provider_status: str | None = Field(
+        default=None, description="The provider's own status, e.g. RunPod's IN_QUEUE or IN_PROGRESS."
+    )
+    queued: bool = Field(default=False, description="Waiting for a rented worker to take it.")
+    worker: str | None = Field(default=None, description="The provider's worker id, once one took it.")
+
+
+class JobCost(BaseModel):
+    """What the job cost so far: the sum of its booked cost lines (compute and storage)."""
+
+    usd: float
+    lines: int
+
+
 class NativeJobPublic(JobPublic):
-    """A job with its latest progress (the native ``/api/jobs`` object)."""
+    """A job with its latest progress, where its attempt is, and its cost (the native ``/api/jobs``
+    object)."""
 
     progress: JobProgress
+    backend_state: BackendState | None = None
+    cost: JobCost | None = None
 
 
 def job_progress(session: Session, job_id: str) -> JobProgress:
@@ -123,8 +145,36 @@ def job_progress(session: Session, job_id: str) -> JobProgress:
     return JobProgress.model_validate(figures)
 
 
+def backend_state(session: Session, job_id: str) -> BackendState | None:
+    attempt = store.current_attempt(session, job_id)
+    if attempt is None:
+        return None
+    handle = attempt.handle or {}
+    billing = handle.get("billing") or {}
+    return BackendState(
+        attempt=attempt.number,
+        provider_status=handle.get("runpod_status"),
+        queued=bool(handle.get("queued")),
+        worker=billing.get("worker_id"),
+    )
+
+
+def job_cost(session: Session, job_id: str) -> JobCost | None:
+    usd, lines = session.execute(
+        select(func.sum(CostRecord.usd), func.count()).where(CostRecord.job_id == job_id)
+    ).one()
+    return JobCost(usd=round(float(usd), 6), lines=int(lines)) if lines else None
+
+
 def with_progress(session: Session, job: JobPublic) -> NativeJobPublic:
-    return NativeJobPublic.model_validate({**dict(job), "progress": job_progress(session, job.id)})
+    return NativeJobPublic.model_validate(
+        {
+            **dict(job),
+            "progress": job_progress(session, job.id),
+            "backend_state": backend_state(session, job.id),
+            "cost": job_cost(session, job.id),
+        }
+    )
 
 
 def _native(session: Session, row: Job) -> NativeJobPublic:

@@ -74,7 +74,6 @@ def test_a_job_trains_on_runpod_and_a_second_replica_serves_the_adapter(
             "config": {"max_steps": 4, "sample_prompts": 0},
         }
         created = httpx.post(f"{a.base}/v1/fine_tuning/jobs", headers=a.auth, json=body, timeout=120)
-        print("create took", created.elapsed)
         assert created.status_code == 200, created.text
         job = wait_job(a, created.json()["id"])
         assert job["status"] == "succeeded", job.get("error")
@@ -112,8 +111,23 @@ def test_a_job_trains_on_runpod_and_a_second_replica_serves_the_adapter(
         finally:
             b.stop()
 
-        costs = httpx.get(f"{a.base}/api/costs", headers=a.auth).json()
-        assert json.dumps(costs).count("A100") >= 1, costs
+        # The RunPod state and the billed cost, in the API, the dashboard and the CLI.
+        deadline = time.monotonic() + 30
+        native = httpx.get(f"{a.base}/api/jobs/{job['id']}", headers=a.auth).json()
+        while native["cost"] is None and time.monotonic() < deadline:  # booked by the outbox loop
+            time.sleep(0.5)
+            native = httpx.get(f"{a.base}/api/jobs/{job['id']}", headers=a.auth).json()
+        assert native["backend_state"]["provider_status"] == "COMPLETED"
+        assert native["cost"]["usd"] > 0, native["cost"]
+        lines = httpx.get(f"{a.base}/api/costs", headers=a.auth).json()
+        assert "A100" in json.dumps(lines) and "serverless" in json.dumps(lines)
+        page = httpx.get(f"{a.base}/ui/jobs/{job['id']}", cookies={"lorapipe_key": a.key}).text
+        assert "COMPLETED" in page and f"${native['cost']['usd']:.4f}" in page
+        cli_env = {**env_a, "LORAPIPE_API_URL": a.base, "LORAPIPE_API_KEY": a.key}
+        shown = subprocess.run(
+            [*LORAPIPE, "jobs", "show", job["id"]], env=cli_env, capture_output=True, text=True
+        )
+        assert shown.returncode == 0 and '"provider_status": "COMPLETED"' in shown.stdout
 
         captured = (
             everything_captured(stack, a.log_path, tmp_path / "b.log") + json.dumps(events) + json.dumps(job)
