@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from lorapipe.backends.base import PollResult, Submission
+from lorapipe.contract.events import ExitCode
 from lorapipe.errors import CapacityError
 
 ENGINE_COMMAND: tuple[str, ...] = (sys.executable, "-m", "lorapipe.training")
@@ -135,6 +136,12 @@ class LocalBackend:
             return PollResult(
                 events=events, state="exited", exit_code=exit_code, handle=new_handle, stderr_tail=tail
             )
+        reported = reported_exit_code(handle, events)
+        if reported is not None and reported != ExitCode.CANCELLED:
+            # Not our child, and gone: the run ended on its own and said how (see reported_exit_code).
+            return PollResult(
+                events=events, state="exited", exit_code=reported, handle=new_handle, stderr_tail=tail
+            )
         return PollResult(events=events, state="lost", handle=new_handle, stderr_tail=tail)
 
     def cancel(self, handle: dict[str, Any], *, force: bool = False) -> None:
@@ -143,6 +150,23 @@ class LocalBackend:
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL if force else signal.SIGTERM)
+
+
+def reported_exit_code(handle: dict[str, Any], events: list[dict[str, Any]]) -> int | None:
+    """The exit code an engine reported in its ``result`` event (its last, written just before it
+    exits), from ``events`` or from an earlier poll (``handle["engine_result"]``); None without one.
+
+    For a run started by an earlier service process the exit status itself can never be read, yet
+    such a run may end on its own while no service supervises it (a restart that takes longer than
+    the rest of the run). Judged by its own report, a finished adapter is verified and kept; taken
+    for lost, it was retried, and the retry found its output folder already holding that adapter and
+    failed. A run that reports ``cancelled`` was stopped before it ended (the new supervisor's
+    SIGTERM): the caller treats it as lost, to be resumed from its checkpoint.
+    """
+    results = [e for e in events if e.get("type") == "result"]
+    result = results[-1] if results else handle.get("engine_result")
+    code = result.get("exit_code") if isinstance(result, dict) else None
+    return code if isinstance(code, int) and not isinstance(code, bool) else None
 
 
 def read_events(path: Path, offset: int) -> tuple[list[dict[str, Any]], int]:

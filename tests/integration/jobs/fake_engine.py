@@ -53,6 +53,7 @@ def main() -> int:
             time.sleep(60)
     if mode == "exit1":
         emit("error", code="disk_full", kind="system", message="no space left", param=None)
+        emit("result", status="failed", exit_code=1)
         return 1
     if mode == "exit2":
         emit(
@@ -63,6 +64,7 @@ def main() -> int:
             param="dataset",
             hint="add assistant replies",
         )
+        emit("result", status="failed", exit_code=2)
         return 2
     if mode == "crash":
         return 1

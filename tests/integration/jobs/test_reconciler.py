@@ -135,6 +135,32 @@ def test_orphan_after_supervisor_death_is_stopped_and_resumed(sessions, make_rec
         assert s.scalar(select(func.count()).select_from(Checkpoint).where(Checkpoint.job_id == job_id)) == 1
 
 
+@pytest.mark.parametrize(("fake", "status"), [("succeed", "succeeded"), ("exit2", "failed")])
+def test_an_orphan_that_ended_before_adoption_is_judged_by_its_own_result(
+    sessions, make_reconciler, fake, status
+) -> None:
+    """The service died and its run ended on its own before a new service adopted it (a slow
+    restart): not a lost run to retry, but the ending the engine reported, verified as usual."""
+    first = make_reconciler()
+    job_id = queue_job(sessions, fake, max_attempts=2)
+    run_until(first, sessions, job_id, {"running"})  # started, never polled by ``first`` again
+    pid = _pid_of(sessions, job_id)
+    with session_scope(sessions) as s:
+        attempt = s.scalars(select(Attempt).where(Attempt.job_id == job_id)).one()
+        attempt.worker_id = f"{attempt.worker_id.split(':')[0]}:{2**22 + 7}:dead"
+    deadline = time.monotonic() + 30
+    while process_start_ticks(pid) is not None:  # a zombie (never reaped by ``first``) counts as gone
+        assert time.monotonic() < deadline, "the fake engine did not end"
+        time.sleep(0.05)
+    job = run_until(make_reconciler(), sessions, job_id, {"succeeded", "failed"})
+    assert job.status == status, job.error
+    assert count(sessions, Attempt, job_id) == 1  # no retry: a retry of a finished run cannot succeed
+    if status == "succeeded":
+        assert count(sessions, Adapter, job_id) == 1 and job.trained_tokens == 1234
+    else:
+        assert job.error is not None and job.error["code"] == "invalid_dataset"
+
+
 def test_two_reconcilers_never_submit_a_job_twice(sessions, tmp_path: Path) -> None:
     """On PostgreSQL the claim is FOR UPDATE SKIP LOCKED; on SQLite one writer at a time. On both,
     transition()'s compare-and-set rejects the loser of a race."""
