@@ -31,16 +31,17 @@ LIVE = {
 
 class FakeRunPod(BaseHTTPRequestHandler):
     api_key = "good-key"
+    #: The GPU id of every request received, including those refused with 401.
     seen: ClassVar[list[str]] = []
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        gpu_id = re.search(r'id:\s*"([^"]+)"', body["query"]).group(1)
+        self.seen.append(gpu_id)  # every request, answered or refused
         if self.headers.get("Authorization") != f"Bearer {self.api_key}":
             self.send_response(401)
             self.end_headers()
             return
-        gpu_id = re.search(r'id:\s*"([^"]+)"', body["query"]).group(1)
-        self.seen.append(gpu_id)
         quote = LIVE.get(gpu_id)
         types = [] if quote is None else [{"id": gpu_id, "displayName": gpu_id, "memoryInGb": 80, **quote}]
         payload = json.dumps({"data": {"gpuTypes": types}}).encode()
@@ -93,7 +94,7 @@ def test_a_rejected_key_falls_back_to_the_dated_catalogue(fake_runpod):
     assert not result.live and result.catalogue is base
     assert "2026-11-28" in result.catalogue.prices_as_of and "not live" in result.catalogue.prices_as_of
     assert any("rejected the API key" in p for p in result.problems)
-    assert len(fake_runpod) == 0  # stopped after the first 401 instead of hammering the API
+    assert len(fake_runpod) == 1  # stopped after the first 401 instead of hammering the API
 
 
 def test_without_a_key_nothing_is_called(fake_runpod, tmp_path):

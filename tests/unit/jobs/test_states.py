@@ -1,4 +1,8 @@
-"""The allowed-transition table: every listed edge passes, every other edge is rejected."""
+"""The allowed-transition table: every listed edge passes, every other edge is rejected.
+
+The expected lifecycle is written out here, in plain strings, not read from ``ALLOWED``: an edge added
+to or dropped from the code's table must fail a test.
+"""
 
 from __future__ import annotations
 
@@ -8,42 +12,54 @@ import pytest
 
 from lorapipe.contract.job_states import ACTIVE, TERMINAL, JobStatus
 from lorapipe.errors import InvalidTransitionError
-from lorapipe.jobs.states import ALLOWED, check_transition
+from lorapipe.jobs.states import check_transition
 
 pytestmark = pytest.mark.unit
 
-ALL_PAIRS = list(itertools.product(JobStatus, JobStatus))
-LEGAL = [(a, b) for a, b in ALL_PAIRS if b in ALLOWED[a]]
-ILLEGAL = [(a, b) for a, b in ALL_PAIRS if b not in ALLOWED[a]]
+STATES = [
+    "validating_files",
+    "queued",
+    "provisioning",
+    "running",
+    "cancelling",
+    "succeeded",
+    "failed",
+    "cancelled",
+]
+EDGES = {
+    "validating_files": {"queued", "failed", "cancelled"},
+    "queued": {"provisioning", "failed", "cancelled"},
+    # Back to queued: a capacity or system failure retried from the last checkpoint.
+    "provisioning": {"running", "queued", "cancelling", "failed", "cancelled"},
+    "running": {"queued", "cancelling", "succeeded", "failed"},
+    # The run may finish (or crash) before it sees the signal: that outcome is recorded.
+    "cancelling": {"cancelled", "succeeded", "failed"},
+    "succeeded": set(),
+    "failed": set(),
+    "cancelled": set(),
+}
+ALL_PAIRS = list(itertools.product(STATES, STATES))
+LEGAL = [(a, b) for a, b in ALL_PAIRS if b in EDGES[a]]
+ILLEGAL = [(a, b) for a, b in ALL_PAIRS if b not in EDGES[a]]
 
 
-def test_table_covers_every_state_and_terminal_states_are_dead_ends() -> None:
-    assert set(ALLOWED) == set(JobStatus)
-    assert TERMINAL == {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
-    assert all(not ALLOWED[s] for s in TERMINAL)
-    assert ACTIVE | TERMINAL == set(JobStatus)
+def test_the_status_vocabulary_is_the_documented_one() -> None:
+    assert [s.value for s in JobStatus] == STATES
+    assert {s.value for s in TERMINAL} == {"succeeded", "failed", "cancelled"}
+    assert {s.value for s in ACTIVE} == set(STATES) - {"succeeded", "failed", "cancelled"}
 
 
 @pytest.mark.parametrize(("src", "dst"), LEGAL, ids=[f"{a}->{b}" for a, b in LEGAL])
-def test_legal_transition_accepted(src: JobStatus, dst: JobStatus) -> None:
-    assert check_transition(src.value, dst.value) == (src, dst)
+def test_legal_transition_accepted(src: str, dst: str) -> None:
+    assert check_transition(src, dst) == (JobStatus(src), JobStatus(dst))
 
 
 @pytest.mark.parametrize(("src", "dst"), ILLEGAL, ids=[f"{a}->{b}" for a, b in ILLEGAL])
-def test_illegal_transition_rejected(src: JobStatus, dst: JobStatus) -> None:
+def test_illegal_transition_rejected(src: str, dst: str) -> None:
     with pytest.raises(InvalidTransitionError) as info:
-        check_transition(src, dst)
+        check_transition(JobStatus(src), JobStatus(dst))
     assert info.value.http_status == 409
-    assert src.value in info.value.message and dst.value in info.value.message
-
-
-def test_no_self_loops_and_success_only_after_running() -> None:
-    assert all(s not in ALLOWED[s] for s in JobStatus)
-    # Success can only be reported for a job whose process actually ran.
-    assert {s for s in JobStatus if JobStatus.SUCCEEDED in ALLOWED[s]} == {
-        JobStatus.RUNNING,
-        JobStatus.CANCELLING,
-    }
+    assert src in info.value.message and dst in info.value.message
 
 
 def test_unknown_status_rejected() -> None:
