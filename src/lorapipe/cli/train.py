@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from lorapipe.backends.registry import BACKENDS
 from lorapipe.cli.client import ApiClient, ApiError, connect
 from lorapipe.cli.progress import JobProgress
 
@@ -85,9 +86,7 @@ def train(
     preset: Annotated[
         str, typer.Option("--preset", "-p", help="Preset (lorapipe estimate presets).")
     ] = "balanced",
-    backend: Annotated[
-        str, typer.Option(help="Where to train: local, runpod-pod, runpod-serverless.")
-    ] = "local",
+    backend: Annotated[str, typer.Option(help=f"Where to train: {', '.join(BACKENDS)}.")] = "local",
     suffix: Annotated[str | None, typer.Option(help="Label in the fine-tuned model id.")] = None,
     config: Annotated[
         str | None, typer.Option(help="TrainingConfig overrides as JSON, e.g. '{\"max_steps\": 20}'.")

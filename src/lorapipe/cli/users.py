@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 import typer
@@ -19,6 +20,10 @@ users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys (shown once, stored hashed).", no_args_is_help=True)
 out = Console()
 err = Console(stderr=True)
+
+
+def _when(value: dt.datetime | None) -> str:
+    return value.isoformat(timespec="seconds") if value is not None else "–"
 
 
 def _fail(exc: LorapipeError) -> typer.Exit:
@@ -42,10 +47,45 @@ def list_users() -> None:
     from sqlalchemy import select
 
     with session_scope(open_database()) as s:
-        table = Table("id", "name", "created")
+        table = Table("id", "name", "created", "disabled")
         for user in s.scalars(select(User).order_by(User.created_at)):
-            table.add_row(user.id, user.name, user.created_at.isoformat(timespec="seconds"))
+            table.add_row(user.id, user.name, _when(user.created_at), _when(user.disabled_at))
         out.print(table)
+
+
+@users_app.command("disable")
+def disable_user(name: Annotated[str, typer.Argument(help="The user's name.")]) -> None:
+    """Disable a user: every request with any of its keys is refused from now on."""
+    try:
+        with session_scope(open_database()) as s:
+            user = accounts.disable_user(s, name)
+            out.print(f"disabled user {user.name} ({user.id})")
+    except LorapipeError as exc:
+        raise _fail(exc) from None
+
+
+@keys_app.command("list")
+def list_keys(
+    user: Annotated[str | None, typer.Option("--user", "-u", help="Only this user's keys.")] = None,
+) -> None:
+    """List API keys: id, owner, prefix, label, created, last used, revoked (never the secret)."""
+    try:
+        with session_scope(open_database()) as s:
+            rows = accounts.list_api_keys(s, accounts.find_user(s, user) if user else None)
+            table = Table("id", "user", "prefix", "name", "created", "last used", "revoked")
+            for key, owner in rows:
+                table.add_row(
+                    key.id,
+                    owner.name,
+                    key.display_prefix + "…",
+                    key.name or "–",
+                    _when(key.created_at),
+                    _when(key.last_used_at),
+                    _when(key.revoked_at),
+                )
+            out.print(table)
+    except LorapipeError as exc:
+        raise _fail(exc) from None
 
 
 @keys_app.command("create")

@@ -48,6 +48,22 @@ def create_api_key(session: Session, user: User, name: str | None = None) -> tup
     return row, secret
 
 
+def disable_user(session: Session, name: str) -> User:
+    """Mark ``name`` disabled: :func:`authenticate` refuses all its keys from now on (kept for history)."""
+    user = find_user(session, name)
+    if user.disabled_at is None:
+        user.disabled_at = utcnow()
+    return user
+
+
+def list_api_keys(session: Session, user: User | None = None) -> list[tuple[ApiKey, User]]:
+    """Every key (or ``user``'s) with its owner, oldest first; rows hold only hashes, never secrets."""
+    query = select(ApiKey, User).join(User, User.id == ApiKey.user_id).order_by(ApiKey.created_at)
+    if user is not None:
+        query = query.where(ApiKey.user_id == user.id)
+    return [(key, owner) for key, owner in session.execute(query).tuples()]
+
+
 def revoke_api_key(session: Session, key_id: str) -> ApiKey:
     row = session.get(ApiKey, key_id)
     if row is None:
