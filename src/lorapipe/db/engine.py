@@ -80,7 +80,11 @@ def create_engine_for(url: str, *, sqlite_immediate: bool = False, **kwargs: Any
     schema changes included, is real and takes the write lock when it begins (``BEGIN IMMEDIATE``),
     so it is all-or-nothing and concurrent writers wait their turn (up to the busy timeout);
     migrations use it. Extra keyword arguments go to :func:`sqlalchemy.create_engine`.
+
+    Errors and logs never carry statement parameters (``hide_parameters``): rows hold secrets (webhook
+    signing secrets, key hashes), and a failed insert's message ends up in the service log.
     """
+    kwargs.setdefault("hide_parameters", True)
     parsed = make_url(normalize_url(url))
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
