@@ -14,11 +14,14 @@ from fastapi.staticfiles import StaticFiles
 
 from lorapipe.web.auth import LoginRequired, login_redirect
 from lorapipe.web.pages import router
+from lorapipe.web.security import SecurityHeaders
 
 
 def mount_dashboard(app: FastAPI) -> None:
-    """Add the dashboard pages, their static files and the login redirect to ``app``."""
+    """Add the dashboard pages, their static files, the login redirect and the security headers to
+    ``app``."""
     static = resources.files("lorapipe.web") / "static"
     app.mount("/ui/static", StaticFiles(directory=str(static)), name="ui-static")
     app.include_router(router)
     app.add_exception_handler(LoginRequired, login_redirect)
+    app.add_middleware(SecurityHeaders)

@@ -24,6 +24,7 @@ from lorapipe.services.dataset_views import DatasetPublic, ExamplePublic
 from lorapipe.services.stats import dashboard_stats
 from lorapipe.web.deps import DB, PageUser, State
 from lorapipe.web.report_view import histogram_bars
+from lorapipe.web.security import safe_next
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(resources.files("lorapipe.web") / "templates"))
@@ -85,8 +86,7 @@ def root() -> RedirectResponse:
 @router.get("/ui/login", response_class=HTMLResponse)
 def login(request: Request, next: Annotated[str, Query(max_length=2000)] = "/ui/") -> HTMLResponse:
     # Only local paths: the page never sends a browser elsewhere after login.
-    target = next if next.startswith("/") and not next.startswith("//") else "/ui/"
-    return templates.TemplateResponse(request, "login.html", {"user": None, "next": target})
+    return templates.TemplateResponse(request, "login.html", {"user": None, "next": safe_next(next)})
 
 
 @router.get("/ui/", response_class=HTMLResponse)

@@ -27,9 +27,12 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any, server: LiveServer) -> Iterator[Any]:
-    """A fresh browser context already signed in through the login page."""
+    """A fresh browser context already signed in through the login page; a test fails when the page's
+    Content-Security-Policy blocked anything it loads or runs."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
+    blocked: list[str] = []
+    page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
     page.set_default_timeout(15_000)
     page.goto(server.url + "/ui/datasets")
     assert "/ui/login" in page.url  # no key yet: sent to sign in, then back
@@ -38,5 +41,6 @@ def page(browser: Any, server: LiveServer) -> Iterator[Any]:
     page.wait_for_url("**/ui/datasets")
     try:
         yield page
+        assert not blocked, blocked
     finally:
         context.close()

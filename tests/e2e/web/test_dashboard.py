@@ -127,17 +127,17 @@ def _report_steps(server: LiveServer, job_id: str, attempt_id: str) -> None:
 def test_job_page_follows_progress_over_sse(page: Any, server: LiveServer) -> None:
     job_id, attempt_id = _running_job(server)
     page.goto(f"{server.url}/ui/jobs/{job_id}")
-    page.wait_for_function("document.getElementById('stream-state').textContent.startsWith('Live')")
+    page.wait_for_function("() => document.getElementById('stream-state').textContent.startsWith('Live')")
     assert page.inner_text("#p-step") == "–"
 
     engine = threading.Thread(target=_report_steps, args=(server, job_id, attempt_id))
     engine.start()
     # Progress shows while the engine is still reporting (the stream is live, not a replay).
-    page.wait_for_function("Number(document.getElementById('p-step').textContent) >= 4", polling=50)
+    page.wait_for_function("() => Number(document.getElementById('p-step').textContent) >= 4", polling=50)
     assert page.inner_text("#p-eval") in ("2.1", "1.7")
     assert engine.is_alive() or page.inner_text("#p-step") != "8"
     engine.join()
-    page.wait_for_function("document.getElementById('p-step').textContent === '8'")
+    page.wait_for_function("() => document.getElementById('p-step').textContent === '8'")
     assert page.inner_text("#p-total") == "8"
     assert page.inner_text("#p-loss") == "1.2" and page.inner_text("#p-eval") == "1.7"
     assert page.inner_text("#p-eta") == "0m 00s"
@@ -162,6 +162,6 @@ def test_cancel_from_the_job_page(page: Any, server: LiveServer) -> None:
     page.goto(f"{server.url}/ui/jobs/{job_id}")
     page.on("dialog", lambda dialog: dialog.accept())
     page.click("[data-action=cancel-job]")
-    page.wait_for_function("document.querySelector('#job-status .badge').textContent === 'cancelling'")
+    page.wait_for_function("() => document.querySelector('#job-status .badge').textContent === 'cancelling'")
     with server.api() as api:
         assert api.get(f"/api/jobs/{job_id}").json()["status"] == "cancelling"
