@@ -120,6 +120,18 @@ class IntegrityError(LorapipeError):
     code = "artifact_integrity"
 
 
+class RateLimitedError(LorapipeError):
+    """The caller holds as much of a shared resource as one user may (uploads, streams, jobs)."""
+
+    code = "rate_limited"
+    kind = "capacity"
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after_s: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after_s = retry_after_s
+
+
 class CapacityError(LorapipeError):
     """No GPU/worker available now; retried with backoff."""
 
@@ -156,6 +168,13 @@ class UnknownModelError(ConfigError):
     """A model name that is neither in the catalogue nor a usable path or hub id."""
 
     code = "unknown_model"
+
+
+class ModelDownloadError(CapacityError):
+    """The hub did not deliver the base model (unreachable, too slow, or no progress): not the caller's
+    fault, so the attempt is retried within the job's ``max_attempts``."""
+
+    code = "model_download_failed"
 
 
 # --- costs ----------------------------------------------------------------------------------------

@@ -40,7 +40,9 @@ def install_error_handlers(app: FastAPI) -> None:
             log.error("request failed: %s", exc)
         message = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
         body = error_body(exc.http_status, exc.code, message, exc.param, exc.kind)
-        return JSONResponse(body, status_code=exc.http_status)
+        retry = getattr(exc, "retry_after_s", None)
+        headers = {"Retry-After": str(retry)} if isinstance(retry, int) else None
+        return JSONResponse(body, status_code=exc.http_status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -6,6 +6,7 @@ Jobs are created through ``POST /v1/fine_tuning/jobs`` (one create path, one val
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
@@ -13,11 +14,14 @@ from fastapi.responses import StreamingResponse
 
 from lorapipe.api.deps import DB, Caller, State
 from lorapipe.api.routes_native_deps import Limit, Offset, StreamCaller
-from lorapipe.api.sse import job_event_stream, resume_after
+from lorapipe.api.sse import StreamHolder, job_event_stream, resume_after
 from lorapipe.contract.job_states import JobStatus
+from lorapipe.errors import AuthError
 from lorapipe.services import job_events, job_views
+from lorapipe.services.accounts import authenticate
 from lorapipe.services.job_events import MetricsPage
 from lorapipe.services.job_views import NativeJobPublic
+from lorapipe.services.limits import stream_slots
 from lorapipe.services.public import Page
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -73,8 +77,28 @@ def stream_events(
     with state.sessions() as session:
         job_events.check_job(session, user.id, job_id)
     start = resume_after(last_event_id, after)
+    slots = stream_slots(state.settings)
+    if slots.held(user.id) >= slots.per_user:  # answered before the stream starts; the stream re-checks
+        slots.acquire(user.id)  # raises the 429 with Retry-After
+    holder = StreamHolder(slots, user.id, authorized=_still_authorized(state, request))
     return StreamingResponse(
-        job_event_stream(state.sessions, job_id, start, is_disconnected=request.is_disconnected),
+        job_event_stream(
+            state.sessions, job_id, start, is_disconnected=request.is_disconnected, holder=holder
+        ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+def _still_authorized(state: State, request: Request) -> Callable[[], bool]:
+    header = request.headers.get("authorization", "")
+
+    def check() -> bool:
+        with state.sessions() as session:
+            try:
+                authenticate(session, header, state.single_user_id)
+            except AuthError:
+                return False
+        return True
+
+    return check

@@ -19,8 +19,9 @@ import anyio
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from lorapipe.errors import UserError
+from lorapipe.errors import RateLimitedError, UserError
 from lorapipe.services.job_events import FEED_BATCH, EventFeed, event_feed
+from lorapipe.services.limits import PerUserSlots
 
 RETRY_MS = 2000
 """Reconnection delay the stream asks clients to use, in milliseconds."""
@@ -74,23 +75,66 @@ async def job_event_stream(
     *,
     is_disconnected: Callable[[], Awaitable[bool]],
     timing: StreamTiming = StreamTiming(),
+    holder: StreamHolder | None = None,
 ) -> AsyncIterator[bytes]:
-    """SSE bytes for ``job_id``'s events after ``after``, until the job is terminal."""
-    yield f"retry: {RETRY_MS}\n\n".encode()
-    last_sent = time.monotonic()
-    while not await is_disconnected():
-        feed = await run_in_threadpool(_poll, sessions, job_id, after)
-        for event in feed.events:
-            yield format_event(event.model_dump(mode="json"), event=event.event, id=event.seq)
-            after = event.seq
-        if feed.events:
-            last_sent = time.monotonic()
-        if len(feed.events) == FEED_BATCH:
-            continue
-        if feed.status.is_terminal:
-            yield format_event({"status": feed.status.value, "last_seq": after}, event="end")
-            return
-        if time.monotonic() - last_sent >= timing.keepalive_s:
-            yield b": keep-alive\n\n"
-            last_sent = time.monotonic()
-        await anyio.sleep(timing.poll_s)
+    """SSE bytes for ``job_id``'s events after ``after``, until the job is terminal.
+
+    With a ``holder``, the stream takes one of its user's stream slots for its whole life (a user who
+    already holds them all gets an ``error`` event and the stream ends) and re-checks the caller's key
+    every ``holder.recheck_s``: a revoked key ends the stream."""
+    if holder is not None and not holder.take():
+        yield format_event({"code": "rate_limited", "message": "too many event streams open"}, event="error")
+        return
+    try:
+        yield f"retry: {RETRY_MS}\n\n".encode()
+        last_sent = last_check = time.monotonic()
+        while not await is_disconnected():
+            if holder is not None and time.monotonic() - last_check >= holder.recheck_s:
+                last_check = time.monotonic()
+                if not await run_in_threadpool(holder.authorized):
+                    yield format_event(
+                        {"code": "unauthorized", "message": "the API key was revoked"}, event="error"
+                    )
+                    return
+            feed = await run_in_threadpool(_poll, sessions, job_id, after)
+            for event in feed.events:
+                yield format_event(event.model_dump(mode="json"), event=event.event, id=event.seq)
+                after = event.seq
+            if feed.events:
+                last_sent = time.monotonic()
+            if len(feed.events) == FEED_BATCH:
+                continue
+            if feed.status.is_terminal:
+                yield format_event({"status": feed.status.value, "last_seq": after}, event="end")
+                return
+            if time.monotonic() - last_sent >= timing.keepalive_s:
+                yield b": keep-alive\n\n"
+                last_sent = time.monotonic()
+            await anyio.sleep(timing.poll_s)
+    finally:
+        if holder is not None:
+            holder.give_back()
+
+
+@dataclass
+class StreamHolder:
+    """Whose stream this is: their slots, and how to tell that their key still works."""
+
+    slots: PerUserSlots
+    user_id: str
+    authorized: Callable[[], bool]
+    recheck_s: float = 5.0
+    _taken: bool = False
+
+    def take(self) -> bool:
+        try:
+            self.slots.acquire(self.user_id)
+        except RateLimitedError:
+            return False
+        self._taken = True
+        return True
+
+    def give_back(self) -> None:
+        if self._taken:
+            self._taken = False
+            self.slots.release(self.user_id)

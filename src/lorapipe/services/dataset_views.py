@@ -17,6 +17,7 @@ from lorapipe.db.datasets import Dataset, DatasetStatus
 from lorapipe.errors import NotFoundError
 from lorapipe.services import datasets as dataset_service
 from lorapipe.services.dataset_tokens import count_tokens
+from lorapipe.services.limits import upload_slots
 from lorapipe.services.public import Deleted, Page, rows_with_total, ts
 from lorapipe.settings import Settings
 from lorapipe.storage import ByteSource, ObjectStore
@@ -93,18 +94,19 @@ def upload_dataset(
     description: str = "",
 ) -> DatasetPublic:
     """Store and validate an upload (see :func:`~lorapipe.services.datasets.create_dataset_from_upload`)."""
-    dataset = dataset_service.create_dataset_from_upload(
-        session,
-        objects,
-        owner_id=owner_id,
-        name=name,
-        stream=stream,
-        max_bytes=settings.max_upload_bytes,
-        filename=filename,
-        format=format,
-        description=description,
-        max_problems=settings.max_report_problems,
-    )
+    with upload_slots(settings).hold(owner_id):  # one user cannot hold every upload thread
+        dataset = dataset_service.create_dataset_from_upload(
+            session,
+            objects,
+            owner_id=owner_id,
+            name=name,
+            stream=stream,
+            max_bytes=settings.max_upload_bytes,
+            filename=filename,
+            format=format,
+            description=description,
+            max_problems=settings.max_report_problems,
+        )
     return DatasetPublic.from_row(dataset)
 
 
