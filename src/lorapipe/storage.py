@@ -277,8 +277,9 @@ def _copy(source: ByteSource, out: Any, *, key: str, max_bytes: int | None) -> S
     for chunk in _chunks(source):
         size += len(chunk)
         if max_bytes is not None and size > max_bytes:
+            # The message reaches the uploader: the limit, never the object's key.
             raise TooLargeError(
-                f"{key}: more than {max_bytes} bytes",
+                f"the upload is larger than the limit of {max_bytes} bytes",
                 param="file",
                 hint=f"the limit is {max_bytes} bytes; split the file or raise LORAPIPE_MAX_UPLOAD_BYTES",
             )

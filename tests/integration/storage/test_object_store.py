@@ -66,6 +66,7 @@ def test_too_large_upload_leaves_nothing_and_keeps_the_old_object(store: ObjectS
         store.put("keep/me", io.BytesIO(b"y" * 300_001), max_bytes=300_000)
 
     assert info.value.code == "file_too_large"
+    assert "new/object" not in str(info.value) and store.url not in str(info.value)  # no key, no path
     assert _all_objects(store) == ["keep/me"]
     assert store.read_bytes("keep/me") == b"old"
 
