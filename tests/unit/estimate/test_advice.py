@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from lorapipe.estimate.advice import build_estimate
@@ -100,11 +102,15 @@ def test_the_endpoint_function_round_trips_json():
 def test_a_serverless_pick_says_which_execution_timeout_to_send():
     r = build_estimate(QWEN8, EstimateConfig(), SMALL, CAT, PRIORS, gpus=["L40S"])
     rec = r.recommendation
+    # A few minutes of work: serverless wins (no pod to start, watch and stop).
+    assert rec.tier == "serverless_flex"
     picked = _opt(r, rec.gpu, rec.tier)
-    if rec.tier.startswith("serverless"):
-        assert rec.execution_timeout_s >= picked.hours.high * 3600 * 1.5 - 1
-    else:
-        assert rec.execution_timeout_s is None
+    # 1.5 x the high estimate, in whole seconds rounded up.
+    assert rec.execution_timeout_s == math.ceil(picked.hours.high * 3600 * 1.5)
+    # A pod has no execution timeout to send.
+    huge = DatasetTokens(tokens=2_000_000_000, trained_tokens=1, examples=1_000_000, padding_efficiency=1.0)
+    pod = build_estimate(QWEN8, EstimateConfig(packing=True), huge, CAT, PRIORS, gpus=["H100-SXM"])
+    assert pod.recommendation.tier.startswith("pod") and pod.recommendation.execution_timeout_s is None
     assert (
         "L40S allows 40.5 GiB"
         in _opt(
