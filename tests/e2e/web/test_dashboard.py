@@ -89,9 +89,14 @@ def _running_job(server: LiveServer) -> tuple[str, str]:
     return job_id, attempt.id
 
 
-def _report_steps(server: LiveServer, job_id: str, attempt_id: str) -> None:
-    """What ingestion stores for an engine that trains 8 steps and evaluates at 4 and 8."""
+def _report_steps(
+    server: LiveServer, job_id: str, attempt_id: str, halfway: threading.Event | None = None
+) -> None:
+    """What ingestion stores for an engine that trains 8 steps and evaluates at 4 and 8; with
+    ``halfway``, it stops after step 4 until that event is set."""
     for step in range(1, 9):
+        if step == 5 and halfway is not None:
+            assert halfway.wait(timeout=60), "the test never let the engine go on"
         time.sleep(0.35)
         values: dict[str, Any] = {
             "phase": "train",
@@ -126,16 +131,25 @@ def _report_steps(server: LiveServer, job_id: str, attempt_id: str) -> None:
 
 def test_job_page_follows_progress_over_sse(page: Any, server: LiveServer) -> None:
     job_id, attempt_id = _running_job(server)
+    streams: list[str] = []
+    page.on("request", lambda request: streams.append(request.url) if "/stream" in request.url else None)
     page.goto(f"{server.url}/ui/jobs/{job_id}")
     page.wait_for_function("() => document.getElementById('stream-state').textContent.startsWith('Live')")
     assert page.inner_text("#p-step") == "–"
 
-    engine = threading.Thread(target=_report_steps, args=(server, job_id, attempt_id))
+    halfway = threading.Event()
+    engine = threading.Thread(target=_report_steps, args=(server, job_id, attempt_id, halfway))
     engine.start()
-    # Progress shows while the engine is still reporting (the stream is live, not a replay).
-    page.wait_for_function("() => Number(document.getElementById('p-step').textContent) >= 4", polling=50)
-    assert page.inner_text("#p-eval") in ("2.1", "1.7")
-    assert engine.is_alive() or page.inner_text("#p-step") != "8"
+    # The engine stops after step 4 until the page shows step 4, over the one stream the page opened
+    # before the engine reported anything: the stream is live, not a replay (a page that shows
+    # progress only when the job ends never gets there; one that re-fetches the stream to catch up
+    # opens more than one).
+    try:
+        page.wait_for_function("() => document.getElementById('p-step').textContent === '4'", polling=50)
+        assert page.inner_text("#p-eval") == "2.1" and page.inner_text("#p-total") == "8"
+        assert len(streams) == 1, streams
+    finally:
+        halfway.set()
     engine.join()
     page.wait_for_function("() => document.getElementById('p-step').textContent === '8'")
     assert page.inner_text("#p-total") == "8"
