@@ -11,7 +11,10 @@
 
     .venv/bin/python bench/api.py [--clients 50] [--requests 40] [--examples 6] [--skip-dispatch]
 
-Last line: ``RESULT api p99_ms_sqlite=<a> p99_ms_postgres=<b> errors=<n> dispatch_s=<d>``.
+   The same load again beside a hostile user who holds 40 slow uploads and 200 event streams open
+   (bench/hostile.py): its p99 over the quiet p99 is ``hostile_p99_ratio`` (target: within 2x, 0 errors).
+
+Last line: ``RESULT api p99_ms_sqlite=<a> p99_ms_postgres=<b> errors=<n> dispatch_s=<d> hostile_p99_ratio=<r>``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,6 +46,11 @@ from lorapipe.db.migrate import upgrade
 from lorapipe.jobs.events import append_event
 from lorapipe.jobs.transition import transition
 from lorapipe.services import accounts
+
+sys.path.insert(0, str(Path(__file__).parent))
+from hostile import hostile
+
+HOSTILE_RATIOS: list[float] = []
 
 ROOT = Path(__file__).resolve().parents[1]
 EQ12 = ROOT / "src/lorapipe/samples/eq12/EQ-12-conversations-demo.jsonl"
@@ -81,11 +90,20 @@ def postgres_database() -> tuple[str, Callable[[], None]] | None:
 
 def seed(url: str, events: int = 250) -> tuple[str, str]:
     """Migrate, create a user with a key and one finished job with ``events`` events."""
-    upgrade(url)
+    key, job_id = _seed_user(url, "bench", events, JobStatus.CANCELLED)
+    return key, job_id
+
+
+def seed_hostile(url: str) -> tuple[str, str]:
+    """A second user whose job stays queued (its event streams never end by themselves)."""
+    return _seed_user(url, "mallory", 0, None)
+
+
+def _seed_user(url: str, name: str, events: int, end: JobStatus | None) -> tuple[str, str]:
     engine = create_engine_for(url)
     try:
         with session_scope(make_sessionmaker(engine)) as s:
-            user = accounts.create_user(s, "bench")
+            user = accounts.create_user(s, name)
             _, key = accounts.create_api_key(s, user)
             file = FileObject(
                 id=new_id("file"),
@@ -104,11 +122,14 @@ def seed(url: str, events: int = 250) -> tuple[str, str]:
                 model="m",
                 training_file=file.id,
                 seed=1,
-                backend="local",
+                # The hostile user's job is on a backend no reconciler serves: it stays queued, so its
+                # event streams stay open.
+                backend="local" if end is not None else "nowhere",
             )
             s.add(job)
             s.flush()
-            transition(s, job, JobStatus.CANCELLED, "bench seed")
+            if end is not None:
+                transition(s, job, end, "bench seed")
             for n in range(events):
                 append_event(
                     s, job.id, type="metrics", message=f"step {n}", data={"step": n, "loss": 1.0 / (n + 1)}
@@ -238,8 +259,25 @@ def dispatch_seconds(server: Server, url: str, key: str) -> tuple[float, float]:
         engine.dispose()
 
 
+async def load_beside_hostile(
+    base: str, paths: list[str], headers: dict[str, str], args: argparse.Namespace, hostile_key: str, job: str
+) -> tuple[list[float], int, Counter[str]]:
+    """The normal clients' load while the hostile user holds its uploads and streams open."""
+    stop = asyncio.Event()
+    neighbour = asyncio.create_task(hostile(base, hostile_key, job, stop))
+    await asyncio.sleep(5)  # let the neighbour open everything it can first
+    try:
+        lat, errors = await load(base, paths, headers, args.clients, args.requests, 120)
+    finally:
+        stop.set()
+        seen = await neighbour
+    return lat, errors, seen
+
+
 def measure(kind: str, url: str, tmp: Path, args: argparse.Namespace) -> tuple[float, int, float]:
+    upgrade(url)
     key, job_id = seed(url)
+    hostile_key, hostile_job = seed_hostile(url)
     data_dir = tmp / kind
     data_dir.mkdir()
     server = Server(url, data_dir)
@@ -253,6 +291,16 @@ def measure(kind: str, url: str, tmp: Path, args: argparse.Namespace) -> tuple[f
             f"{kind:8s} {len(lat)} requests, {args.clients} clients: p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
             f"errors {errors}; baseline /healthz p99 {b99:.1f} ms (ratio {p99 / b99:.2f})"
         )
+        h_lat, h_errors, seen = asyncio.run(
+            load_beside_hostile(server.base, paths, headers, args, hostile_key, hostile_job)
+        )
+        h99 = pct(h_lat, 99)
+        print(
+            f"{kind:8s} beside a hostile user (40 slow uploads + 200 streams, reopened): p99 {h99:.1f} ms, "
+            f"errors {h_errors}; ratio to quiet {h99 / p99:.2f}; the hostile user got {dict(seen)}"
+        )
+        errors += h_errors
+        HOSTILE_RATIOS.append(h99 / p99)
         started, dispatch = (float("nan"),) * 2 if args.skip_dispatch else dispatch_seconds(server, url, key)
         if not args.skip_dispatch:
             print(
@@ -342,7 +390,8 @@ def main() -> None:
         errors += len(failures)
     worst = max((d for d in (dispatch, dispatch_pg) if d == d), default=float("nan"))
     print(
-        f"RESULT api p99_ms_sqlite={p99_sqlite:.1f} p99_ms_postgres={p99_pg:.1f} errors={errors} dispatch_s={worst:.2f}"
+        f"RESULT api p99_ms_sqlite={p99_sqlite:.1f} p99_ms_postgres={p99_pg:.1f} errors={errors} "
+        f"dispatch_s={worst:.2f} hostile_p99_ratio={max(HOSTILE_RATIOS, default=float('nan')):.2f}"
     )
 
 

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from lorapipe.api.deps import DB, Caller, State
+from lorapipe.api.params import INT4_MAX, ResourceId
 from lorapipe.api.routes_native_deps import Limit, Offset, StreamCaller
 from lorapipe.api.sse import StreamHolder, job_event_stream, resume_after
 from lorapipe.contract.job_states import JobStatus
@@ -35,7 +36,7 @@ def list_jobs(
 
 
 @router.get("/{job_id}", summary="A job with its latest progress")
-def get_job(db: DB, user: Caller, job_id: str) -> NativeJobPublic:
+def get_job(db: DB, user: Caller, job_id: ResourceId) -> NativeJobPublic:
     return job_views.get_job_with_progress(db, user.id, job_id)
 
 
@@ -43,14 +44,14 @@ def get_job(db: DB, user: Caller, job_id: str) -> NativeJobPublic:
 def list_metrics(
     db: DB,
     user: Caller,
-    job_id: str,
-    after_step: Annotated[int, Query(ge=-1, description="Only points after this step.")] = -1,
+    job_id: ResourceId,
+    after_step: Annotated[int, Query(ge=-1, le=INT4_MAX, description="Only points after this step.")] = -1,
 ) -> MetricsPage:
     return job_events.list_metrics(db, user.id, job_id, after_step=after_step)
 
 
 @router.post("/{job_id}/cancel", summary="Cancel a job (its process is stopped)")
-def cancel_job(db: DB, user: Caller, job_id: str) -> NativeJobPublic:
+def cancel_job(db: DB, user: Caller, job_id: ResourceId) -> NativeJobPublic:
     return job_views.with_progress(db, job_views.cancel_job(db, user.id, job_id))
 
 
@@ -70,21 +71,22 @@ def stream_events(
     request: Request,
     state: State,
     user: StreamCaller,
-    job_id: str,
+    job_id: ResourceId,
     last_event_id: Annotated[str | None, Header(max_length=32)] = None,
-    after: Annotated[int | None, Query(ge=0, description="Resume after this seq (no header).")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=INT4_MAX, description="Resume after this seq (no header).")
+    ] = None,
 ) -> StreamingResponse:
     with state.sessions() as session:
         job_events.check_job(session, user.id, job_id)
     start = resume_after(last_event_id, after)
-    slots = stream_slots(state.settings)
-    if slots.held(user.id) >= slots.per_user:  # answered before the stream starts; the stream re-checks
-        slots.acquire(user.id)  # raises the 429 with Retry-After
-    holder = StreamHolder(slots, user.id, authorized=_still_authorized(state, request))
+    holder = StreamHolder(stream_slots(state.settings), user.id, authorized=_still_authorized(state, request))
+    stream = job_event_stream(
+        state.sessions, job_id, start, is_disconnected=request.is_disconnected, holder=holder
+    )
+    holder.take(stream)  # a 429 (Retry-After) before any byte is sent when the user holds every slot
     return StreamingResponse(
-        job_event_stream(
-            state.sessions, job_id, start, is_disconnected=request.is_disconnected, holder=holder
-        ),
+        stream,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

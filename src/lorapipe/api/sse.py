@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,8 @@ import anyio
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from lorapipe.errors import RateLimitedError, UserError
+from lorapipe.api.params import INT4_MAX
+from lorapipe.errors import UserError
 from lorapipe.services.job_events import FEED_BATCH, EventFeed, event_feed
 from lorapipe.services.limits import PerUserSlots
 
@@ -53,7 +55,7 @@ def resume_after(last_event_id: str | None, after: int | None) -> int:
     """
     if last_event_id is not None and last_event_id.strip():
         text = last_event_id.strip()
-        if not text.isdigit() or len(text) > 12:
+        if not text.isdigit() or len(text) > 10 or int(text) > INT4_MAX:
             raise UserError(
                 f"Last-Event-ID {last_event_id!r} is not an event sequence number",
                 param="Last-Event-ID",
@@ -79,12 +81,9 @@ async def job_event_stream(
 ) -> AsyncIterator[bytes]:
     """SSE bytes for ``job_id``'s events after ``after``, until the job is terminal.
 
-    With a ``holder``, the stream takes one of its user's stream slots for its whole life (a user who
-    already holds them all gets an ``error`` event and the stream ends) and re-checks the caller's key
-    every ``holder.recheck_s``: a revoked key ends the stream."""
-    if holder is not None and not holder.take():
-        yield format_event({"code": "rate_limited", "message": "too many event streams open"}, event="error")
-        return
+    With a ``holder`` (its slot already taken by the route, so an over-limit caller got a 429), the
+    stream gives the slot back when it ends and re-checks the caller's key every ``holder.recheck_s``:
+    a revoked key ends the stream."""
     try:
         yield f"retry: {RETRY_MS}\n\n".encode()
         last_sent = last_check = time.monotonic()
@@ -126,13 +125,13 @@ class StreamHolder:
     recheck_s: float = 5.0
     _taken: bool = False
 
-    def take(self) -> bool:
-        try:
-            self.slots.acquire(self.user_id)
-        except RateLimitedError:
-            return False
+    def take(self, stream: object | None = None) -> None:
+        """Take a slot (:class:`RateLimitedError`, 429, when the user holds them all). With ``stream``,
+        the slot is also given back if that stream is dropped without ever being started."""
+        self.slots.acquire(self.user_id)
         self._taken = True
-        return True
+        if stream is not None:
+            weakref.finalize(stream, self.give_back)
 
     def give_back(self) -> None:
         if self._taken:
