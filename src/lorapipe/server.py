@@ -79,6 +79,7 @@ def create_app(
                 state.sessions,
                 delivery=DeliveryPolicy(allow_private_targets=settings.webhook_allow_private_targets),
                 interval_s=reconciler_interval_s,
+                objects=state.objects,
             )
             outbox_thread = threading.Thread(target=outbox.run, args=(stop,), name="outbox", daemon=True)
             outbox_thread.start()

@@ -76,5 +76,5 @@ def rename_adapter(db: DB, user: Caller, adapter_id: str, body: AdapterUpdate) -
 
 
 @router.delete("/{adapter_id}", summary="Delete an adapter (it leaves lists and /v1/models)")
-def delete_adapter(db: DB, user: Caller, adapter_id: str) -> Deleted:
-    return adapters.delete_adapter(db, user.id, adapter_id)
+def delete_adapter(state: State, db: DB, user: Caller, adapter_id: str) -> Deleted:
+    return adapters.delete_adapter(db, state.objects, user.id, adapter_id)

@@ -133,5 +133,5 @@ def update_dataset(db: DB, user: Caller, dataset_id: str, body: DatasetUpdate) -
 
 
 @router.delete("/{dataset_id}", summary="Delete a dataset (jobs that used it keep their record)")
-def delete_dataset(db: DB, user: Caller, dataset_id: str) -> Deleted:
-    return datasets.delete_dataset(db, user.id, dataset_id)
+def delete_dataset(state: State, db: DB, user: Caller, dataset_id: str) -> Deleted:
+    return datasets.delete_dataset(db, state.objects, user.id, dataset_id)

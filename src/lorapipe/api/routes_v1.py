@@ -80,6 +80,15 @@ def get_file(db: DB, user: Caller, file_id: str) -> dict[str, Any]:
     return _openai(file_views.get_file(db, user.id, file_id))
 
 
+@router.delete(
+    "/files/{file_id}",
+    response_model=schemas_v1.FileDeletedOut,
+    summary="Delete a file: no new job may use it; its stored data goes once no running job needs it",
+)
+def delete_file(state: State, db: DB, user: Caller, file_id: str) -> dict[str, Any]:
+    return _openai(file_views.delete_file(db, state.objects, user.id, file_id))
+
+
 @router.post("/fine_tuning/jobs", response_model=schemas_v1.JobOut, summary="Create a fine-tuning job")
 def create_job(
     state: State,

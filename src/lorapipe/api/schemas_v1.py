@@ -77,6 +77,12 @@ class CheckpointOut(_Open):
     metrics: dict[str, Any]
 
 
+class FileDeletedOut(_Open):
+    id: str
+    object: Literal["file"]
+    deleted: bool
+
+
 class ModelOut(_Open):
     id: str
     object: Literal["model"]

@@ -78,7 +78,7 @@ def worker_loop(
     # Costs, notifications and webhook sends: a deployment may run the API without loops, so the
     # worker carries them (in their own thread; several workers on one database are safe).
     policy = DeliveryPolicy(allow_private_targets=settings.webhook_allow_private_targets)
-    outbox = OutboxWorker(rec.sessions, delivery=policy, interval_s=interval)
+    outbox = OutboxWorker(rec.sessions, delivery=policy, interval_s=interval, objects=rec.objects)
     outbox_thread = threading.Thread(target=outbox.run, args=(stop,), name="outbox", daemon=True)
     outbox_thread.start()
     rec.run(stop)

@@ -177,12 +177,14 @@ class Adapter(Base):
     """A trained adapter, recorded only after its manifest checksums were verified."""
 
     __tablename__ = "adapters"
+    #: Names are the owner's model ids: two users may each have an adapter of one name.
+    __table_args__ = (UniqueConstraint("owner_id", "name"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), unique=True)
     #: The OpenAI ``fine_tuned_model`` name, e.g. ``ft:tiny-qwen3:demo:ftjob-...``.
-    name: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
     base_model: Mapped[str] = mapped_column(String(255))
     location: Mapped[str] = mapped_column(Text)
     manifest: Mapped[dict[str, Any]] = mapped_column(JSONDocument)

@@ -1,4 +1,4 @@
-"""Adapter use cases: list, read, rename (the job's ``fine_tuned_model`` follows), soft-delete, and
+"""Adapter use cases: list, read, rename (the job's ``fine_tuned_model`` follows), delete, and
 the downloads of :mod:`lorapipe.services.adapter_files`.
 
 Every function takes the caller's owner id: another user's adapter, or a deleted one, is "not found".
@@ -6,6 +6,7 @@ Every function takes the caller's owner id: another user's adapter, or a deleted
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any, Literal
 
@@ -14,9 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm import Session
 
+from lorapipe.contract.job_states import JobStatus
 from lorapipe.db.base import utcnow
 from lorapipe.db.jobs import Adapter, Job
-from lorapipe.errors import ConflictError, NotFoundError
+from lorapipe.errors import ConflictError, NotFoundError, StorageKeyError
 from lorapipe.services.adapter_files import (
     AdapterFile,
     FileDownload,
@@ -24,8 +26,12 @@ from lorapipe.services.adapter_files import (
     file_download,
     zip_download,
 )
+from lorapipe.services.attempt_end import fine_tuned_model_name
 from lorapipe.services.public import Deleted, Page, rows_with_total, ts
 from lorapipe.settings import Settings
+from lorapipe.storage import ObjectStore
+
+log = logging.getLogger(__name__)
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._-]{0,254}$")
 """An adapter name: its model id in ``/v1/models`` and in ``fine_tuned_model``."""
@@ -102,13 +108,30 @@ def adapter_of_job(session: Session, owner_id: str, job_id: str) -> AdapterPubli
     return AdapterPublic.from_row(row) if row is not None else None
 
 
+def _reserved_by(session: Session, owner_id: str, name: str) -> Job | None:
+    """The owner's unfinished job whose adapter will get ``name`` when it succeeds.
+
+    The name is fixed at the job's creation (:func:`fine_tuned_model_name`: model, suffix and job id,
+    the id last), so the job to check is the one named by the last segment.
+    """
+    job = session.get(Job, name.rsplit(":", 1)[-1])
+    if job is None or job.owner_id != owner_id or JobStatus(job.status).is_terminal:
+        return None
+    return job if fine_tuned_model_name(job) == name else None
+
+
 def rename_adapter(session: Session, owner_id: str, adapter_id: str, name: str) -> AdapterPublic:
-    """Rename; the job's ``fine_tuned_model`` follows. A name taken by any adapter is a 409. Commits."""
+    """Rename; the job's ``fine_tuned_model`` follows. A name taken by another of the owner's adapters,
+    or reserved for an unfinished job's adapter, is a 409; other users' names do not count. Commits."""
     row = adapter_row(session, owner_id, adapter_id)
     if name != row.name:
-        taken = ConflictError(f"an adapter named {name!r} already exists", param="name")
-        if session.scalar(select(Adapter.id).where(Adapter.name == name)) is not None:
+        taken = ConflictError(f"you already have an adapter named {name!r}", param="name")
+        owned = select(Adapter.id).where(Adapter.owner_id == owner_id, Adapter.name == name)
+        if session.scalar(owned) is not None:
             raise taken
+        reserved = _reserved_by(session, owner_id, name)
+        if reserved is not None:
+            raise ConflictError(f"{name!r} is the name job {reserved.id} will give its adapter", param="name")
         job = session.get(Job, row.job_id)
         row.name = name
         if job is not None:
@@ -122,11 +145,19 @@ def rename_adapter(session: Session, owner_id: str, adapter_id: str, name: str) 
     return AdapterPublic.from_row(row)
 
 
-def delete_adapter(session: Session, owner_id: str, adapter_id: str) -> Deleted:
-    """Soft-delete: the adapter leaves lists and ``/v1/models``; its files stay. Commits."""
+def delete_adapter(session: Session, objects: ObjectStore, owner_id: str, adapter_id: str) -> Deleted:
+    """The adapter leaves lists and ``/v1/models`` (its row stays, for the job's record) and its files
+    leave the object store. Commits."""
     row = adapter_row(session, owner_id, adapter_id)
     row.deleted_at = utcnow()
     session.commit()
+    try:
+        prefix = objects.key_of(row.location)
+    except StorageKeyError:
+        log.warning("adapter %s: its files are not in the object store; left in place", adapter_id)
+    else:
+        for key in objects.list(prefix):
+            objects.delete(key)
     return Deleted(id=adapter_id, object="adapter")
 
 

@@ -187,6 +187,8 @@ def update_dataset(
     return DatasetPublic.from_row(row)
 
 
-def delete_dataset(session: Session, owner_id: str, dataset_id: str) -> Deleted:
+def delete_dataset(session: Session, objects: ObjectStore, owner_id: str, dataset_id: str) -> Deleted:
+    """Delete the dataset; its objects go now, or when the last unfinished job on it ends."""
     dataset_service.delete_dataset(session, owner_id, dataset_id)
+    dataset_service.purge_deleted_datasets(session, objects, dataset_id=dataset_id)
     return Deleted(id=dataset_id, object="dataset")

@@ -1,4 +1,4 @@
-"""Dataset use cases: upload (:mod:`lorapipe.services.dataset_upload`), read, rename, soft-delete.
+"""Dataset use cases: upload (:mod:`lorapipe.services.dataset_upload`), read, rename, delete.
 
 Every function takes the caller's owner id and never returns another owner's dataset: a dataset that
 belongs to someone else is "not found", exactly like one that does not exist.
@@ -10,12 +10,14 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from lorapipe.contract.conversation import Example
+from lorapipe.contract.job_states import ACTIVE
 from lorapipe.db.base import utcnow
 from lorapipe.db.datasets import Dataset, DatasetStatus
+from lorapipe.db.jobs import FileObject, Job
 from lorapipe.errors import ConflictError, NotFoundError
 from lorapipe.services.dataset_upload import (
     canonical_key,
@@ -34,6 +36,7 @@ __all__ = [
     "get_dataset",
     "iter_canonical_examples",
     "list_datasets",
+    "purge_deleted_datasets",
     "rename_dataset",
     "upload_key",
 ]
@@ -89,14 +92,47 @@ def rename_dataset(
 def delete_dataset(session: Session, owner_id: str, dataset_id: str) -> Dataset:
     """Soft-delete the owner's dataset (idempotent).
 
-    The row and its objects stay, so jobs that trained on it keep their lineage; the dataset no longer
-    appears in lists and no longer blocks a re-upload of the same bytes.
+    The row stays, so jobs that trained on it keep their lineage; the dataset no longer appears in
+    lists, no longer blocks a re-upload of the same bytes, and no new job may train on it. Its objects
+    go with :func:`purge_deleted_datasets`, once no unfinished job needs them.
     """
     dataset = get_dataset(session, owner_id, dataset_id, include_deleted=True)
     if dataset.deleted_at is None:
         dataset.deleted_at = utcnow()
         session.commit()
     return dataset
+
+
+def purge_deleted_datasets(
+    session: Session, store: ObjectStore, *, dataset_id: str | None = None
+) -> list[str]:
+    """Delete the objects (upload and canonical copy) of deleted datasets that no unfinished job trains
+    or validates on (or of ``dataset_id`` only, under the same rule); returns their ids. Commits.
+
+    Run after a delete and after jobs end: a deleted dataset's objects outlive it only while a queued
+    or running job still reads them.
+    """
+    in_use = (
+        select(FileObject.dataset_id)
+        .join(Job, or_(Job.training_file == FileObject.id, Job.validation_file == FileObject.id))
+        .where(Job.status.in_([status.value for status in ACTIVE]), FileObject.dataset_id.is_not(None))
+    )
+    query = select(Dataset).where(
+        Dataset.deleted_at.is_not(None),
+        or_(Dataset.storage_key.is_not(None), Dataset.canonical_key.is_not(None)),
+        Dataset.id.not_in(in_use),
+    )
+    if dataset_id is not None:
+        query = query.where(Dataset.id == dataset_id)
+    purged = []
+    for dataset in session.scalars(query).all():
+        for key in {dataset.storage_key, dataset.canonical_key, canonical_key(dataset.id)}:
+            if key:
+                store.delete(key)
+        dataset.storage_key = dataset.canonical_key = None
+        purged.append(dataset.id)
+    session.commit()
+    return purged
 
 
 def fail_stale_datasets(session: Session, store: ObjectStore, *, older_than: dt.timedelta) -> list[str]:

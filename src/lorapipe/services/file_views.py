@@ -1,5 +1,6 @@
 """Training files as OpenAI's ``file`` object (``dataset_id``, the dataset the upload was validated
-into, is our addition). Uploads are :func:`lorapipe.services.jobs.upload_file`."""
+into, is our addition). Uploads are :func:`lorapipe.services.jobs.upload_file`; a delete takes the
+dataset with it."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
+from lorapipe.db.base import utcnow
 from lorapipe.db.jobs import FileObject
 from lorapipe.jobs import store
-from lorapipe.services.public import CursorPage, ts
+from lorapipe.services import datasets
+from lorapipe.services.public import CursorPage, Deleted, ts
+from lorapipe.storage import ObjectStore
 
 
 class FilePublic(BaseModel):
@@ -43,6 +47,18 @@ class FilePublic(BaseModel):
 
 def get_file(session: Session, owner_id: str, file_id: str) -> FilePublic:
     return FilePublic.from_row(store.get_file(session, owner_id, file_id))
+
+
+def delete_file(session: Session, objects: ObjectStore, owner_id: str, file_id: str) -> Deleted:
+    """Delete the file and the dataset it was validated into: it leaves lists, no new job may use it,
+    and its objects go now, or when the last unfinished job on it ends. Commits."""
+    row = store.get_file(session, owner_id, file_id)
+    row.deleted_at = utcnow()
+    session.commit()
+    if row.dataset_id is not None:
+        datasets.delete_dataset(session, owner_id, row.dataset_id)
+        datasets.purge_deleted_datasets(session, objects, dataset_id=row.dataset_id)
+    return Deleted(id=file_id, object="file")
 
 
 def list_files(session: Session, owner_id: str, *, after: str | None, limit: int) -> CursorPage[FilePublic]:

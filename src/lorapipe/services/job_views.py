@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from lorapipe.contract.job_states import JobStatus
 from lorapipe.db.costs import CostRecord
-from lorapipe.db.jobs import Job, MetricPoint
+from lorapipe.db.jobs import FileObject, Job, MetricPoint
 from lorapipe.jobs import store
 from lorapipe.jobs.schemas import JobError
 from lorapipe.services import jobs as job_service
@@ -215,5 +215,7 @@ def list_jobs_with_progress(
 
 
 def training_dataset_id(session: Session, owner_id: str, job: JobPublic) -> str | None:
-    """The dataset the job's training file was validated into (None when it has none)."""
-    return store.get_file(session, owner_id, job.training_file).dataset_id
+    """The dataset the job's training file was validated into (None when it has none); a deleted file
+    still answers, so an ended job's page keeps its lineage."""
+    file = session.get(FileObject, job.training_file)
+    return file.dataset_id if file is not None and file.owner_id == owner_id else None

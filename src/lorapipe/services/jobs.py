@@ -24,7 +24,7 @@ from lorapipe.datasets.report import DatasetReport
 from lorapipe.db.datasets import Dataset
 from lorapipe.db.ids import new_id
 from lorapipe.db.jobs import FileObject, IdempotencyKey, Job
-from lorapipe.errors import ConflictError, DatasetError, InvalidTransitionError, LorapipeError
+from lorapipe.errors import ConflictError, DatasetError, InvalidTransitionError, LorapipeError, NotFoundError
 from lorapipe.jobs import store
 from lorapipe.jobs.transition import transition
 from lorapipe.services.budgets import check_job_estimate
@@ -109,8 +109,15 @@ def upload_file(
 
 
 def _data_ref(session: Session, objects: ObjectStore, owner_id: str, file_id: str, param: str) -> DataRef:
-    file = store.get_file(session, owner_id, file_id)
+    try:
+        file = store.get_file(session, owner_id, file_id)
+    except NotFoundError as exc:
+        raise NotFoundError(exc.message, param=param) from None
     dataset = session.get(Dataset, file.dataset_id) if file.dataset_id else None
+    if dataset is not None and dataset.deleted_at is not None:
+        raise DatasetError(
+            f"file {file_id} cannot be used for training: its dataset was deleted", param=param
+        )
     if file.status != "processed" or dataset is None or dataset.status != "ready":
         raise DatasetError(
             f"file {file_id} cannot be used for training: {file.status_details or 'validation failed'}",

@@ -1,5 +1,6 @@
 """The step that turns finished work into what owners see: cost lines (and budget notifications),
-notifications for ended jobs and validated datasets, and webhook deliveries.
+notifications for ended jobs and validated datasets, and webhook deliveries; and the step that removes
+a deleted dataset's objects once the last job that needed them has ended.
 
 Call :meth:`OutboxWorker.tick` from the reconciler loop, or run :meth:`OutboxWorker.run` in its own
 thread (webhook receivers can be slow: a separate thread keeps them from delaying job supervision).
@@ -18,9 +19,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from lorapipe.db.engine import session_scope
 from lorapipe.estimate.catalogue import GpuCatalogue, load_catalogue
 from lorapipe.services.costs import record_pending_costs
+from lorapipe.services.datasets import purge_deleted_datasets
 from lorapipe.services.notifications import notify_dataset_outcomes, notify_finished_jobs
 from lorapipe.services.webhook_delivery import DeliveryPolicy, deliver_due
 from lorapipe.services.webhook_targets import webhook_client
+from lorapipe.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +44,11 @@ class OutboxWorker:
         catalogue: GpuCatalogue | None = None,
         client: httpx.Client | None = None,
         interval_s: float = 1.0,
+        objects: ObjectStore | None = None,
     ) -> None:
         self.sessions = sessions
+        #: Where deleted datasets' objects are removed once their last unfinished job has ended.
+        self.objects = objects
         self.delivery = delivery or DeliveryPolicy()
         self.catalogue = catalogue or load_catalogue()
         # No redirects and no proxies: a delivery goes to the address its check approved, or fails.
@@ -50,7 +56,8 @@ class OutboxWorker:
         self.interval_s = interval_s
 
     def tick(self) -> TickCounts:
-        """One pass: costs, then notifications, then the webhook deliveries they queued."""
+        """One pass: costs, then notifications, then the webhook deliveries they queued, then the
+        objects of deleted datasets that no unfinished job needs any more (jobs end between ticks)."""
         with session_scope(self.sessions) as s:
             lines = record_pending_costs(s, catalogue=self.catalogue)
         with session_scope(self.sessions) as s:
@@ -58,6 +65,9 @@ class OutboxWorker:
         with session_scope(self.sessions) as s:
             made += notify_dataset_outcomes(s)
         tries = deliver_due(self.sessions, self.client, self.delivery)
+        if self.objects is not None:
+            with session_scope(self.sessions) as s:
+                purge_deleted_datasets(s, self.objects)
         return TickCounts(lines, made, tries)
 
     def run(self, stop: threading.Event) -> None:

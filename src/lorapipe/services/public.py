@@ -73,7 +73,7 @@ class Deleted(BaseModel):
     """The answer to a delete: which object, and that it is gone."""
 
     id: str
-    object: Literal["dataset", "adapter", "webhook"]
+    object: Literal["dataset", "adapter", "webhook", "file"]
     deleted: Literal[True] = True
 
 
