@@ -117,7 +117,7 @@ class ObjectStore:
         """The key of a URL that :meth:`url_for` made; :class:`StorageKeyError` for one outside this store."""
         prefix = self.url + "/"
         if not url.startswith(prefix):
-            raise StorageKeyError(f"{url!r} is not in the object store {self.url}", param="location")
+            raise StorageKeyError("the location is not in this service's object store", param="location")
         return validate_key(url[len(prefix) :])
 
     def presigned_url(self, key: str, *, expires_s: int = 3600, method: Literal["get", "put"] = "get") -> str:
@@ -126,7 +126,7 @@ class ObjectStore:
         path = self._path(validate_key(key))
         sign = getattr(self.fs, "url", None)
         if self._local or not callable(sign) or "s3" not in _protocols(self.fs):
-            raise StorageError(f"{self.url} cannot sign URLs; remote workers need an s3:// store")
+            raise StorageError("the object store cannot sign URLs; remote workers need an s3:// store")
         url: str = sign(path, expires=expires_s, client_method=f"{method}_object")
         return url
 
@@ -200,7 +200,7 @@ class ObjectStore:
                 return open(path, "rb")
             return cast(BinaryIO, self.fs.open(path, "rb", block_size=REMOTE_PART_BYTES))
         except FileNotFoundError as exc:
-            raise ObjectNotFoundError(f"no object {key!r} in {self.url}", param="key") from exc
+            raise _missing(key) from exc
 
     def iter_bytes(self, key: str, chunk_size: int = CHUNK_BYTES) -> Iterator[bytes]:
         """The object at ``key`` in chunks of at most ``chunk_size`` bytes (for streaming responses)."""
@@ -226,7 +226,7 @@ class ObjectStore:
         try:
             return int(self.fs.size(path))
         except FileNotFoundError as exc:
-            raise ObjectNotFoundError(f"no object {key!r} in {self.url}", param="key") from exc
+            raise _missing(key) from exc
 
     def list(self, prefix: str = "") -> list[str]:
         """Keys under ``prefix`` (a key or a folder such as ``datasets/``), sorted; partial writes excluded."""
@@ -269,6 +269,12 @@ def _chunks(source: ByteSource, chunk_size: int = CHUNK_BYTES) -> Iterator[bytes
             raise StorageError(f"the upload source yielded {type(chunk).__name__}, expected bytes")
         if chunk:
             yield bytes(chunk)
+
+
+def _missing(key: str) -> ObjectNotFoundError:
+    # Store errors reach API answers and job errors: the object's name, never its key or the store's
+    # path (both are in the traceback this error is raised from, for the operator's log).
+    return ObjectNotFoundError(f"the stored object {key.rsplit('/', 1)[-1]!r} is missing", param="key")
 
 
 def _copy(source: ByteSource, out: Any, *, key: str, max_bytes: int | None) -> StoredObject:

@@ -10,7 +10,13 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from lorapipe.errors import ObjectNotFoundError, StorageError, StorageKeyError, TooLargeError
+from lorapipe.errors import (
+    LorapipeError,
+    ObjectNotFoundError,
+    StorageError,
+    StorageKeyError,
+    TooLargeError,
+)
 from lorapipe.storage import INCOMING_PREFIX, ObjectStore, validate_key
 
 pytestmark = pytest.mark.integration
@@ -188,3 +194,23 @@ def test_file_stores_cannot_sign(object_store: ObjectStore) -> None:
     object_store.put("a", b"x")
     with pytest.raises(StorageError):
         object_store.presigned_url("a")
+
+
+def test_errors_name_neither_the_store_nor_the_key(object_store: ObjectStore) -> None:
+    """Store errors end up in API answers and job errors: they say what failed, never a server path or
+    an object key."""
+    key = "datasets/ds-secret-id/canonical.jsonl"
+    raised: list[Exception] = []
+    for call in (
+        lambda: object_store.open(key),
+        lambda: object_store.size(key),
+        lambda: object_store.presigned_url(key),
+        lambda: object_store.key_of("file:///elsewhere/datasets/x"),
+    ):
+        with pytest.raises(LorapipeError) as info:
+            call()
+        raised.append(info.value)
+    for exc in raised:
+        assert object_store.root not in str(exc) and "ds-secret-id" not in str(exc), str(exc)
+        assert "/elsewhere" not in str(exc)
+    assert "canonical.jsonl" in str(raised[0])  # which object: its name, not its key
