@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from lorapipe.api.body_limit import BodyLimitMiddleware, BodyLimits, key_check
 from lorapipe.api.errors import install_error_handlers
+from lorapipe.api.json_body import JsonBodyCheckMiddleware
 from lorapipe.api.routes_native import router as native_router
 from lorapipe.api.routes_native_costs import router as costs_router
 from lorapipe.api.routes_native_notifications import router as notifications_router
@@ -102,6 +103,7 @@ def create_app(
     app.state.lorapipe = state
     install_error_handlers(app)
     limits = BodyLimits(upload_bytes=settings.max_upload_bytes, json_bytes=settings.max_json_body_bytes)
+    app.add_middleware(JsonBodyCheckMiddleware)  # inside the body limit: reads only capped bodies
     app.add_middleware(BodyLimitMiddleware, limits=limits, authenticate=key_check(state))
     app.include_router(v1_router)
     for router in (notifications_router, webhooks_router, costs_router):

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from lorapipe.errors import LorapipeError
@@ -33,6 +36,14 @@ def error_body(status: int, code: str, message: str, param: str | None, kind: st
     }
 
 
+def _validation_failed(errors: Sequence[Any], skip: int) -> JSONResponse:
+    """A 400 whose ``param`` is the first failing field (dotted), whose message lists every failure."""
+    first = errors[0] if errors else {}
+    param = ".".join(str(p) for p in first.get("loc", ())[skip:]) or None
+    problems = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}" for e in errors)
+    return JSONResponse(error_body(400, "invalid_request", problems, param, "user"), status_code=400)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LorapipeError)
     async def _ours(_: Request, exc: LorapipeError) -> JSONResponse:
@@ -46,10 +57,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {}
-        param = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
-        problems = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}" for e in exc.errors())
-        return JSONResponse(error_body(400, "invalid_request", problems, param, "user"), status_code=400)
+        return _validation_failed(exc.errors(), skip=1)  # loc[0] is where: path, query, body...
+
+    @app.exception_handler(ValidationError)
+    async def _invalid_inside(_: Request, exc: ValidationError) -> JSONResponse:
+        # A service validating user input with pydantic itself: still the caller's mistake.
+        return _validation_failed(exc.errors(), skip=0)
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:

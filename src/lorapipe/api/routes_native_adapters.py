@@ -9,6 +9,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from lorapipe.api.deps import DB, Caller, State
+from lorapipe.api.params import MAX_PATH_LENGTH, PRINTABLE, ResourceId
 from lorapipe.api.routes_native_deps import Limit, Offset, StreamCaller
 from lorapipe.services import adapters
 from lorapipe.services.adapter_files import FileDownload
@@ -32,7 +33,7 @@ def list_adapters(db: DB, user: Caller, limit: Limit = 20, offset: Offset = 0) -
 
 
 @router.get("/{adapter_id}", summary="An adapter: its files, base model, training summary and manifest")
-def get_adapter(db: DB, user: Caller, adapter_id: str) -> AdapterDetail:
+def get_adapter(db: DB, user: Caller, adapter_id: ResourceId) -> AdapterDetail:
     return adapters.get_adapter(db, user.id, adapter_id)
 
 
@@ -42,7 +43,7 @@ def get_adapter(db: DB, user: Caller, adapter_id: str) -> AdapterDetail:
     response_class=StreamingResponse,
     responses={200: {"content": {"application/zip": {}}, "description": "A zip file, not JSON."}},
 )
-def download_zip(state: State, user: StreamCaller, adapter_id: str) -> StreamingResponse:
+def download_zip(state: State, user: StreamCaller, adapter_id: ResourceId) -> StreamingResponse:
     with state.sessions() as session:
         return attachment(adapters.download_zip(session, state.settings, user.id, adapter_id))
 
@@ -56,7 +57,10 @@ def download_zip(state: State, user: StreamCaller, adapter_id: str) -> Streaming
     },
 )
 def download_file(
-    state: State, user: StreamCaller, adapter_id: str, path: Annotated[str, Path(max_length=1024)]
+    state: State,
+    user: StreamCaller,
+    adapter_id: ResourceId,
+    path: Annotated[str, Path(max_length=MAX_PATH_LENGTH, pattern=PRINTABLE)],
 ) -> StreamingResponse:
     with state.sessions() as session:
         return attachment(adapters.download_file(session, state.settings, user.id, adapter_id, path))
@@ -71,10 +75,10 @@ class AdapterUpdate(BaseModel):
 
 
 @router.patch("/{adapter_id}", summary="Rename an adapter (its model id in /v1/models follows)")
-def rename_adapter(db: DB, user: Caller, adapter_id: str, body: AdapterUpdate) -> AdapterPublic:
+def rename_adapter(db: DB, user: Caller, adapter_id: ResourceId, body: AdapterUpdate) -> AdapterPublic:
     return adapters.rename_adapter(db, user.id, adapter_id, body.name)
 
 
 @router.delete("/{adapter_id}", summary="Delete an adapter (it leaves lists and /v1/models)")
-def delete_adapter(state: State, db: DB, user: Caller, adapter_id: str) -> Deleted:
+def delete_adapter(state: State, db: DB, user: Caller, adapter_id: ResourceId) -> Deleted:
     return adapters.delete_adapter(db, state.objects, user.id, adapter_id)

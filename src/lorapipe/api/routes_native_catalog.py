@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from lorapipe.api.deps import Caller
+from lorapipe.api.params import ResourceId
 from lorapipe.services import catalog
 from lorapipe.services.catalog import BaseModelPublic, PresetPublic
 from lorapipe.services.public import ItemList
@@ -18,7 +19,7 @@ def list_presets(_: Caller) -> ItemList[PresetPublic]:
 
 
 @router.get("/presets/{name}", summary="One training preset")
-def get_preset(_: Caller, name: str) -> PresetPublic:
+def get_preset(_: Caller, name: ResourceId) -> PresetPublic:
     return catalog.get_preset(name)
 
 
@@ -28,5 +29,5 @@ def list_base_models(_: Caller) -> ItemList[BaseModelPublic]:
 
 
 @router.get("/models/{model_id:path}", summary="One catalogued base model (by id or alias)")
-def get_base_model(_: Caller, model_id: str) -> BaseModelPublic:
+def get_base_model(_: Caller, model_id: ResourceId) -> BaseModelPublic:
     return catalog.get_base_model(model_id)

@@ -3,28 +3,30 @@ included), totals by type and by day, a CSV export, and the monthly budget."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat
 
 from lorapipe.api.deps import DB, Caller
+from lorapipe.api.params import PRINTABLE, BoundedDate
 from lorapipe.services import budgets, cost_views
 from lorapipe.services.cost_views import BudgetPublic, CostKind, CostList, CostSummaryPublic
 
 router = APIRouter(tags=["costs"])
 
-Start = Annotated[dt.date | None, Query(description="First day (UTC), included. Default: 1st of this month.")]
-End = Annotated[dt.date | None, Query(description="Last day (UTC), included. Default: today.")]
+Start = Annotated[BoundedDate, Query(description="First day (UTC), included. Default: 1st of this month.")]
+End = Annotated[BoundedDate, Query(description="Last day (UTC), included. Default: today.")]
 Kind = Annotated[CostKind | None, Query(description="Only this type of cost.")]
-JobFilter = Annotated[str | None, Query(max_length=64, description="Only this job's costs.")]
+JobFilter = Annotated[
+    str | None, Query(max_length=64, pattern=PRINTABLE, description="Only this job's costs.")
+]
 
 
 class BudgetUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    monthly_usd: float | None = Field(
+    monthly_usd: StrictFloat | None = Field(
         ge=0, le=budgets.MAX_MONTHLY_USD, description="USD per calendar month (UTC); null removes it."
     )
 

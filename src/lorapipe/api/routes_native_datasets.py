@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from lorapipe.api.deps import DB, Caller, State
+from lorapipe.api.params import PRINTABLE, ResourceId
 from lorapipe.api.routes_native_deps import Limit, Offset
 from lorapipe.api.upload_body import body_chunks
 from lorapipe.datasets.report import DatasetReport
@@ -64,7 +65,9 @@ def list_datasets(
     db: DB,
     user: Caller,
     status: DatasetStatus | None = None,
-    q: Annotated[str | None, Query(max_length=255, description="Part of the name (any case).")] = None,
+    q: Annotated[
+        str | None, Query(max_length=255, pattern=PRINTABLE, description="Part of the name (any case).")
+    ] = None,
     limit: Limit = 20,
     offset: Offset = 0,
 ) -> Page[DatasetPublic]:
@@ -72,12 +75,12 @@ def list_datasets(
 
 
 @router.get("/{dataset_id}", summary="A dataset")
-def get_dataset(db: DB, user: Caller, dataset_id: str) -> DatasetPublic:
+def get_dataset(db: DB, user: Caller, dataset_id: ResourceId) -> DatasetPublic:
     return datasets.get_dataset(db, user.id, dataset_id)
 
 
 @router.get("/{dataset_id}/report", summary="The validation report: problems, statistics, samples")
-def get_report(db: DB, user: Caller, dataset_id: str) -> DatasetReport:
+def get_report(db: DB, user: Caller, dataset_id: ResourceId) -> DatasetReport:
     return datasets.get_report(db, user.id, dataset_id)
 
 
@@ -86,7 +89,7 @@ def list_examples(
     state: State,
     db: DB,
     user: Caller,
-    dataset_id: str,
+    dataset_id: ResourceId,
     limit: Annotated[int, Query(ge=1, le=MAX_EXAMPLES_PAGE)] = 5,
     offset: Offset = 0,
 ) -> ExamplesPage:
@@ -106,7 +109,7 @@ class TokenCountRequest(BaseModel):
     summary="Count tokens with a base model's tokenizer: token figures, histogram, rendered samples",
 )
 def count_dataset_tokens(
-    state: State, db: DB, user: Caller, dataset_id: str, body: TokenCountRequest
+    state: State, db: DB, user: Caller, dataset_id: ResourceId, body: TokenCountRequest
 ) -> DatasetPublic:
     return datasets.count_dataset_tokens(
         db,
@@ -128,10 +131,10 @@ class DatasetUpdate(BaseModel):
 
 
 @router.patch("/{dataset_id}", summary="Rename a dataset or change its description")
-def update_dataset(db: DB, user: Caller, dataset_id: str, body: DatasetUpdate) -> DatasetPublic:
+def update_dataset(db: DB, user: Caller, dataset_id: ResourceId, body: DatasetUpdate) -> DatasetPublic:
     return datasets.update_dataset(db, user.id, dataset_id, name=body.name, description=body.description)
 
 
 @router.delete("/{dataset_id}", summary="Delete a dataset (jobs that used it keep their record)")
-def delete_dataset(state: State, db: DB, user: Caller, dataset_id: str) -> Deleted:
+def delete_dataset(state: State, db: DB, user: Caller, dataset_id: ResourceId) -> Deleted:
     return datasets.delete_dataset(db, state.objects, user.id, dataset_id)

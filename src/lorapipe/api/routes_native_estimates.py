@@ -10,6 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from lorapipe.api.deps import DB, Caller, State
+from lorapipe.api.params import ResourceId
 from lorapipe.estimate.report import EstimateReport
 from lorapipe.estimate.request import EstimateRequest, estimate_with_settings
 from lorapipe.services.estimates import DatasetEstimateRequest, estimate_stored_dataset
@@ -27,6 +28,6 @@ def estimate(state: State, _: Caller, body: EstimateRequest) -> EstimateReport:
     summary="Estimate a run on this dataset (its counted tokens) with a preset, on every GPU and backend",
 )
 def estimate_dataset(
-    state: State, db: DB, user: Caller, dataset_id: str, body: DatasetEstimateRequest
+    state: State, db: DB, user: Caller, dataset_id: ResourceId, body: DatasetEstimateRequest
 ) -> EstimateReport:
     return estimate_stored_dataset(db, state.settings, user.id, dataset_id, body)

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from lorapipe.api.deps import DB, Caller
+from lorapipe.api.params import ResourceId
 from lorapipe.services import notification_views as notifications
 from lorapipe.services.notification_views import NotificationPage, NotificationPublic, ReadAll
 
@@ -26,12 +27,12 @@ def list_notifications(
 
 
 @router.get("/{notification_id}", summary="One notification")
-def get_notification(db: DB, user: Caller, notification_id: str) -> NotificationPublic:
+def get_notification(db: DB, user: Caller, notification_id: ResourceId) -> NotificationPublic:
     return notifications.get_notification(db, user.id, notification_id)
 
 
 @router.post("/{notification_id}/read", summary="Mark one notification read")
-def read_notification(db: DB, user: Caller, notification_id: str) -> NotificationPublic:
+def read_notification(db: DB, user: Caller, notification_id: ResourceId) -> NotificationPublic:
     return notifications.mark_read(db, user.id, notification_id)
 
 

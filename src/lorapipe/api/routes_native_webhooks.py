@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from lorapipe.api.deps import DB, Caller, State
+from lorapipe.api.params import PRINTABLE, ResourceId
 from lorapipe.services import webhook_views as webhooks
 from lorapipe.services.public import Deleted
 from lorapipe.services.webhook_views import (
@@ -46,17 +47,17 @@ def list_webhooks(db: DB, user: Caller) -> WebhookList:
 
 
 @router.get("/{webhook_id}", summary="One webhook")
-def get_webhook(db: DB, user: Caller, webhook_id: str) -> WebhookPublic:
+def get_webhook(db: DB, user: Caller, webhook_id: ResourceId) -> WebhookPublic:
     return webhooks.get_webhook(db, user.id, webhook_id)
 
 
 @router.delete("/{webhook_id}", summary="Delete a webhook; nothing more is sent to it")
-def delete_webhook(db: DB, user: Caller, webhook_id: str) -> Deleted:
+def delete_webhook(db: DB, user: Caller, webhook_id: ResourceId) -> Deleted:
     return webhooks.delete_webhook(db, user.id, webhook_id)
 
 
 @router.post("/{webhook_id}/test", status_code=202, summary="Queue a signed webhook.test event")
-def test_webhook(db: DB, user: Caller, webhook_id: str) -> DeliveryPublic:
+def test_webhook(db: DB, user: Caller, webhook_id: ResourceId) -> DeliveryPublic:
     return webhooks.test_webhook(db, user.id, webhook_id)
 
 
@@ -64,8 +65,8 @@ def test_webhook(db: DB, user: Caller, webhook_id: str) -> DeliveryPublic:
 def list_deliveries(
     db: DB,
     user: Caller,
-    webhook_id: str,
-    after: Annotated[str | None, Query(max_length=64)] = None,
+    webhook_id: ResourceId,
+    after: Annotated[str | None, Query(max_length=64, pattern=PRINTABLE)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> DeliveryPage:
     return webhooks.list_deliveries(db, user.id, webhook_id, after=after, limit=limit)

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from lorapipe.api import schemas_v1
 from lorapipe.api.deps import DB, Caller, State
+from lorapipe.api.params import Cursor, ResourceId
 from lorapipe.api.upload_body import MultipartUpload, body_chunks
 from lorapipe.errors import UserError
 from lorapipe.services import catalog, file_views, job_events, job_views
@@ -71,12 +72,12 @@ def upload_file(request: Request, state: State, db: DB, user: Caller) -> dict[st
 
 
 @router.get("/files", response_model=schemas_v1.FileList, summary="List your files, newest first")
-def list_files(db: DB, user: Caller, after: str | None = None, limit: Limit = 20) -> dict[str, Any]:
+def list_files(db: DB, user: Caller, after: Cursor = None, limit: Limit = 20) -> dict[str, Any]:
     return _openai(file_views.list_files(db, user.id, after=after, limit=limit))
 
 
 @router.get("/files/{file_id}", response_model=schemas_v1.FileOut, summary="Retrieve a file")
-def get_file(db: DB, user: Caller, file_id: str) -> dict[str, Any]:
+def get_file(db: DB, user: Caller, file_id: ResourceId) -> dict[str, Any]:
     return _openai(file_views.get_file(db, user.id, file_id))
 
 
@@ -85,7 +86,7 @@ def get_file(db: DB, user: Caller, file_id: str) -> dict[str, Any]:
     response_model=schemas_v1.FileDeletedOut,
     summary="Delete a file: no new job may use it; its stored data goes once no running job needs it",
 )
-def delete_file(state: State, db: DB, user: Caller, file_id: str) -> dict[str, Any]:
+def delete_file(state: State, db: DB, user: Caller, file_id: ResourceId) -> dict[str, Any]:
     return _openai(file_views.delete_file(db, state.objects, user.id, file_id))
 
 
@@ -108,14 +109,14 @@ def create_job(
     response_model=schemas_v1.JobList,
     summary="List your fine-tuning jobs, newest first (cursor: after)",
 )
-def list_jobs(db: DB, user: Caller, after: str | None = None, limit: Limit = 20) -> dict[str, Any]:
+def list_jobs(db: DB, user: Caller, after: Cursor = None, limit: Limit = 20) -> dict[str, Any]:
     return _openai(job_views.list_jobs(db, user.id, after=after, limit=limit))
 
 
 @router.get(
     "/fine_tuning/jobs/{job_id}", response_model=schemas_v1.JobOut, summary="Retrieve a fine-tuning job"
 )
-def get_job(db: DB, user: Caller, job_id: str) -> dict[str, Any]:
+def get_job(db: DB, user: Caller, job_id: ResourceId) -> dict[str, Any]:
     return _openai(job_views.get_job(db, user.id, job_id))
 
 
@@ -124,7 +125,7 @@ def get_job(db: DB, user: Caller, job_id: str) -> dict[str, Any]:
     response_model=schemas_v1.JobOut,
     summary="Cancel a job (its process is stopped)",
 )
-def cancel_job(db: DB, user: Caller, job_id: str) -> dict[str, Any]:
+def cancel_job(db: DB, user: Caller, job_id: ResourceId) -> dict[str, Any]:
     return _openai(job_views.cancel_job(db, user.id, job_id))
 
 
@@ -134,7 +135,7 @@ def cancel_job(db: DB, user: Caller, job_id: str) -> dict[str, Any]:
     summary="A job's events, newest first (cursor: after)",
 )
 def list_events(
-    db: DB, user: Caller, job_id: str, after: str | None = None, limit: Limit = 20
+    db: DB, user: Caller, job_id: ResourceId, after: Cursor = None, limit: Limit = 20
 ) -> dict[str, Any]:
     return _openai(job_events.list_events(db, user.id, job_id, after=after, limit=limit))
 
@@ -145,7 +146,7 @@ def list_events(
     summary="A job's checkpoints, newest first",
 )
 def list_checkpoints(
-    db: DB, user: Caller, job_id: str, after: str | None = None, limit: Limit = 10
+    db: DB, user: Caller, job_id: ResourceId, after: Cursor = None, limit: Limit = 10
 ) -> dict[str, Any]:
     return _openai(job_events.list_checkpoints(db, user.id, job_id, after=after, limit=limit))
 
@@ -160,5 +161,5 @@ def list_models(db: DB, user: Caller) -> dict[str, Any]:
 
 
 @router.get("/models/{model_id:path}", response_model=schemas_v1.ModelOut, summary="Retrieve a model")
-def get_model(db: DB, user: Caller, model_id: str) -> dict[str, Any]:
+def get_model(db: DB, user: Caller, model_id: ResourceId) -> dict[str, Any]:
     return _openai(catalog.get_openai_model(db, user.id, model_id))

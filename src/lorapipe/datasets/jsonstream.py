@@ -21,6 +21,7 @@ from typing import Any, Literal, Protocol
 CHUNK_BYTES = 1 << 20
 MAX_RECORD_CHARS = 64 << 20
 """A single record larger than this is reported instead of buffered (64 Mi characters)."""
+TOO_DEEP = "the JSON is nested too deeply to read (arrays or objects thousands of levels deep)"
 
 # Arrays under these keys of a top-level object are streamed as the file's records.
 RECORD_ARRAY_KEYS = frozenset({"conversations", "data", "examples", "records", "items", "rows"})
@@ -185,6 +186,11 @@ class _Window:
         while True:
             try:
                 value, end = _DECODER.raw_decode(self.buf, self.pos)
+            except RecursionError:
+                line, col = self.where(self.pos)
+                raise SourceError(
+                    "invalid_json", TOO_DEEP, line=line, column=col, suggestion="flatten the record"
+                ) from None
             except json.JSONDecodeError as e:
                 # An error may only mean the window ends inside this value: read more and retry.
                 # The same error at the same place after more data is a real syntax error.
@@ -256,6 +262,8 @@ def _parses(line: str) -> bool:
         json.loads(line)
     except json.JSONDecodeError:
         return False
+    except RecursionError:
+        return True  # a JSON line, too deep: reported as such by _jsonl_line
     return True
 
 
@@ -294,6 +302,8 @@ def _jsonl_line(raw_line: str, line_no: int, last: bool = False) -> Iterator[Raw
     except json.JSONDecodeError as e:
         hint = " (the last line looks cut off: was the file truncated?)" if last else ""
         value = BadLine(f"invalid JSON: {e.msg}{hint}", e.colno, truncated=last)
+    except RecursionError:
+        value = BadLine(TOO_DEEP, 1, truncated=False)
     yield RawRecord(value, line_no)
 
 
