@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -181,6 +181,21 @@ def padding_efficiency(lengths: Sequence[int], batches: Sequence[Sequence[int]])
     real = sum(lengths[i] for b in batches for i in b)
     padded = sum(len(b) * max(lengths[i] for i in b) for b in batches if b)
     return real / padded if padded else 1.0
+
+
+def collated_efficiency(
+    collator: Callable[[list[Features]], dict[str, Any]],
+    rows: Sequence[Features],
+    batches: Sequence[Sequence[int]],
+) -> float:
+    """Real tokens / positions the model computes, measured on what ``collator`` makes of ``batches``
+    (1.0 = nothing but real tokens): for packing, where the batch layout is the collator's own."""
+    real = computed = 0
+    for batch in batches:
+        if batch:
+            real += sum(len(rows[i]["input_ids"]) for i in batch)
+            computed += collator([rows[i] for i in batch])["input_ids"].numel()
+    return real / computed if computed else 1.0
 
 
 class EpochBatchOrder:
