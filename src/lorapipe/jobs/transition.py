@@ -2,7 +2,8 @@
 
 It checks the allowed-transition table, moves the row with a compare-and-set (so two writers racing
 from the same state cannot both win, on SQLite or PostgreSQL), and appends a ``status`` event that
-records the reason in the same database transaction.
+records the reason in the same database transaction. Reasons and errors are stored without server
+paths or object keys (:mod:`lorapipe.jobs.path_scrub`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from lorapipe.db.base import utcnow
 from lorapipe.db.jobs import Job, JobEvent
 from lorapipe.errors import InvalidTransitionError
 from lorapipe.jobs.events import append_event
+from lorapipe.jobs.path_scrub import scrub_paths
 from lorapipe.jobs.schemas import JobError
 from lorapipe.jobs.states import check_transition
 
@@ -40,6 +42,12 @@ def transition(
     src, dst = check_transition(job.status, to)
     if dst is JobStatus.FAILED and error is None:
         raise ValueError("a transition to failed needs an error {code, message, param, kind}")
+    # The owner reads these (API, events, webhooks, dashboard): what failed, never where on the server.
+    reason = scrub_paths(reason)
+    if error is not None:
+        error = error.model_copy(update={"message": scrub_paths(error.message)})
+    if data and isinstance(data.get("error"), dict) and isinstance(data["error"].get("message"), str):
+        data = {**data, "error": {**data["error"], "message": scrub_paths(data["error"]["message"])}}
     now = utcnow()
     values: dict[str, Any] = {"status": dst.value, "status_reason": reason}
     if dst in TERMINAL:
