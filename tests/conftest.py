@@ -232,11 +232,16 @@ def model_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 #: Markers whose tests skip when a service or browser is missing; under CI=true a skip of one fails the run.
 CI_REQUIRED_MARKERS = ("postgres", "browser")
 _ci_required_skips: list[str] = []
+_ci_required_ran: set[str] = set()
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.skipped and any(marker in report.keywords for marker in CI_REQUIRED_MARKERS):
+    if not any(marker in report.keywords for marker in CI_REQUIRED_MARKERS):
+        return
+    if report.skipped:
         _ci_required_skips.append(report.nodeid)
+    elif report.when == "call":
+        _ci_required_ran.add(report.nodeid)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -245,9 +250,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if os.environ.get("CI") != "true" or not _ci_required_skips:
+    if os.environ.get("CI") != "true":
         return
     markers = "/".join(CI_REQUIRED_MARKERS)
+    if not _ci_required_skips:
+        if _ci_required_ran:
+            terminalreporter.write_line(
+                f"CI=true: {len(_ci_required_ran)} test(s) marked {markers} ran, none skipped"
+            )
+        return
     terminalreporter.write_sep(
         "=", f"CI=true: {len(_ci_required_skips)} test(s) marked {markers} were skipped", red=True
     )
