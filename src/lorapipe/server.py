@@ -11,8 +11,9 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from lorapipe.api.body_limit import BodyLimitMiddleware, BodyLimits, key_check
+from lorapipe.api.body_limit import BodyLimitMiddleware, BodyLimits, key_check, user_of
 from lorapipe.api.errors import install_error_handlers
+from lorapipe.api.fair_share import FairShareMiddleware
 from lorapipe.api.json_body import JsonBodyCheckMiddleware
 from lorapipe.api.routes_native import router as native_router
 from lorapipe.api.routes_native_costs import router as costs_router
@@ -105,6 +106,10 @@ def create_app(
     limits = BodyLimits(upload_bytes=settings.max_upload_bytes, json_bytes=settings.max_json_body_bytes)
     app.add_middleware(JsonBodyCheckMiddleware)  # inside the body limit: reads only capped bodies
     app.add_middleware(BodyLimitMiddleware, limits=limits, authenticate=key_check(state))
+    # Outermost: one user's flood is refused before it reaches a thread, a connection or a body.
+    app.add_middleware(
+        FairShareMiddleware, max_requests_per_user=settings.max_requests_per_user, resolve=user_of(state)
+    )
     app.include_router(v1_router)
     for router in (notifications_router, webhooks_router, costs_router):
         app.include_router(router)

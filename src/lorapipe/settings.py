@@ -7,12 +7,13 @@ values it resolved) as an argument.
 from __future__ import annotations
 
 import functools
+import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def _default_data_dir() -> Path:
@@ -50,6 +51,23 @@ class Settings(BaseSettings):
         default=None,
         description="Where hub models are cached (a RunPod network volume in production). "
         "Default: <data_dir>/models",
+    )
+    model_dirs: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Folders under which a job may name a model folder (or .gguf file) on this server as "
+        "its base model, as absolute paths separated by ':' (or a JSON list). Empty = no server path is "
+        "accepted; catalogued and hub models always are.",
+    )
+    hub_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Connect and read timeout of each request to the Hugging Face hub, in seconds.",
+    )
+    hub_stall_s: float = Field(
+        default=180.0,
+        gt=0,
+        description="A base-model download from the hub that receives no byte for this long, in seconds, "
+        "fails its attempt (retried within the job's max_attempts).",
     )
     max_upload_bytes: int = Field(
         default=512 * 1024 * 1024, ge=1, description="Largest dataset upload accepted, in bytes."
@@ -102,6 +120,12 @@ class Settings(BaseSettings):
     runpod_presign_s: int = Field(
         default=3600, ge=60, description="Lifetime of the dataset's presigned URL handed to a worker."
     )
+    runpod_stop_wait_s: int = Field(
+        default=300,
+        ge=0,
+        description="After RunPod stops a running job (cancel, execution timeout), how long to wait for the "
+        "worker's event log (its engine saves a checkpoint first) before ending the attempt without it.",
+    )
     # --- the RunPod worker (inside the worker image) -----------------------------------------------
     worker_dir: Path = Field(
         default=Path("/tmp/lorapipe-worker"), description="Scratch space of the worker for one attempt."
@@ -122,6 +146,21 @@ class Settings(BaseSettings):
     worker_cancel_grace_s: float = Field(
         default=120.0, gt=0, description="How long a cancelled engine may take to checkpoint before SIGKILL."
     )
+    # --- what one user may hold at once (per service process) -----------------------------------------
+    max_requests_per_user: int = Field(
+        default=24, ge=2, description="Requests of one user in flight at once (streams and uploads included)."
+    )
+    max_uploads_per_user: int = Field(default=2, ge=1, description="Concurrent uploads of one user.")
+    max_streams_per_user: int = Field(default=8, ge=1, description="Concurrent event streams of one user.")
+    max_token_counts: int = Field(
+        default=1, ge=1, description="Token-counting child processes at once, over all users (~300 MB each)."
+    )
+    token_count_wait_s: float = Field(
+        default=20.0, ge=0, description="How long a token count may wait for a free slot before a 429."
+    )
+    max_active_jobs_per_user: int = Field(
+        default=20, ge=1, description="Jobs of one user not yet ended (queued or running) at once."
+    )
     max_report_problems: int = Field(
         default=200, ge=1, le=100_000, description="Problems stored in full in a validation report."
     )
@@ -139,6 +178,22 @@ class Settings(BaseSettings):
     @classmethod
     def _expand(cls, v: Path | None) -> Path | None:
         return v.expanduser() if v is not None else None
+
+    @field_validator("model_dirs", mode="before")
+    @classmethod
+    def _split_model_dirs(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return json.loads(v) if v.lstrip().startswith("[") else [p for p in v.split(os.pathsep) if p]
+        return v
+
+    @field_validator("model_dirs", mode="after")
+    @classmethod
+    def _absolute_model_dirs(cls, v: list[Path]) -> list[Path]:
+        dirs = [p.expanduser() for p in v]
+        relative = [str(p) for p in dirs if not p.is_absolute()]
+        if relative:
+            raise ValueError(f"model_dirs must be absolute paths; got {', '.join(relative)}")
+        return dirs
 
     @property
     def resolved_database_url(self) -> str:

@@ -57,6 +57,19 @@ def key_check(state: AppState) -> Authenticate:
     return check
 
 
+def user_of(state: AppState) -> Callable[[str], str | None]:
+    """The user a full ``Authorization`` header belongs to (None when the key is not live)."""
+
+    def resolve(header: str) -> str | None:
+        with state.sessions() as session:
+            try:
+                return authenticate(session, header, None).id
+            except AuthError:
+                return None
+
+    return resolve
+
+
 @dataclass(frozen=True)
 class BodyLimits:
     """Largest request body, in bytes: for the upload routes (the file itself) and for all others."""

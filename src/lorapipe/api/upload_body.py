@@ -12,6 +12,7 @@ import anyio.from_thread
 from fastapi import Request
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect
 
 from lorapipe.errors import UserError
 
@@ -32,6 +33,9 @@ def body_chunks(request: Request) -> Iterator[bytes]:
             chunk = anyio.from_thread.run(next_chunk)
         except StopAsyncIteration:
             return
+        except ClientDisconnect:
+            # The client went away mid-upload: the store keeps nothing of it (put() cleans up on error).
+            raise UserError("the upload was interrupted: the client disconnected", param="file") from None
         if chunk:
             yield chunk
 
