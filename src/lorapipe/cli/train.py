@@ -2,6 +2,10 @@
 
 Talks to the configured service (``LORAPIPE_API_URL``) or to an embedded one (see
 :mod:`lorapipe.cli.client`); the progress bar is fed by the job's server-sent event stream.
+
+A service accepts a model folder only under its ``LORAPIPE_MODEL_DIRS``. The embedded service runs on
+the user's own machine for that user alone, so ``--model ./my-model`` keeps working there: the CLI
+allows exactly the folder (or .gguf file) named, nothing around it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from rich.markup import escape
 from lorapipe.backends.registry import BACKENDS
 from lorapipe.cli.client import ApiClient, ApiError, connect
 from lorapipe.cli.progress import JobProgress
+from lorapipe.models.catalog import find_model_spec
+from lorapipe.settings import Settings, get_settings
 
 out = Console()
 err = Console(stderr=True)
@@ -80,9 +86,27 @@ def summary_line(job: dict[str, Any]) -> str:
     return f"{job['id']}: {job['status']}{tail}{reason}"
 
 
+def own_model_folder(model: str, settings: Settings) -> tuple[str, Settings]:
+    """``(model, settings)`` for the service this command talks to. With no service configured (the
+    embedded, single-user one) a model folder or .gguf file that exists here is given by its absolute
+    path and allowed in the settings; anything else, or a configured service, is left as it is."""
+    path = Path(model).expanduser()
+    if settings.api_url or find_model_spec(model) is not None or not path.exists():
+        return model, settings
+    real = path.resolve()
+    return str(real), settings.model_copy(update={"model_dirs": [*settings.model_dirs, real]})
+
+
 def train(
     dataset: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Training data (JSONL).")],
-    model: Annotated[str, typer.Option("--model", "-m", help="Base model: catalogue id or alias.")],
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Base model: catalogue id or alias, hub id, or (embedded service only) a local model folder.",
+        ),
+    ],
     preset: Annotated[
         str, typer.Option("--preset", "-p", help="Preset (lorapipe estimate presets).")
     ] = "balanced",
@@ -104,8 +128,9 @@ def train(
         except json.JSONDecodeError as exc:
             err.print(f"[bold red]error[/] --config is not JSON: {escape(str(exc))}")
             raise typer.Exit(2) from None
+    model, settings = own_model_folder(model, get_settings())
     try:
-        with connect() as client:
+        with connect(settings) as client:
             if watch is False and client.embedded:
                 err.print(
                     "[yellow]note[/]: no service configured (LORAPIPE_API_URL), so this command runs one "

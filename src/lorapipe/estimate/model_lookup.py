@@ -58,22 +58,28 @@ def facts_from_hf_config(model_id: str, cfg: dict[str, Any]) -> ModelFacts:
     )
 
 
-def resolve_model_facts(model_id: str, model_dir: Path | None = None) -> ModelFacts:
-    """Facts for ``model_id``: the model catalogue first (its figures are rounded to 0.1 B, which
-    moves the weights by < 1 %), then the reference list, then
-    ``model_dir`` (or ``model_id`` as a path) holding a ``config.json``."""
+def known_model_facts(model_id: str) -> ModelFacts | None:
+    """Facts from the model catalogue (its figures are rounded to 0.1 B, which moves the weights by
+    < 1 %) or the reference list; None when neither knows ``model_id``. Reads no file."""
     spec = _catalogue_spec(model_id)
     if spec is not None:
         try:
             return facts_from_spec(spec)
         except (TypeError, ValueError, AttributeError):
-            pass  # a spec without the facts we need: try the reference list and config.json
+            pass  # a spec without the facts we need: try the reference list
     refs = reference_models()
     if model_id in refs:
         return refs[model_id]
     by_name = {k.split("/")[-1].lower(): v for k, v in refs.items()}
-    if model_id.split("/")[-1].lower() in by_name:
-        return by_name[model_id.split("/")[-1].lower()]
+    return by_name.get(model_id.split("/")[-1].lower())
+
+
+def resolve_model_facts(model_id: str, model_dir: Path | None = None) -> ModelFacts:
+    """Facts for ``model_id``: :func:`known_model_facts`, else ``model_dir`` (or ``model_id`` as a
+    path) holding a ``config.json``."""
+    known = known_model_facts(model_id)
+    if known is not None:
+        return known
     folder = model_dir or Path(model_id)
     if (folder / "config.json").is_file():
         return facts_from_hf_config(model_id, json.loads((folder / "config.json").read_text("utf-8")))

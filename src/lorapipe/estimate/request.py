@@ -7,6 +7,7 @@ measurements), so the API route, the CLI and the job-submission path all compute
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -81,12 +82,34 @@ def estimate_with_settings(request: EstimateRequest, settings: Settings) -> Esti
     prices when ``settings.runpod_api_key`` is set, cached a few minutes) and the measured runs
     under ``settings.data_dir``. What the API route and job submission call."""
     from lorapipe.estimate.calibration import load_measurements, measurements_path
-    from lorapipe.estimate.model_lookup import resolve_model_facts
     from lorapipe.estimate.runpod_prices import cached_catalogue
 
     return estimate_job(
         request,
-        facts=resolve_model_facts(request.model),
+        facts=service_model_facts(request.model, settings),
         catalogue=cached_catalogue(settings),
         measurements=load_measurements(measurements_path(settings)),
     )
+
+
+def service_model_facts(model: str, settings: Settings) -> ModelFacts:
+    """The facts of ``model`` as a service may look them up: the catalogue and the reference list, else
+    the ``config.json`` of a model the service accepts (:func:`check_model_reference`: an allowed
+    folder, or a hub id in the model cache). Never a file at an arbitrary server path."""
+    from lorapipe.errors import ModelNotFoundError
+    from lorapipe.estimate.model_lookup import known_model_facts, resolve_model_facts
+    from lorapipe.models.references import cached_hub_folder, check_model_reference
+
+    known = known_model_facts(model)
+    if known is not None:
+        return known
+    checked = check_model_reference(model, settings, param="model")
+    folder = Path(checked) if Path(checked).is_absolute() else cached_hub_folder(checked, settings)
+    if folder is None or not folder.is_dir():
+        raise ModelNotFoundError(
+            f"model={model!r}: no architecture facts (not in the model catalogue or the reference list, "
+            "and no config.json in this service's model cache)",
+            param="model",
+            hint="use a catalogued model id, or estimate once the model is downloaded",
+        )
+    return resolve_model_facts(model, folder)

@@ -29,7 +29,9 @@ def packaged_gguf(package_module: str, gguf_file: str) -> Path:
         )
     path = Path(spec.origin).parent / gguf_file
     if not path.is_file():
-        raise ModelNotFoundError(f"{gguf_file} is missing from {path.parent}", param="base_model")
+        raise ModelNotFoundError(
+            f"{gguf_file} is missing from the installed {package_module} package", param="base_model"
+        )
     return path
 
 

@@ -8,21 +8,26 @@ A model reference is one of:
   A reference that looks like a path (absolute, ``./``, ``~``, two or more ``/``, ``.gguf``) and does
   not exist is an error; it is never retried as a hub id;
 - a hub id ``owner/name`` (optionally ``owner/name@revision``), downloaded into
-  ``<model cache>/hub`` (a RunPod network volume in production).
+  ``<model cache>/hub`` (a RunPod network volume in production) with bounded requests and a
+  no-progress limit (:mod:`lorapipe.models.hub_download`).
 
-torch and transformers are imported inside the functions that need them.
+This module loads whatever it is given: which references a *service* accepts is decided before, by
+:func:`lorapipe.models.references.check_model_reference`. Its errors name the reference, never the
+folders it looked in (they reach users as job errors). torch and transformers are imported inside the
+functions that need them.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from lorapipe.errors import ConfigError, ModelNotFoundError, UnknownModelError
+from lorapipe.errors import ConfigError, ModelDownloadError, ModelNotFoundError, UnknownModelError
 from lorapipe.models.catalog import ModelSpec, find_model_spec, list_models
 from lorapipe.models.gguf_conversion import converted_dir, packaged_gguf, tokenizer_dir
+from lorapipe.models.references import HUB_ID, hub_cache_dir, looks_like_path
 from lorapipe.models.tiny import chat_template, lorapipe_cache, real_qwen_tokenizer_dir, tiny_model_dir
 from lorapipe.settings import Settings
 
@@ -32,9 +37,9 @@ if TYPE_CHECKING:
 SourceKind = Literal["tiny", "package", "local", "hub"]
 Quantization = Literal["nf4"]
 
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
 # Weights and everything a tokenizer may need; not the duplicate .bin/.pt/.gguf/original/ copies.
 _HUB_FILES = ["*.json", "*.safetensors", "*.jinja", "*.txt", "*.model", "*.tiktoken", "tokenizer*"]
+_TOKENIZER_FILES = [p for p in _HUB_FILES if p != "*.safetensors"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,15 +54,18 @@ class ResolvedModel:
     kind: SourceKind = "local"
 
 
-def hub_cache_dir(settings: Settings) -> Path:
-    return settings.resolved_model_cache_dir / "hub"
-
-
-def resolve_model(ref: str, settings: Settings, *, download: bool = True) -> ResolvedModel:
+def resolve_model(
+    ref: str,
+    settings: Settings,
+    *,
+    download: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> ResolvedModel:
     """The local folder of model ``ref``, built, converted or downloaded on first use.
 
-    ``download=False`` looks only in the local hub cache. Raises :class:`ModelNotFoundError` (saying
-    where it looked) or :class:`UnknownModelError`.
+    ``download=False`` looks only in the local hub cache. ``progress(bytes so far)`` is called about
+    every second while a hub download runs. Raises :class:`ModelNotFoundError`,
+    :class:`UnknownModelError` or, when the hub does not deliver, :class:`ModelDownloadError`.
     """
     ref = ref.strip()
     spec = find_model_spec(ref)
@@ -70,17 +78,16 @@ def resolve_model(ref: str, settings: Settings, *, download: bool = True) -> Res
             folder = converted_dir(gguf, lorapipe_cache(settings), _short(spec))
             return ResolvedModel(folder, spec=spec, kind="package")
         assert spec.hub_id
-        return ResolvedModel(_from_hub(spec.hub_id, settings, download=download), spec=spec, kind="hub")
+        folder = _from_hub(spec.hub_id, settings, download=download, progress=progress)
+        return ResolvedModel(folder, spec=spec, kind="hub")
 
     path = Path(ref).expanduser()
     if path.exists():
-        return _local(path, settings)
-    if _looks_like_path(ref):
-        raise ModelNotFoundError(
-            f"model path {path} does not exist", param="base_model", hint=f"looked at {path.resolve()}"
-        )
-    if _HUB_ID.match(ref):
-        return ResolvedModel(_from_hub(ref, settings, download=download), kind="hub")
+        return _local(path, ref, settings)
+    if looks_like_path(ref):
+        raise ModelNotFoundError(f"model path {ref!r} does not exist", param="base_model")
+    if HUB_ID.match(ref):
+        return ResolvedModel(_from_hub(ref, settings, download=download, progress=progress), kind="hub")
     raise UnknownModelError(
         f"{ref!r} is neither a catalogued model, an existing path, nor a hub id (owner/name)",
         param="base_model",
@@ -109,6 +116,8 @@ def load_tokenizer(ref: str, settings: Settings) -> PreTrainedTokenizerBase:
         assert spec.package_module and spec.gguf_file
         gguf = packaged_gguf(spec.package_module, spec.gguf_file)
         tok = AutoTokenizer.from_pretrained(tokenizer_dir(gguf, lorapipe_cache(settings), _short(spec)))
+    elif spec is None and HUB_ID.match(ref.strip()) and not Path(ref.strip()).expanduser().exists():
+        tok = AutoTokenizer.from_pretrained(_hub_tokenizer(ref.strip(), settings))
     else:
         resolved = resolve_model(ref, settings)
         tok = AutoTokenizer.from_pretrained(resolved.path, gguf_file=resolved.gguf_file)
@@ -156,20 +165,12 @@ def _short(spec: ModelSpec) -> str:
     return spec.id.rsplit("/", 1)[-1]
 
 
-def _looks_like_path(ref: str) -> bool:
-    return (
-        ref.startswith(("/", "./", "../", "~", ".\\", "..\\"))
-        or "\\" in ref
-        or ref.count("/") >= 2
-        or ref.endswith(("/", ".gguf"))
-    )
-
-
-def _local(path: Path, settings: Settings) -> ResolvedModel:
+def _local(path: Path, ref: str, settings: Settings) -> ResolvedModel:
     if path.is_file():
         if path.suffix != ".gguf":
             raise ModelNotFoundError(
-                f"{path} is a file; a model is a folder with config.json, or a .gguf file", param="base_model"
+                f"model {ref!r} is a file; a model is a folder with config.json, or a .gguf file",
+                param="base_model",
             )
         return ResolvedModel(converted_dir(path, lorapipe_cache(settings)), kind="local")
     if (path / "config.json").is_file():
@@ -178,16 +179,25 @@ def _local(path: Path, settings: Settings) -> ResolvedModel:
     if len(ggufs) == 1:
         return ResolvedModel(converted_dir(ggufs[0], lorapipe_cache(settings)), kind="local")
     raise ModelNotFoundError(
-        f"{path} has no config.json" + (f" and {len(ggufs)} .gguf files" if ggufs else ""),
+        f"model folder {ref!r} has no config.json" + (f" and {len(ggufs)} .gguf files" if ggufs else ""),
         param="base_model",
         hint="point at a folder saved with save_pretrained, or at one .gguf file",
     )
 
 
-def _from_hub(ref: str, settings: Settings, *, download: bool, endpoint: str | None = None) -> Path:
+def _from_hub(
+    ref: str,
+    settings: Settings,
+    *,
+    download: bool,
+    endpoint: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Path:
     """Snapshot folder of hub model ``owner/name[@revision]`` in the hub cache (local copy first)."""
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import constants, snapshot_download
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
+
+    from lorapipe.models.hub_download import download_snapshot
 
     repo_id, _, revision = ref.partition("@")
     cache = hub_cache_dir(settings)
@@ -196,11 +206,18 @@ def _from_hub(ref: str, settings: Settings, *, download: bool, endpoint: str | N
         return Path(snapshot_download(repo_id, local_files_only=True, **common))
     except Exception:  # not cached (huggingface_hub raises several types for this): download below
         if not download:
-            raise ModelNotFoundError(
-                f"{ref} is not in the local hub cache", param="base_model", hint=f"looked in {cache}"
-            ) from None
+            raise ModelNotFoundError(f"{ref} is not in the model cache", param="base_model") from None
     try:
-        return Path(snapshot_download(repo_id, endpoint=endpoint, **common))
+        return download_snapshot(
+            repo_id,
+            **common,
+            endpoint=endpoint,
+            timeout_s=settings.hub_timeout_s,
+            stall_s=settings.hub_stall_s,
+            progress=progress,
+        )
+    except ModelDownloadError:
+        raise
     except GatedRepoError as exc:
         raise ModelNotFoundError(
             f"{repo_id} is gated on the hub", param="base_model", hint="accept its licence and set HF_TOKEN"
@@ -211,12 +228,51 @@ def _from_hub(ref: str, settings: Settings, *, download: bool, endpoint: str | N
         raise ModelNotFoundError(
             f"no model {repo_id} on the hub (or it is private)", param="base_model", hint="check the id"
         ) from exc
-    except Exception as exc:  # network down, hub unreachable, partial download
-        raise ModelNotFoundError(
-            f"could not download {repo_id}: {type(exc).__name__}: {exc}",
+    except Exception as exc:  # network down, hub unreachable or not answering, partial download
+        if constants.HF_HUB_OFFLINE:  # retrying cannot help
+            raise ModelNotFoundError(
+                f"{repo_id} is not in the model cache and the hub is switched off here (HF_HUB_OFFLINE)",
+                param="base_model",
+            ) from exc
+        cause = exc.__cause__ or exc.__context__ or exc  # huggingface_hub wraps the network error
+        raise ModelDownloadError(
+            f"could not download {repo_id} from the hub at {endpoint or constants.ENDPOINT}: "
+            f"{type(cause).__name__} (each request may take {settings.hub_timeout_s:g} s)",
             param="base_model",
-            hint=f"not in the local hub cache ({cache}) and the hub is unreachable; "
-            "download it there on a machine with access, or use a local path",
+            hint="the model is not in the model cache and the hub is unreachable or did not answer; the "
+            "attempt is retried. Check the network and HF_ENDPOINT, or put the model in the cache",
+        ) from exc
+
+
+def _hub_tokenizer(ref: str, settings: Settings) -> Path:
+    """A folder with hub model ``ref``'s tokenizer: its cached snapshot, else only the tokenizer files
+    (no weights) downloaded into ``<model cache>/hub-tokenizers``."""
+    from huggingface_hub import constants
+
+    from lorapipe.models.hub_download import download_snapshot
+
+    try:
+        return _from_hub(ref, settings, download=False)
+    except ModelNotFoundError:
+        pass
+    repo_id, _, revision = ref.partition("@")
+    try:
+        return download_snapshot(
+            repo_id,
+            cache_dir=settings.resolved_model_cache_dir / "hub-tokenizers",
+            revision=revision or None,
+            allow_patterns=_TOKENIZER_FILES,
+            endpoint=None,
+            timeout_s=settings.hub_timeout_s,
+            stall_s=settings.hub_stall_s,
+        )
+    except ModelDownloadError:
+        raise
+    except Exception as exc:
+        raise ModelDownloadError(
+            f"could not download the tokenizer of {repo_id} from the hub at {constants.ENDPOINT}: "
+            f"{type(exc).__name__}",
+            param="model",
         ) from exc
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from lorapipe.datasets.report import DatasetReport
 from lorapipe.db.datasets import Dataset, DatasetStatus
 from lorapipe.errors import ConflictError, DatasetError, JobTimeoutError
-from lorapipe.models.catalog import get_model_spec
+from lorapipe.models.references import check_model_reference, public_model_id
 from lorapipe.settings import Settings
 from lorapipe.storage import ObjectStore
 
@@ -42,11 +42,12 @@ def count_tokens(
 ) -> Dataset:
     """Count ``dataset``'s tokens with ``model``'s tokenizer and store the fuller report; commit.
 
-    Only catalogued models (ids or aliases) are accepted: a web request must not name a server path.
-    Raises :class:`UnknownModelError` (400), :class:`ConflictError` (409) unless the dataset is ready,
+    ``model`` is checked as job creation checks it (:func:`check_model_reference`): a web request never
+    names an arbitrary server path. Raises :class:`UnknownModelError` (400), :class:`ConflictError`
+    (409) unless the dataset is ready,
     :class:`DatasetError` when the count fails, :class:`JobTimeoutError` past :data:`CHILD_TIMEOUT_S`.
     """
-    spec = get_model_spec(model)
+    model = check_model_reference(model, settings, param="model")
     if dataset.status != DatasetStatus.READY or dataset.storage_key is None:
         raise ConflictError(f"dataset {dataset.id} is {dataset.status}, not ready", param="dataset_id")
     with tempfile.TemporaryDirectory(prefix="lorapipe-tokens-") as tmp:
@@ -56,7 +57,7 @@ def count_tokens(
         request = {
             "file": str(copy),
             "format": dataset.format,
-            "model": spec.id,
+            "model": model,
             "max_length": max_length,
             "samples": samples,
             "data_dir": str(settings.data_dir),
@@ -72,10 +73,14 @@ def count_tokens(
         error = (answer or {}).get("error") or {}
         tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
         raise DatasetError(
-            f"counting tokens with {spec.id} failed: {error.get('message') or tail[0]}", param="model"
+            f"counting tokens with {public_model_id(model)} failed: {error.get('message') or tail[0]}",
+            param="model",
         )
     report = DatasetReport.model_validate(answer["report"])
-    report = report.model_copy(update={"source": dataset.filename or dataset.id})
+    update: dict[str, Any] = {"source": dataset.filename or dataset.id}
+    if report.tokens is not None:  # named by the model's public id, not the folder it was read from
+        update["tokens"] = report.tokens.model_copy(update={"tokenizer": public_model_id(model)})
+    report = report.model_copy(update=update)
     dataset.report = report.model_dump(mode="json")
     dataset.statistics = {**(dataset.statistics or {}), **_token_statistics(report)}
     session.commit()

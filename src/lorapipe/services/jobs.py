@@ -27,6 +27,7 @@ from lorapipe.db.jobs import FileObject, IdempotencyKey, Job
 from lorapipe.errors import ConflictError, DatasetError, InvalidTransitionError, LorapipeError, NotFoundError
 from lorapipe.jobs import store
 from lorapipe.jobs.transition import transition
+from lorapipe.models.references import check_model_reference
 from lorapipe.services.budgets import check_job_estimate
 from lorapipe.services.datasets import canonical_key, create_dataset_from_upload
 from lorapipe.services.estimates import estimate_dataset_run
@@ -172,7 +173,12 @@ def _data_ref(session: Session, objects: ObjectStore, owner_id: str, file_id: st
 
 
 def _frozen_estimate(
-    session: Session, owner_id: str, request: CreateJobRequest, config: dict[str, Any], settings: Settings
+    session: Session,
+    owner_id: str,
+    request: CreateJobRequest,
+    model: str,
+    config: dict[str, Any],
+    settings: Settings,
 ) -> dict[str, Any] | None:
     """The estimate this job is created with (kept on the job to compare with its actual cost later).
     None, with the reason logged, when the model's facts are unknown: that never blocks a job."""
@@ -183,12 +189,12 @@ def _frozen_estimate(
     try:
         report = estimate_dataset_run(
             DatasetReport.model_validate(dataset.report),
-            model=request.model,
+            model=model,
             training=parse_config(config),
             settings=settings,
         )
     except LorapipeError as e:
-        log.info("no estimate for %s on %s: %s", request.model, dataset.id, e)
+        log.info("no estimate for %s on %s: %s", model, dataset.id, e)
         return None
     return report.model_dump(mode="json")
 
@@ -241,6 +247,9 @@ def create_job(
         if earlier is not None:
             return earlier
     admit_job(request.backend, settings, None, request.timeout_s)  # before any work: unknown/unconfigured
+    # A catalogued, cached or hub-known model, or a folder the operator allows: never any server path,
+    # and an unknown id is refused now rather than failing in the engine after taking a slot.
+    model = check_model_reference(request.model, settings, param="model")
     dataset = _data_ref(session, objects, owner_id, request.training_file, "training_file")
     validation = (
         _data_ref(session, objects, owner_id, request.validation_file, "validation_file")
@@ -248,7 +257,7 @@ def create_job(
         else None
     )
     config = _config(request)
-    estimate = _frozen_estimate(session, owner_id, request, config, settings)
+    estimate = _frozen_estimate(session, owner_id, request, model, config, settings)
     # Refuses (402) at 100 % of the monthly budget unless overridden. Local runs cost no GPU money, so
     # only rented backends price the estimate's upper end.
     priced = estimate if request.backend != "local" else None
@@ -259,7 +268,7 @@ def create_job(
     spec = TrainingJobSpec.parse(
         {
             "job_id": job_id,
-            "model": request.model,
+            "model": model,
             "model_cache_dir": str(settings.resolved_model_cache_dir),
             "dataset": dataset.model_dump(),
             "validation": validation.model_dump() if validation else None,

@@ -46,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("adapter", type=Path, help="output folder of a finished run")
     e.add_argument("--out", type=Path, required=True, help="folder for the merged model")
     e.add_argument("--dtype", default="auto", help="auto (the base's), float32, bfloat16 or float16")
+    e.add_argument("--base", help="base model to merge into (default: the manifest's base_model)")
     return p
 
 
@@ -127,7 +128,7 @@ def _export(args: argparse.Namespace) -> int:
     from lorapipe.training.export import export_merged
 
     try:
-        print(export_merged(args.adapter, args.out, Settings(), dtype=args.dtype))
+        print(export_merged(args.adapter, args.out, Settings(), dtype=args.dtype, base=args.base))
     except LorapipeError as exc:
         print(json.dumps(exc.to_dict()), file=sys.stderr)
         return exit_code_for(exc)

@@ -159,6 +159,16 @@ def _fmt(v: Any) -> str:
     return f"{v:.4f}" if isinstance(v, float) else str(v)
 
 
+def name_base_model(adapter_config: Path, model_id: str, revision: str | None = None) -> None:
+    """Make a saved adapter name its base model by public id (and hub revision). PEFT writes the folder
+    the base was loaded from, which exists only on the training machine: the adapter would load nowhere
+    else, and the folder is nothing a user should see."""
+    config = json.loads(adapter_config.read_text("utf-8"))
+    config["base_model_name_or_path"] = model_id
+    config["revision"] = revision
+    adapter_config.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", "utf-8")
+
+
 def write_manifest(out_dir: Path, body: dict[str, Any]) -> dict[str, Any]:
     """Checksum every top-level artifact and write ``manifest.json``; returns the manifest."""
     files = []

@@ -16,8 +16,12 @@ from lorapipe.settings import Settings
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
-def export_merged(adapter_dir: Path, out_dir: Path, settings: Settings, *, dtype: str = "auto") -> Path:
-    """Write ``base + adapter`` merged into ``out_dir`` (a plain ``from_pretrained`` folder)."""
+def export_merged(
+    adapter_dir: Path, out_dir: Path, settings: Settings, *, dtype: str = "auto", base: str | None = None
+) -> Path:
+    """Write ``base + adapter`` merged into ``out_dir`` (a plain ``from_pretrained`` folder). ``base``:
+    the base model to load, when the manifest's public id does not find it here (a local folder's
+    manifest names only the folder)."""
     from peft import PeftModel
     from transformers import AutoTokenizer
 
@@ -33,8 +37,9 @@ def export_merged(adapter_dir: Path, out_dir: Path, settings: Settings, *, dtype
             hint="point at a finished run's output folder",
         )
     manifest = json.loads(manifest_path.read_text("utf-8"))
-    base = load_model(manifest["base_model"], settings, dtype=dtype)  # never quantised: see module doc
-    merged = PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
+    # never quantised: see module doc
+    base_model = load_model(base or manifest["base_model"], settings, dtype=dtype)
+    merged = PeftModel.from_pretrained(base_model, adapter_dir).merge_and_unload()
     out_dir.mkdir(parents=True, exist_ok=True)
     merged.save_pretrained(out_dir)
     AutoTokenizer.from_pretrained(adapter_dir).save_pretrained(out_dir)

@@ -11,11 +11,14 @@ code  name           meaning
 3     CANCELLED      SIGTERM/SIGINT: a checkpoint was saved when training had started; no final adapter
 ====  =============  =====================================================================
 
-The ``error`` event carries ``code``, ``kind``, ``message``, ``param`` and ``hint``.
+The ``error`` event carries ``code``, ``kind``, ``message``, ``param`` and ``hint``. It reaches users,
+so the text of a library's exception goes into it with paths and URLs replaced (:func:`redact`); the
+whole traceback stays on stderr for the operator.
 """
 
 from __future__ import annotations
 
+import re
 import signal
 from typing import Any
 
@@ -55,6 +58,15 @@ NAN_HINT = (
 )
 
 
+_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
+_PATH = re.compile(r"(?<![\w.:/-])(?:~|\.{1,2})?/[^\s'\"<>(),:;]+")
+
+
+def redact(text: str) -> str:
+    """``text`` without URLs (``<url>``) or absolute and dotted paths (``<path>``)."""
+    return _PATH.sub("<path>", _URL.sub("<url>", text))
+
+
 def _is_oom(exc: BaseException) -> bool:
     if isinstance(exc, MemoryError):
         return True
@@ -68,18 +80,21 @@ def classify(exc: BaseException) -> LorapipeError:
     if isinstance(exc, LorapipeError):
         return exc
     if _is_oom(exc):
-        return TrainingOutOfMemoryError(
-            f"out of memory: {(str(exc).splitlines() or [type(exc).__name__])[0][:300]}", hint=OOM_HINT
-        )
+        first_line = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+        return TrainingOutOfMemoryError(f"out of memory: {redact(first_line)}", hint=OOM_HINT)
     if isinstance(exc, OSError) and (
         "does not appear to have a file named" in str(exc) or "not a valid" in str(exc)
     ):
-        return ModelNotFoundError(str(exc)[:500], param="model", hint="check the model path or hub id")
+        return ModelNotFoundError(
+            redact(str(exc)[:500]), param="model", hint="check the model path or hub id"
+        )
     if isinstance(exc, ImportError) and "bitsandbytes" in str(exc):
         return LorapipeError(
-            f"{exc}", param="config.method", hint="install bitsandbytes on a CUDA machine for qlora"
+            redact(str(exc)), param="config.method", hint="install bitsandbytes on a CUDA machine for qlora"
         )
-    return LorapipeError(f"{type(exc).__name__}: {str(exc)[:500]}", hint="a bug or an environment problem")
+    return LorapipeError(
+        f"{type(exc).__name__}: {redact(str(exc)[:500])}", hint="a bug or an environment problem"
+    )
 
 
 def exit_code_for(error: LorapipeError) -> ExitCode:

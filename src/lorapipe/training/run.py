@@ -26,6 +26,7 @@ from typing import Any
 from lorapipe.contract.config import TrainingConfig
 from lorapipe.contract.spec import TrainingJobSpec
 from lorapipe.errors import ConfigError, DatasetError, ObjectNotFoundError
+from lorapipe.models.references import hub_revision
 from lorapipe.settings import Settings
 from lorapipe.training import artifacts
 from lorapipe.training.adapter import (
@@ -47,7 +48,6 @@ from lorapipe.training.data import (
     EncodedSet,
     EpochBatchOrder,
     PaddingCollator,
-    collated_efficiency,
     encode_examples,
     load_examples,
     make_collator,
@@ -57,7 +57,15 @@ from lorapipe.training.data import (
 )
 from lorapipe.training.events import EventWriter
 from lorapipe.training.failures import CancelFlag, Cancelled
-from lorapipe.training.fetch import fetch_data, model_ref, model_settings, resolve_base_model
+from lorapipe.training.fetch import (
+    dataset_name,
+    download_progress,
+    fetch_data,
+    model_ref,
+    model_settings,
+    public_model,
+    resolve_base_model,
+)
 from lorapipe.training.generation import generate_samples
 from lorapipe.training.store_sync import CheckpointMirror, fetch_latest_checkpoint, upload_artifacts
 
@@ -106,13 +114,14 @@ def run(
 
     # 1. downloading ----------------------------------------------------------------------------
     events.stage("downloading")
+    base_model = public_model(spec)  # what users see: never the folder it is loaded from
     train_file = fetch_data(spec.dataset, out_dir / "work")
-    val_file = fetch_data(spec.validation, out_dir / "work") if spec.validation else None
-    model_dir, license = resolve_base_model(spec, settings)
+    val_file = fetch_data(spec.validation, out_dir / "work", "validation") if spec.validation else None
+    _, license = resolve_base_model(spec, settings, download_progress(events, cancel, base_model))
     stage_done("downloading")
 
     # 2. loading_model --------------------------------------------------------------------------
-    events.stage("loading_model", message=spec.model)
+    events.stage("loading_model", message=base_model)
     import transformers
 
     from lorapipe.models.sources import load_tokenizer
@@ -141,11 +150,7 @@ def run(
     val_set = encode_examples(tokenizer, val_examples, config.max_length, thinking)
     _check_data(train_set, val_set, config, events)
     order = EpochBatchOrder(train_set.lengths, config.batch_size, config.seed, group=not config.packing)
-    if config.packing:  # measured on what the packing collator makes of this epoch's batches
-        packer = make_collator(True, tokenizer.pad_token_id, flash_attention=hw.attention.startswith("flash"))
-        efficiency = collated_efficiency(packer, train_set.features, order.batches())
-    else:
-        efficiency = padding_efficiency(train_set.lengths, order.batches())
+    efficiency = 1.0 if config.packing else padding_efficiency(train_set.lengths, order.batches())
     stage_done("tokenizing")
 
     # 4-5. evaluating, training -------------------------------------------------------------------
@@ -188,7 +193,8 @@ def run(
     events.stage("training")
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     if cancel.requested:
-        raise Cancelled(checkpoint=progress.last_checkpoint)
+        saved = progress.last_checkpoint  # named as the checkpoint events name it: inside the output folder
+        raise Cancelled(checkpoint=str(Path(saved).relative_to(out_dir)) if saved else None)
     if val_set.features and progress.last_eval_step != trainer.state.global_step:
         trainer.evaluate()
     stage_done("training")
@@ -200,6 +206,7 @@ def run(
     if config.final_adapter == "best" and val_set.features and trainer.state.best_model_checkpoint:
         _load_best_adapter(model, Path(trainer.state.best_model_checkpoint))
     model.save_pretrained(out_dir)
+    artifacts.name_base_model(out_dir / "adapter_config.json", base_model, hub_revision(model_ref(spec)))
     tokenizer.save_pretrained(out_dir)
     samples = generate_samples(model, tokenizer, val_examples or train_examples, config, hw)
     artifacts.write_samples(out_dir / "samples.json", samples)
@@ -209,11 +216,10 @@ def run(
         if (config.final_adapter == "best" and trainer.state.best_model_checkpoint)
         else trainer.state.global_step
     )
-    dataset_name = Path(spec.dataset.uri).name
     artifacts.write_model_card(
         out_dir / "README.md",
-        base_model=spec.model,
-        dataset_name=dataset_name,
+        base_model=base_model,
+        dataset_name=dataset_name(spec.dataset),
         license=license,
         summary=summary,
         config=config.model_dump(mode="json"),
@@ -225,8 +231,7 @@ def run(
         out_dir,
         {
             "job_id": spec.job_id,
-            "base_model": spec.model,
-            "base_model_dir": str(model_dir),
+            "base_model": base_model,
             "config": config.model_dump(mode="json"),
             "hardware": {"device": hw.device, "precision": hw.precision, "attention": hw.attention},
             "dataset": _dataset_facts(train_file, val_file, train_set, val_set, efficiency),
@@ -238,7 +243,7 @@ def run(
 
     # 7. uploading ------------------------------------------------------------------------------
     if spec.output.upload_uri:
-        events.stage("uploading", message=spec.output.upload_uri)
+        events.stage("uploading")
         upload_artifacts(out_dir, spec.output.upload_uri, settings)
     clean_work(out_dir)
     return RunResult(out_dir=out_dir, manifest=manifest, summary=summary, model=model)
@@ -247,7 +252,7 @@ def run(
 def _refuse_to_overwrite(out_dir: Path) -> None:
     if (out_dir / artifacts.MANIFEST).exists():
         raise ConfigError(
-            f"{out_dir} already holds a finished adapter (manifest.json)",
+            "the output folder already holds a finished adapter (manifest.json)",
             param="out",
             hint="choose an empty output folder",
         )
@@ -360,7 +365,7 @@ def _load_best_adapter(model: Any, checkpoint: Path) -> None:
 
     weights = checkpoint / "adapter_model.safetensors"
     if not weights.exists():
-        raise ObjectNotFoundError(f"best checkpoint {checkpoint} has no adapter weights")
+        raise ObjectNotFoundError(f"the best checkpoint ({checkpoint.name}) has no adapter weights")
     set_peft_model_state_dict(model, load_file(str(weights)))
 
 

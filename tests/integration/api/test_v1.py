@@ -3,6 +3,7 @@ and isolation (another user's object is a 404 on every route)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -48,6 +49,28 @@ def test_upload_create_retrieve_list_events_cancel(api: Api) -> None:
     assert r.status_code == 200 and r.json()["status"] == "cancelled"
     r = api.client.post(f"/v1/fine_tuning/jobs/{job['id']}/cancel", headers=api.alice)
     assert r.status_code == 409 and r.json()["error"]["code"] == "invalid_state_transition"
+
+
+def test_a_server_path_or_an_unknown_model_is_refused_at_creation(
+    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # the hub cannot vouch for any id
+    f = upload(api, api.alice)
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    answers = {}
+    for model in ("/etc", "/no/such/dir", str(folder), "someone/never-heard-of", "gpt-nine"):
+        r = create(api, api.alice, f["id"], model=model)
+        assert r.status_code == 400, (model, r.text)
+        error = r.json()["error"]
+        assert error["code"] == "unknown_model" and error["param"] == "model", error
+        answers[model] = error["message"].replace(repr(model), "REF")
+    # A server path is refused in the same words whether it exists, is a model folder, or is nothing.
+    assert answers["/etc"] == answers["/no/such/dir"] == answers[str(folder)]
+    assert api.client.get("/v1/fine_tuning/jobs", headers=api.alice).json()["data"] == []
 
 
 def test_invalid_requests_are_400_naming_the_field(api: Api) -> None:

@@ -50,8 +50,8 @@ def test_count_tokens_adds_figures_histogram_and_rendered_samples(native_models:
 @pytest.mark.parametrize(
     ("body", "status", "param"),
     [
-        ({"model": "/etc/passwd"}, 400, "base_model"),
-        ({"model": "no-such-model"}, 400, "base_model"),
+        ({"model": "/etc/passwd"}, 400, "model"),
+        ({"model": "no-such-model"}, 400, "model"),
         ({"model": "tiny-qwen3", "max_length": 1}, 400, "max_length"),
         ({"model": "tiny-qwen3", "extra": True}, 400, "extra"),
     ],

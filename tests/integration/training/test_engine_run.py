@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +123,43 @@ def test_manifest_lists_every_artifact_with_size_and_sha256(
         manifest["dataset"]["train"]["examples_used"] + manifest["dataset"]["validation"]["examples_used"]
         == 80
     )
+
+
+def test_adapter_config_names_the_base_model_by_its_public_id(
+    finished: tuple[RunResult, list[dict[str, Any]]],
+) -> None:
+    # PEFT writes the folder the base was loaded from: the adapter would then load nowhere else.
+    config = json.loads((finished[0].out_dir / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == "lorapipe/tiny-qwen3"
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield k
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def test_no_artifact_or_event_names_a_server_path(
+    finished: tuple[RunResult, list[dict[str, Any]]], model_settings: Settings, arithmetic_dataset: Path
+) -> None:
+    result, events = finished
+    manifest = json.loads((result.out_dir / "manifest.json").read_text())
+    assert manifest["base_model"] == "lorapipe/tiny-qwen3" and "base_model_dir" not in manifest
+    server = (str(model_settings.data_dir), str(result.out_dir), str(arithmetic_dataset.parent), "/tmp/")
+    for name in [f["path"] for f in manifest["files"]] + ["manifest.json"]:
+        text = (result.out_dir / name).read_text("utf-8", errors="replace")
+        assert not [root for root in server if root in text], name
+        docs = [json.loads(x) for x in text.splitlines()] if name.endswith(".jsonl") else []
+        docs += [json.loads(text)] if name.endswith(".json") else []
+        found = [s for doc in docs for s in _strings(doc) if s.startswith(server)]
+        assert not found, (name, found)
+    assert not [s for e in events for s in _strings(e) if s.startswith(server) or "/tmp/" in s]
 
 
 def test_model_card_has_hf_metadata_and_metrics(finished: tuple[RunResult, list[dict[str, Any]]]) -> None:

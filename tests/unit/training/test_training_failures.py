@@ -35,3 +35,18 @@ def test_classification(exc: BaseException, code: str, exit_code: int, advice: s
         assert advice in (err.hint or "") + err.message
     if code == "out_of_memory":
         assert isinstance(err, TrainingOutOfMemoryError)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        FileNotFoundError(2, "No such file or directory", "/srv/lorapipe/data/runs/job_1/secret.json"),
+        OSError("/srv/lorapipe/models/base does not appear to have a file named config.json"),
+        RuntimeError("could not read s3://bucket/runs/job_1/attempt_2/adapter/x?X-Amz-Signature=abc"),
+    ],
+)
+def test_a_library_error_reaches_users_without_paths_or_urls(exc: BaseException) -> None:
+    err = classify(exc)
+    text = f"{err.message} {err.hint}"
+    assert "/srv" not in text and "s3://" not in text and "Signature" not in text, text
+    assert "<path>" in text or "<url>" in text
