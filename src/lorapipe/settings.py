@@ -120,6 +120,12 @@ class Settings(BaseSettings):
     runpod_presign_s: int = Field(
         default=3600, ge=60, description="Lifetime of the dataset's presigned URL handed to a worker."
     )
+    runpod_stop_wait_s: int = Field(
+        default=300,
+        ge=0,
+        description="After RunPod stops a running job (cancel, execution timeout), how long to wait for the "
+        "worker's event log (its engine saves a checkpoint first) before ending the attempt without it.",
+    )
     # --- the RunPod worker (inside the worker image) -----------------------------------------------
     worker_dir: Path = Field(
         default=Path("/tmp/lorapipe-worker"), description="Scratch space of the worker for one attempt."
@@ -139,6 +145,21 @@ class Settings(BaseSettings):
     )
     worker_cancel_grace_s: float = Field(
         default=120.0, gt=0, description="How long a cancelled engine may take to checkpoint before SIGKILL."
+    )
+    # --- what one user may hold at once (per service process) -----------------------------------------
+    max_requests_per_user: int = Field(
+        default=24, ge=2, description="Requests of one user in flight at once (streams and uploads included)."
+    )
+    max_uploads_per_user: int = Field(default=2, ge=1, description="Concurrent uploads of one user.")
+    max_streams_per_user: int = Field(default=8, ge=1, description="Concurrent event streams of one user.")
+    max_token_counts: int = Field(
+        default=1, ge=1, description="Token-counting child processes at once, over all users (~300 MB each)."
+    )
+    token_count_wait_s: float = Field(
+        default=20.0, ge=0, description="How long a token count may wait for a free slot before a 429."
+    )
+    max_active_jobs_per_user: int = Field(
+        default=20, ge=1, description="Jobs of one user not yet ended (queued or running) at once."
     )
     max_report_problems: int = Field(
         default=200, ge=1, le=100_000, description="Problems stored in full in a validation report."
