@@ -48,6 +48,7 @@ from lorapipe.training.data import (
     EncodedSet,
     EpochBatchOrder,
     PaddingCollator,
+    collated_efficiency,
     encode_examples,
     load_examples,
     make_collator,
@@ -150,7 +151,11 @@ def run(
     val_set = encode_examples(tokenizer, val_examples, config.max_length, thinking)
     _check_data(train_set, val_set, config, events)
     order = EpochBatchOrder(train_set.lengths, config.batch_size, config.seed, group=not config.packing)
-    efficiency = 1.0 if config.packing else padding_efficiency(train_set.lengths, order.batches())
+    if config.packing:  # measured on what the packing collator makes of this epoch's batches
+        packer = make_collator(True, tokenizer.pad_token_id, flash_attention=hw.attention.startswith("flash"))
+        efficiency = collated_efficiency(packer, train_set.features, order.batches())
+    else:
+        efficiency = padding_efficiency(train_set.lengths, order.batches())
     stage_done("tokenizing")
 
     # 4-5. evaluating, training -------------------------------------------------------------------
