@@ -12,6 +12,11 @@ RunPod's contract and how this follows it:
   CANCELLED end the attempt with the worker's exit code; TIMED_OUT ends it with a retryable timeout (the
   engine mirrored its checkpoints, so the retry resumes). ``delayTime``/``executionTime`` and the
   endpoint's GPU become the attempt's billing (cost records).
+- A run RunPod stopped (cancel, execution timeout) ends only once the worker's event log is in the store
+  (at most ``runpod_stop_wait_s`` later): RunPod drops the progress sent after the stop, and the log is
+  what tells of the checkpoint the engine saved then and of how the run ended.
+- The job's time limit is RunPod's to enforce (the handle says ``timed_by_provider``): it counts from
+  when a worker started the run, the service's own clock from when it was queued.
 - Results expire (30 minutes after the end): a 404 for a job that was seen is read from the store — the
   worker's complete event log and, when the adapter is there, its manifest.
 - ``POST /cancel/{id}`` stops the run (the worker's engine checkpoints first).
@@ -206,6 +211,8 @@ class RunpodServerlessBackend:
             "endpoint_id": self.settings.runpod_endpoint_id,
             "seq": 0,
             "queued": True,
+            # RunPod enforces the job's time limit (executionTimeout) from when a worker starts the run.
+            "timed_by_provider": True,
             "events_key": f"runs/{submission.job_id}/{submission.attempt_id}/events.jsonl",
             "adapter_key": f"runs/{submission.job_id}/{submission.attempt_id}/adapter/manifest.json",
             "billing": self._billing({}),
@@ -232,7 +239,7 @@ class RunpodServerlessBackend:
             "runpod_status": state,
             "billing": self._billing(status),
         }
-        if state in RUNNING:
+        if state in RUNNING or self._settling(state, handle):
             self._in_flight.add(runpod_id)
             return PollResult(events=events, state="running", handle=handle)
         self._in_flight.discard(runpod_id)
@@ -274,8 +281,11 @@ class RunpodServerlessBackend:
         code = output.get("exit_code") if isinstance(output, dict) else None
         reported = _worker_error(status.get("error"))
         failure: dict[str, str] | None = None
-        if not isinstance(code, int) and reported is not None:
-            code = reported.pop("exit_code", None)
+        if reported is not None:
+            # The worker's reason is the attempt's error even when ``output`` carries the exit code too:
+            # an input the worker refused sends no engine event, so without it only "exit 2" would remain.
+            sent = reported.pop("exit_code", None)
+            code = code if isinstance(code, int) else sent
             failure = reported
         if not isinstance(code, int):
             code = int(ExitCode.SYSTEM_ERROR)
@@ -298,6 +308,19 @@ class RunpodServerlessBackend:
         seen = int(handle.get("seq", 0))
         fresh = {int(e["seq"]): e for e in events if isinstance(e.get("seq"), int) and e["seq"] > seen}
         return [fresh[k] for k in sorted(fresh)]
+
+    def _settling(self, state: str, handle: dict[str, Any]) -> bool:
+        """Whether a run RunPod has just stopped (cancel, execution timeout) is still winding down: RunPod
+        marks the job at once and drops later progress, while the engine saves its checkpoint and the
+        worker then stores the complete event log, the only record of that checkpoint and of how the run
+        ended. Until the log is there (at most ``runpod_stop_wait_s``), the attempt is still running: a
+        retry decided earlier would not know the checkpoint to resume from."""
+        if state not in ("CANCELLED", "TIMED_OUT") or not handle.get("started"):
+            return False
+        if self.objects.exists(handle["events_key"]):
+            return False
+        stopped_at = float(handle.setdefault("stopped_at", time.time()))
+        return time.time() - stopped_at < self.settings.runpod_stop_wait_s
 
     def _backfill(self, handle: dict[str, Any]) -> list[dict[str, Any]]:
         """Every event of the attempt from the worker's stored log (metric points between polls included)."""

@@ -155,6 +155,14 @@ def attempt_count(session: Session, job_id: str) -> int:
     return int(session.scalar(select(func.count()).select_from(Attempt).where(Attempt.job_id == job_id)) or 0)
 
 
+def attempts_run(session: Session, job_id: str) -> int:
+    """Attempts that reached a backend (have a handle): what counts against ``max_attempts``. A submit
+    the backend refused for capacity (rate limited, full) never ran, and a storm of them must not use up
+    the retries a real failure needs."""
+    handles = session.scalars(select(Attempt.handle).where(Attempt.job_id == job_id))
+    return sum(1 for handle in handles if handle)
+
+
 def active_jobs(session: Session, statuses: frozenset[JobStatus] = ACTIVE) -> list[Job]:
     query = select(Job).where(Job.status.in_([s.value for s in statuses])).order_by(Job.created_at)
     return list(session.scalars(query))

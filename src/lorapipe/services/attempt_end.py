@@ -95,7 +95,7 @@ def finish_attempt(
         return
     error = _error_for(attempt, result)
     attempt.exit_reason = f"{error.code}: {error.message}"
-    used = store.attempt_count(s, job.id)
+    used = store.attempts_run(s, job.id)
     if error.retryable and used < job.max_attempts and job.status != JobStatus.CANCELLING:
         resume = "from the last checkpoint" if store.latest_checkpoint(s, job.id) else "from the start"
         transition(

@@ -209,7 +209,11 @@ class Reconciler:
         if attempt.handle.get("queued"):
             return  # waiting for a rented worker: the provider's own queue limit (ttl) applies
         reason: str | None = None
-        if job.timeout_s and (now - attempt.started_at).total_seconds() > job.timeout_s:
+        # A provider that enforces the time limit itself (RunPod's executionTimeout) counts from when its
+        # worker started the run; this clock counts from the claim (queue and cold start included), so it
+        # would always fire first and turn the provider's resumable timeout into a final failure.
+        own_clock = not attempt.handle.get("timed_by_provider")
+        if own_clock and job.timeout_s and (now - attempt.started_at).total_seconds() > job.timeout_s:
             reason = "timeout"
         last = attempt.last_event_at or attempt.started_at
         if (now - last).total_seconds() > self.policy.stall_timeout_s:

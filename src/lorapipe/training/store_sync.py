@@ -22,10 +22,11 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from lorapipe.errors import IntegrityError
+from lorapipe.errors import IntegrityError, StorageError
 from lorapipe.settings import Settings
 from lorapipe.storage import ObjectStore, storage_options_for
 from lorapipe.training.events import EventWriter
+from lorapipe.training.failures import redact
 
 MANIFEST = "manifest.json"
 COMPLETE = "_complete"
@@ -38,7 +39,18 @@ def _store(uri: str, settings: Settings) -> ObjectStore:
 
 def _put_checked(store: ObjectStore, key: str, local: Path, sha256: str | None = None) -> None:
     with local.open("rb") as handle:
-        stored = store.put(key, handle)
+        try:
+            stored = store.put(key, handle)
+        except StorageError:
+            raise
+        except OSError as exc:
+            # The store's own words ("Access Denied") do not say what was being written; its URL and
+            # the paths in its words stay here (this message reaches users).
+            raise StorageError(
+                f"uploading {key} to the object store failed: {type(exc).__name__}: {redact(str(exc)[:300])}",
+                param="output",
+                hint="check that the worker's store credentials may write there",
+            ) from exc
     size = local.stat().st_size
     if stored.size != size or (sha256 is not None and stored.sha256 != sha256):
         raise IntegrityError(

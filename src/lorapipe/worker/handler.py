@@ -3,9 +3,12 @@
 Why it is asynchronous: the runpod SDK runs the handler on its event loop, and the same loop polls the
 job-stop channel (a cancel or an execution timeout). A blocking handler would hold the loop for hours
 and never hear the stop; this one awaits the child's output, so a stop arrives as ``CancelledError``:
-the engine gets SIGTERM, saves and mirrors a checkpoint (exit 3), and the event log is stored before
-the handler gives up the job. A SIGTERM to the worker process itself (the platform scaling the worker
-down) reaches the engine the same way.
+the engine gets SIGTERM, saves and mirrors a checkpoint (exit 3), its events are read to the end and
+the event log is stored before the handler gives up the job. A SIGTERM to the worker process itself (the
+platform scaling the worker down) reaches the engine the same way.
+
+RunPod re-runs a job, same input, when its worker died mid-run: the job's checkpoints are then already in
+the store, and the engine resumes from the newest one.
 
 What it never does: put a secret in its output, its progress or its logs (credentials stay in the
 worker's environment; the engine's stderr tail is returned, and the engine prints no secrets).
@@ -20,7 +23,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -97,9 +100,15 @@ async def _run(
     spec_path = work / "spec.json"
     spec_path.write_text(_engine_spec(request, settings), "utf-8")
     events_path, stderr_path = work / "events.jsonl", work / "engine.stderr.log"
-    argv = [*ENGINE, "run", str(spec_path), "--out", str(out), *(["--resume"] if request.resume else [])]
+    resume = request.resume or _ran_before(request, settings)
+    argv = [*ENGINE, "run", str(spec_path), "--out", str(out), *(["--resume"] if resume else [])]
     relay = ProgressRelay(request.attempt_id, settings.worker_progress_interval_s)
-    log.info("job %s: attempt %s starting the engine", job.get("id"), request.attempt_id)
+    log.info(
+        "job %s: attempt %s starting the engine%s",
+        job.get("id"),
+        request.attempt_id,
+        " with --resume" if resume else "",
+    )
     with stderr_path.open("wb") as stderr, events_path.open("ab") as events_log:
         child = await asyncio.create_subprocess_exec(
             *argv, stdout=asyncio.subprocess.PIPE, stderr=stderr, start_new_session=True, limit=LINE_LIMIT
@@ -110,7 +119,11 @@ async def _run(
             code = await child.wait()
         except asyncio.CancelledError:
             log.warning("job %s: stop requested; the engine saves a checkpoint", job.get("id"))
-            await _stop(child, settings.worker_cancel_grace_s)
+            # Go on reading the engine's events until it exits: the checkpoint it saves now and its
+            # "cancelled" result reach the service only through the stored log (RunPod drops progress
+            # sent after a stop). Nothing is sent to RunPod any more.
+            drain = _relay(child, relay, events_log, job, lambda job, payload: None)
+            await _stop(child, drain, settings.worker_cancel_grace_s)
             events_log.flush()
             _store_events(events_path, request.events_uri, settings)
             raise
@@ -136,6 +149,20 @@ async def _run(
     }
     error = {k: v for k, v in error.items() if k not in ("seq", "time", "type")}
     return _failure(request.attempt_id, code, error, **extra)
+
+
+def _ran_before(request: ServerlessInput, settings: Settings) -> bool:
+    """Whether the job's checkpoints are already in the store although the service did not ask to resume:
+    RunPod runs a job again, same input, when its worker died mid-run (re-queued), and the run should go
+    on from the newest checkpoint, not from step 0 (``--resume`` fetches it)."""
+    uri = request.spec.output.checkpoint_uri
+    if not uri:
+        return False
+    try:
+        keys = ObjectStore(uri, **storage_options_for(uri, settings)).list()
+    except (OSError, LorapipeError):
+        return False  # the engine reports an unusable store itself
+    return any(key.endswith("/_complete") for key in keys)
 
 
 async def _relay(
@@ -175,11 +202,18 @@ def _forward_sigterm(pid: int) -> Any:
     return previous
 
 
-async def _stop(child: asyncio.subprocess.Process, grace_s: float) -> None:
+async def _stop(child: asyncio.subprocess.Process, drain: Awaitable[None], grace_s: float) -> None:
+    """SIGTERM to the engine (it checkpoints and exits) while ``drain`` reads the rest of its output;
+    SIGKILL when both have not ended within ``grace_s``."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(child.pid, signal.SIGTERM)
+
+    async def ended() -> None:
+        await drain
+        await child.wait()
+
     try:
-        await asyncio.wait_for(asyncio.shield(child.wait()), timeout=grace_s)
+        await asyncio.wait_for(ended(), timeout=grace_s)
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(child.pid, signal.SIGKILL)
