@@ -99,7 +99,13 @@ def seed_hostile(url: str) -> tuple[str, str]:
     return _seed_user(url, "mallory", 0, None)
 
 
+def _identity(key: str, job_id: str) -> tuple[dict[str, str], list[str]]:
+    paths = [f"/v1/fine_tuning/jobs/{job_id}", f"/v1/fine_tuning/jobs/{job_id}/events?limit=20"]
+    return {"Authorization": f"Bearer {key}"}, paths
+
+
 def _seed_user(url: str, name: str, events: int, end: JobStatus | None) -> tuple[str, str]:
+    upgrade(url)
     engine = create_engine_for(url)
     try:
         with session_scope(make_sessionmaker(engine)) as s:
@@ -172,8 +178,11 @@ class Server:
         self.log.close()
 
 
+Identity = tuple[dict[str, str], list[str]]  # one user's headers and the paths it reads
+
+
 async def load(
-    base: str, paths: list[str], headers: dict[str, str], clients: int, per_client: int, limit_s: float
+    base: str, identities: list[Identity], clients: int, per_client: int, limit_s: float
 ) -> tuple[list[float], int]:
     """``clients`` concurrent clients, each sending ``per_client`` requests cycling over ``paths``.
 
@@ -186,6 +195,7 @@ async def load(
 
     async def client(i: int) -> None:
         nonlocal errors, connected
+        headers, paths = identities[i % len(identities)]
         async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as http:
             with contextlib.suppress(httpx.HTTPError):
                 await http.get(paths[i % len(paths)])
@@ -260,14 +270,14 @@ def dispatch_seconds(server: Server, url: str, key: str) -> tuple[float, float]:
 
 
 async def load_beside_hostile(
-    base: str, paths: list[str], headers: dict[str, str], args: argparse.Namespace, hostile_key: str, job: str
+    base: str, identities: list[Identity], args: argparse.Namespace, hostile_key: str, job: str
 ) -> tuple[list[float], int, Counter[str]]:
     """The normal clients' load while the hostile user holds its uploads and streams open."""
     stop = asyncio.Event()
     neighbour = asyncio.create_task(hostile(base, hostile_key, job, stop))
     await asyncio.sleep(5)  # let the neighbour open everything it can first
     try:
-        lat, errors = await load(base, paths, headers, args.clients, args.requests, 120)
+        lat, errors = await load(base, identities, args.clients, args.requests, 120)
     finally:
         stop.set()
         seen = await neighbour
@@ -277,22 +287,25 @@ async def load_beside_hostile(
 def measure(kind: str, url: str, tmp: Path, args: argparse.Namespace) -> tuple[float, int, float]:
     upgrade(url)
     key, job_id = seed(url)
+    # The normal load: the clients of args.users users (one per user would be 50 users; one user for all
+    # 50 would be a single heavy user, which the per-user request limit is there to hold back).
+    identities = [_identity(key, job_id)]
+    for n in range(1, args.users):
+        identities.append(_identity(*_seed_user(url, f"bench{n}", 20, JobStatus.CANCELLED)))
     hostile_key, hostile_job = seed_hostile(url)
     data_dir = tmp / kind
     data_dir.mkdir()
     server = Server(url, data_dir)
     try:
-        headers = {"Authorization": f"Bearer {key}"}
-        paths = [f"/v1/fine_tuning/jobs/{job_id}", f"/v1/fine_tuning/jobs/{job_id}/events?limit=20"]
-        base_lat, _ = asyncio.run(load(server.base, ["/healthz"], {}, args.clients, args.requests, 60))
-        lat, errors = asyncio.run(load(server.base, paths, headers, args.clients, args.requests, 120))
+        base_lat, _ = asyncio.run(load(server.base, [({}, ["/healthz"])], args.clients, args.requests, 60))
+        lat, errors = asyncio.run(load(server.base, identities, args.clients, args.requests, 120))
         p50, p99, b99 = pct(lat, 50), pct(lat, 99), pct(base_lat, 99)
         print(
             f"{kind:8s} {len(lat)} requests, {args.clients} clients: p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
             f"errors {errors}; baseline /healthz p99 {b99:.1f} ms (ratio {p99 / b99:.2f})"
         )
         h_lat, h_errors, seen = asyncio.run(
-            load_beside_hostile(server.base, paths, headers, args, hostile_key, hostile_job)
+            load_beside_hostile(server.base, identities, args, hostile_key, hostile_job)
         )
         h99 = pct(h_lat, 99)
         print(
@@ -368,6 +381,7 @@ def fuzz(tmp: Path, examples: int) -> tuple[int, list[str]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--users", type=int, default=10, help="The clients belong to this many users.")
     ap.add_argument("--requests", type=int, default=40, help="Requests per client (bounded load).")
     ap.add_argument("--examples", type=int, default=6, help="Schemathesis examples per operation and mode.")
     ap.add_argument("--skip-dispatch", action="store_true")

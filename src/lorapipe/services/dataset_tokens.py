@@ -23,6 +23,7 @@ from lorapipe.datasets.report import DatasetReport
 from lorapipe.db.datasets import Dataset, DatasetStatus
 from lorapipe.errors import ConflictError, DatasetError, JobTimeoutError
 from lorapipe.models.references import check_model_reference, public_model_id
+from lorapipe.services.limits import token_count_slots
 from lorapipe.settings import Settings
 from lorapipe.storage import ObjectStore
 
@@ -65,7 +66,11 @@ def count_tokens(
         }
         argv = [sys.executable, "-m", "lorapipe.datasets.token_count", json.dumps(request)]
         try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, check=False)
+            # A bounded queue, not one child per request: each child holds a tokenizer (~300 MB).
+            with token_count_slots(settings).hold(dataset.owner_id):
+                done = subprocess.run(
+                    argv, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, check=False
+                )
         except subprocess.TimeoutExpired:
             raise JobTimeoutError(f"counting tokens took over {CHILD_TIMEOUT_S} s", param="model") from None
     answer = _last_json_line(done.stdout)

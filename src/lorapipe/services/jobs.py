@@ -12,25 +12,33 @@ import logging
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.orm import Session
 
 from lorapipe.backends.registry import admit_job
 from lorapipe.contract.config import parse_config, preset_values
-from lorapipe.contract.job_states import JobStatus
+from lorapipe.contract.job_states import ACTIVE, JobStatus
 from lorapipe.contract.spec import DataRef, TrainingJobSpec
 from lorapipe.datasets.report import DatasetReport
 from lorapipe.db.datasets import Dataset
 from lorapipe.db.ids import new_id
 from lorapipe.db.jobs import FileObject, IdempotencyKey, Job
-from lorapipe.errors import ConflictError, DatasetError, InvalidTransitionError, LorapipeError, NotFoundError
+from lorapipe.errors import (
+    ConflictError,
+    DatasetError,
+    InvalidTransitionError,
+    LorapipeError,
+    NotFoundError,
+    RateLimitedError,
+)
 from lorapipe.jobs import store
 from lorapipe.jobs.transition import transition
 from lorapipe.models.references import check_model_reference
 from lorapipe.services.budgets import check_job_estimate
 from lorapipe.services.datasets import canonical_key, create_dataset_from_upload
 from lorapipe.services.estimates import estimate_dataset_run
+from lorapipe.services.limits import upload_slots
 from lorapipe.settings import Settings
 from lorapipe.storage import ByteSource, ObjectStore
 
@@ -122,16 +130,17 @@ def upload_file(
     record is written after the dataset is ready, and must not then fail on a name its column refuses.
     """
     filename = clean_filename(filename)
-    dataset = create_dataset_from_upload(
-        session,
-        objects,
-        owner_id=owner_id,
-        name=filename,
-        stream=stream,
-        filename=filename,
-        max_bytes=settings.max_upload_bytes,
-        max_problems=settings.max_report_problems,
-    )
+    with upload_slots(settings).hold(owner_id):  # one user cannot hold every upload thread
+        dataset = create_dataset_from_upload(
+            session,
+            objects,
+            owner_id=owner_id,
+            name=filename,
+            stream=stream,
+            filename=filename,
+            max_bytes=settings.max_upload_bytes,
+            max_problems=settings.max_report_problems,
+        )
     ready = dataset.status == "ready"
     row = FileObject(
         id=new_id("file"),
@@ -230,6 +239,20 @@ def _request_hash(request: CreateJobRequest) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _check_active_jobs(session: Session, owner_id: str, limit: int) -> None:
+    active = session.scalar(
+        select(func.count())
+        .select_from(Job)
+        .where(Job.owner_id == owner_id, Job.status.in_([s.value for s in ACTIVE]))
+    )
+    if int(active or 0) >= limit:
+        raise RateLimitedError(
+            f"you have {active} jobs queued or running (at most {limit})",
+            hint="wait for some to finish, or cancel one",
+            retry_after_s=60,
+        )
+
+
 def create_job(
     session: Session,
     objects: ObjectStore,
@@ -247,6 +270,7 @@ def create_job(
         if earlier is not None:
             return earlier
     admit_job(request.backend, settings, None, request.timeout_s)  # before any work: unknown/unconfigured
+    _check_active_jobs(session, owner_id, settings.max_active_jobs_per_user)
     # A catalogued, cached or hub-known model, or a folder the operator allows: never any server path,
     # and an unknown id is refused now rather than failing in the engine after taking a slot.
     model = check_model_reference(request.model, settings, param="model")
