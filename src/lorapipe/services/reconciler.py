@@ -8,7 +8,10 @@ Each :meth:`Reconciler.tick`:
    and finishes exited ones (verify artifacts -> ``succeeded``; otherwise ``failed``/retry);
 3. delivers cancels: SIGTERM, then SIGKILL after the grace period;
 4. dispatches queued jobs (``FOR UPDATE SKIP LOCKED`` on PostgreSQL + compare-and-set), so several
-   reconcilers on one database never start a job twice.
+   reconcilers on one database never start a job twice;
+5. sweeps, every few minutes, uploads abandoned mid-way.
+
+Length: the phases above share the loop's state and policy and read in the order they run.
 """
 
 from __future__ import annotations
