@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lorapipe.backends import runpod_serverless
+from lorapipe.backends import runpod_admission, runpod_serverless
 from lorapipe.backends.base import Backend
 from lorapipe.backends.local import LocalBackend
 from lorapipe.errors import ConfigError
@@ -37,8 +37,8 @@ BACKENDS: dict[str, BackendEntry] = {
     "local": BackendEntry(build=lambda settings: LocalBackend(settings.data_dir / "runs")),
     runpod_serverless.NAME: BackendEntry(
         build=runpod_serverless.RunpodServerlessBackend.from_settings,
-        missing=runpod_serverless.missing_configuration,
-        admit=runpod_serverless.plan_timeout,
+        missing=runpod_admission.missing_configuration,
+        admit=runpod_admission.plan_timeout,
     ),
 }
 

@@ -22,12 +22,14 @@ RunPod's contract and how this follows it:
 - ``POST /cancel/{id}`` stops the run (the worker's engine checkpoints first).
 - 429 and 5xx answers and connection errors are retried with backoff; a submit that still fails is a
   capacity error (the job waits in our queue), a poll that fails tries again on the next tick.
+
+Length: one class, whose poll maps every RunPod state; admission and answer parsing live beside it
+(``runpod_admission``, ``runpod_answers``).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -35,6 +37,8 @@ from typing import Any
 import httpx
 
 from lorapipe.backends.base import PollResult, Submission
+from lorapipe.backends.runpod_admission import missing_configuration
+from lorapipe.backends.runpod_answers import events_of, reason, short, worker_error
 from lorapipe.contract.events import ExitCode
 from lorapipe.contract.serverless import ServerlessInput
 from lorapipe.contract.spec import TrainingJobSpec
@@ -46,71 +50,6 @@ NAME = "runpod-serverless"
 RUNNING = {"IN_QUEUE", "IN_PROGRESS"}
 RETRY_STATUS = {429, 500, 502, 503, 504}
 BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0)
-
-
-def missing_configuration(settings: Settings) -> str | None:
-    """Why this backend cannot run jobs with ``settings`` (None when it can)."""
-    if not settings.runpod_endpoint_id:
-        return "LORAPIPE_RUNPOD_ENDPOINT_ID is not set"
-    if settings.runpod_api_key is None:
-        return "LORAPIPE_RUNPOD_API_KEY is not set"
-    if (settings.storage_url or "").startswith("file://") or not settings.storage_url:
-        return "the object store is a local folder: RunPod workers need a shared store (LORAPIPE_STORAGE_URL=s3://...)"
-    return None
-
-
-def plan_timeout(settings: Settings, estimate: dict[str, Any] | None, requested_s: int | None) -> int:
-    """The execution timeout (seconds) a job gets on the endpoint: what the caller asked for, else the
-    estimate's upper time on the endpoint's GPU times the margin. Refuses (:class:`ConfigError`, 400) a
-    job the endpoint's GPU cannot hold or cannot finish within its longest execution."""
-    limit = settings.runpod_max_execution_s
-    if requested_s is not None:
-        if requested_s > limit:
-            raise ConfigError(
-                f"timeout_s {requested_s} is over the endpoint's longest execution ({limit} s)",
-                param="timeout_s",
-                hint="split the run into fewer epochs, or use a pod backend for long runs",
-            )
-        return requested_s
-    option = _endpoint_option(settings, estimate)
-    if option is None:
-        return limit
-    if not option.get("fits", True):
-        raise ConfigError(
-            f"the endpoint's GPU ({option.get('gpu_name') or option.get('gpu')}, "
-            f"{option.get('memory_gib')} GiB) cannot hold this job (≈{_vram(estimate)} GiB estimated)",
-            param="model",
-            hint="use a smaller model, method 'qlora', a smaller batch_size or max_length, or another endpoint",
-        )
-    hours = (option.get("hours") or {}).get("high")
-    if not isinstance(hours, int | float):
-        return limit
-    needed = math.ceil(hours * 3600 * settings.runpod_timeout_margin)
-    if needed > limit:
-        raise ConfigError(
-            f"the estimate is up to {hours:.1f} h on {option.get('gpu')}; with the x{settings.runpod_timeout_margin:g} "
-            f"margin that is {needed} s, over the endpoint's longest execution ({limit} s)",
-            param="backend",
-            hint="use the runpod-pod backend for long runs, fewer epochs, or a faster endpoint GPU",
-        )
-    return max(needed, 600)
-
-
-def _endpoint_option(settings: Settings, estimate: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not estimate or not settings.runpod_endpoint_gpu:
-        return None
-    for option in estimate.get("options") or []:
-        if (
-            option.get("gpu") == settings.runpod_endpoint_gpu
-            and option.get("tier") == settings.runpod_endpoint_tier
-        ):
-            return dict(option)
-    return None
-
-
-def _vram(estimate: dict[str, Any] | None) -> str:
-    total = ((estimate or {}).get("vram_gib") or {}).get("total")
-    return f"{total:.1f}" if isinstance(total, int | float) else "?"
 
 
 class RunpodServerlessBackend:
@@ -203,7 +142,7 @@ class RunpodServerlessBackend:
                 "RunPod did not accept the job (rate limited or unavailable); it will be retried"
             )
         if response.status_code >= 400:
-            raise LorapipeError(f"RunPod refused the job: HTTP {response.status_code} {_reason(response)}")
+            raise LorapipeError(f"RunPod refused the job: HTTP {response.status_code} {reason(response)}")
         runpod_id = str(response.json()["id"])
         self._in_flight.add(runpod_id)
         return {
@@ -228,7 +167,7 @@ class RunpodServerlessBackend:
         status = response.json()
         state = str(status.get("status", ""))
         output = status.get("output")
-        events = self._new_events(handle, _events_of(output))
+        events = self._new_events(handle, events_of(output))
         handle = {
             **handle,
             "seq": max([handle.get("seq", 0), *(int(e["seq"]) for e in events)]),
@@ -279,7 +218,7 @@ class RunpodServerlessBackend:
         # FAILED (or a status this code does not know): the worker's own error and exit code when it sent
         # them (in ``output``, or as the JSON in ``error`` when the output was dropped).
         code = output.get("exit_code") if isinstance(output, dict) else None
-        reported = _worker_error(status.get("error"))
+        reported = worker_error(status.get("error"))
         failure: dict[str, str] | None = None
         if reported is not None:
             # The worker's reason is the attempt's error even when ``output`` carries the exit code too:
@@ -292,7 +231,7 @@ class RunpodServerlessBackend:
             failure = failure or {
                 "code": "worker_failed",
                 "kind": "system",
-                "message": f"the RunPod worker failed: {_short(status.get('error'))}",
+                "message": f"the RunPod worker failed: {short(status.get('error'))}",
             }
         return PollResult(
             events=events, state="exited", exit_code=code, handle=handle, stderr_tail=tail, error=failure
@@ -379,38 +318,3 @@ class RunpodServerlessBackend:
         if status.get("workerId"):
             billing["worker_id"] = str(status["workerId"])
         return billing
-
-
-def _events_of(output: Any) -> list[dict[str, Any]]:
-    if not isinstance(output, dict) or output.get("kind") not in ("lorapipe.progress", "lorapipe.result"):
-        return []
-    events = output.get("events")
-    return [e for e in events if isinstance(e, dict)] if isinstance(events, list) else []
-
-
-def _worker_error(error: Any) -> dict[str, Any] | None:
-    """The error our worker returns: JSON with ``code``, ``kind``, ``message`` and ``exit_code``."""
-    try:
-        data = json.loads(error) if isinstance(error, str) else None
-    except ValueError:
-        return None
-    if isinstance(data, dict) and isinstance(data.get("code"), str) and isinstance(data.get("message"), str):
-        return {k: data[k] for k in ("code", "kind", "message", "param", "exit_code") if k in data}
-    return None
-
-
-def _short(error: Any) -> str:
-    """RunPod's error for a handler crash is a JSON string with a traceback: keep its message only."""
-    if isinstance(error, str):
-        try:
-            data = json.loads(error)
-        except ValueError:
-            return error[:300]
-        if isinstance(data, dict):
-            return str(data.get("error_message") or data.get("error_type") or "")[:300]
-        return error[:300]
-    return "no reason given"
-
-
-def _reason(response: httpx.Response) -> str:
-    return response.text[:200].replace("\n", " ")
