@@ -15,6 +15,8 @@ This module loads whatever it is given: which references a *service* accepts is 
 :func:`lorapipe.models.references.check_model_reference`. Its errors name the reference, never the
 folders it looked in (they reach users as job errors). torch and transformers are imported inside the
 functions that need them.
+
+Length: resolving and loading share the reference rules above; split, each half would restate them.
 """
 
 from __future__ import annotations
