@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 
 from lorapipe.errors import LorapipeError
@@ -54,6 +55,12 @@ def install_error_handlers(app: FastAPI) -> None:
         retry = getattr(exc, "retry_after_s", None)
         headers = {"Retry-After": str(retry)} if isinstance(retry, int) else None
         return JSONResponse(body, status_code=exc.http_status, headers=headers)
+
+    @app.exception_handler(PoolTimeoutError)
+    async def _busy(_: Request, exc: PoolTimeoutError) -> JSONResponse:
+        log.warning("no database connection free: %s", type(exc).__name__)
+        body = error_body(503, "service_busy", "the service is busy; retry shortly", None, "capacity")
+        return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -85,7 +85,12 @@ def create_engine_for(url: str, *, sqlite_immediate: bool = False, **kwargs: Any
     signing secrets, key hashes), and a failed insert's message ends up in the service log.
     """
     kwargs.setdefault("hide_parameters", True)
+    # As many connections as the web process has worker threads (40), so a burst of requests waits for
+    # a thread, not for a connection; a pool timeout still answers 503 with Retry-After, never 500.
     parsed = make_url(normalize_url(url))
+    if parsed.database not in (None, "", ":memory:"):
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 30)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
