@@ -16,7 +16,7 @@ from lorapipe.api.deps import DB, Caller, State
 from lorapipe.api.params import Cursor, ResourceId
 from lorapipe.api.upload_body import MultipartUpload, body_chunks
 from lorapipe.errors import UserError
-from lorapipe.services import catalog, file_views, job_events, job_views
+from lorapipe.services import catalog, file_uploads, file_views, job_events, job_requests, job_views
 from lorapipe.services import jobs as job_service
 from lorapipe.services.file_views import FilePublic
 from lorapipe.services.job_views import JobPublic
@@ -60,7 +60,7 @@ def upload_file(request: Request, state: State, db: DB, user: Caller) -> dict[st
     form.start()
     if "purpose" in form.fields:  # sent before the file (as the openai client does): check it now
         _check_purpose(form.fields)
-    row = job_service.upload_file(
+    row = file_uploads.upload_file(
         db,
         state.objects,
         state.settings,
@@ -95,7 +95,7 @@ def create_job(
     state: State,
     db: DB,
     user: Caller,
-    body: job_service.CreateJobRequest,
+    body: job_requests.CreateJobRequest,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> dict[str, Any]:
     job = job_service.create_job(

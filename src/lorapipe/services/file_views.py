@@ -1,5 +1,5 @@
 """Training files as OpenAI's ``file`` object (``dataset_id``, the dataset the upload was validated
-into, is our addition). Uploads are :func:`lorapipe.services.jobs.upload_file`; a delete takes the
+into, is our addition). Uploads are :func:`lorapipe.services.file_uploads.upload_file`; a delete takes the
 dataset with it."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Job use cases: upload a training file, create a job (validated, idempotent), cancel it.
+"""Job use cases: create a job (validated, idempotent), cancel it. (Uploads: :mod:`.file_uploads`;
+the request body: :mod:`.job_requests`.)
 
 The web process calls these; they never import the ML stack (the spec and config modules are
 pydantic only).
@@ -9,9 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.orm import Session
@@ -23,7 +23,7 @@ from lorapipe.contract.spec import DataRef, TrainingJobSpec
 from lorapipe.datasets.report import DatasetReport
 from lorapipe.db.datasets import Dataset
 from lorapipe.db.ids import new_id
-from lorapipe.db.jobs import FileObject, IdempotencyKey, Job
+from lorapipe.db.jobs import IdempotencyKey, Job
 from lorapipe.errors import (
     ConflictError,
     DatasetError,
@@ -36,131 +36,13 @@ from lorapipe.jobs import store
 from lorapipe.jobs.transition import transition
 from lorapipe.models.references import check_model_reference
 from lorapipe.services.budgets import check_job_estimate
-from lorapipe.services.datasets import canonical_key, create_dataset_from_upload
+from lorapipe.services.datasets import canonical_key
 from lorapipe.services.estimates import estimate_dataset_run
-from lorapipe.services.limits import upload_slots
+from lorapipe.services.job_requests import CreateJobRequest, Hyperparameters
 from lorapipe.settings import Settings
-from lorapipe.storage import ByteSource, ObjectStore
+from lorapipe.storage import ObjectStore
 
 log = logging.getLogger(__name__)
-
-MAX_METADATA_PAIRS, MAX_METADATA_KEY, MAX_METADATA_VALUE = 16, 64, 512
-MAX_FILENAME = 255
-
-
-class Hyperparameters(BaseModel):
-    """OpenAI's hyperparameters; ``auto`` (or absent) keeps the preset's value."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    n_epochs: int | Literal["auto"] | None = None
-    batch_size: int | Literal["auto"] | None = None
-    learning_rate_multiplier: float | Literal["auto"] | None = None
-
-    @field_validator("n_epochs", "batch_size", "learning_rate_multiplier", mode="before")
-    @classmethod
-    def _auto_or_a_number(cls, value: object, info: ValidationInfo) -> object:
-        """Strict, as OpenAI's API: ``"auto"`` or a positive number of the field's own type; never a
-        bool, a numeric string or (for the integer fields) a float."""
-        kinds: tuple[type, ...] = (int, float) if info.field_name == "learning_rate_multiplier" else (int,)
-        if value is None or value == "auto":
-            return value
-        if (
-            type(value) not in kinds or not isinstance(value, int | float) or value <= 0
-        ):  # bool is not int here
-            kind = "number" if float in kinds else "integer"
-            raise ValueError(f"must be 'auto' or a positive {kind}, not {value!r}")
-        return value
-
-
-class CreateJobRequest(BaseModel):
-    """``POST /v1/fine_tuning/jobs``: OpenAI's fields plus ours (preset, backend, config, limits)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: str = Field(min_length=1, max_length=255)
-    training_file: str
-    validation_file: str | None = None
-    hyperparameters: Hyperparameters | None = None
-    suffix: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_.-]*$")
-    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
-    metadata: dict[str, str] | None = Field(
-        default=None, description="Up to 16 pairs: keys up to 64 characters, values up to 512 (as OpenAI)."
-    )
-    method: dict[str, Any] | None = None
-    integrations: list[dict[str, Any]] | None = None
-    preset: str = "balanced"
-    backend: str = "local"
-    config: dict[str, Any] | None = Field(default=None, description="TrainingConfig fields to override.")
-    max_attempts: int = Field(default=3, ge=1, le=10)
-    timeout_s: int | None = Field(default=None, ge=1, le=2**31 - 1)
-    budget_override: bool = Field(
-        default=False,
-        description="Create the job even when it takes this month's spend to 100 % of the budget.",
-    )
-
-    @field_validator("metadata")
-    @classmethod
-    def _openai_metadata(cls, metadata: dict[str, str] | None) -> dict[str, str] | None:
-        if metadata is None:
-            return None
-        if len(metadata) > MAX_METADATA_PAIRS:
-            raise ValueError(f"at most {MAX_METADATA_PAIRS} pairs, not {len(metadata)}")
-        for key, value in metadata.items():
-            if not 1 <= len(key) <= MAX_METADATA_KEY:
-                raise ValueError(f"key {key[:20]!r}...: a key is 1-{MAX_METADATA_KEY} characters")
-            if len(value) > MAX_METADATA_VALUE:
-                raise ValueError(f"value of {key!r}: a value is at most {MAX_METADATA_VALUE} characters")
-        return metadata
-
-
-def upload_file(
-    session: Session,
-    objects: ObjectStore,
-    settings: Settings,
-    *,
-    owner_id: str,
-    filename: str,
-    stream: ByteSource,
-) -> FileObject:
-    """Store and validate a ``fine-tune`` upload; the file is ``processed`` when its dataset is
-    ready, ``error`` (with the reason in ``status_details``) otherwise.
-
-    The filename is cleaned first (control characters dropped, at most 255 characters): the file
-    record is written after the dataset is ready, and must not then fail on a name its column refuses.
-    """
-    filename = clean_filename(filename)
-    with upload_slots(settings).hold(owner_id):  # one user cannot hold every upload thread
-        dataset = create_dataset_from_upload(
-            session,
-            objects,
-            owner_id=owner_id,
-            name=filename,
-            stream=stream,
-            filename=filename,
-            max_bytes=settings.max_upload_bytes,
-            max_problems=settings.max_report_problems,
-        )
-    ready = dataset.status == "ready"
-    row = FileObject(
-        id=new_id("file"),
-        owner_id=owner_id,
-        filename=filename,
-        purpose="fine-tune",
-        bytes=dataset.size_bytes or 0,
-        status="processed" if ready else "error",
-        status_details=None if ready else dataset.error_message,
-        dataset_id=dataset.id,
-    )
-    session.add(row)
-    session.commit()
-    return row
-
-
-def clean_filename(filename: str) -> str:
-    """``filename`` without control characters or surrounding blanks, at most 255 characters."""
-    kept = "".join(c for c in filename if c.isprintable() or c == " ").strip()
-    return kept[:MAX_FILENAME].strip() or "upload.jsonl"
 
 
 def _data_ref(session: Session, objects: ObjectStore, owner_id: str, file_id: str, param: str) -> DataRef:

@@ -17,7 +17,7 @@ from lorapipe.db import create_engine_for, make_sessionmaker, session_scope
 from lorapipe.db.accounts import User
 from lorapipe.db.ids import new_id
 from lorapipe.db.migrate import upgrade
-from lorapipe.services.jobs import upload_file
+from lorapipe.services.file_uploads import upload_file
 from lorapipe.services.reconciler import Reconciler, ReconcilerPolicy
 from lorapipe.storage import ObjectStore
 

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from lorapipe.backends.runpod_serverless import RunpodServerlessBackend
 from lorapipe.db.jobs import Attempt, Job, JobEvent
-from lorapipe.services.jobs import CreateJobRequest, create_job
+from lorapipe.services.job_requests import CreateJobRequest
+from lorapipe.services.jobs import create_job
 from lorapipe.services.reconciler import Reconciler
 from lorapipe.settings import Settings
 from lorapipe.storage import ObjectStore
