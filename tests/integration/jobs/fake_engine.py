@@ -27,6 +27,7 @@ def main() -> int:
     resume = "--resume" in sys.argv
     mode = json.loads(Path(spec_path).read_text())["metadata"].get("fake", "succeed")
     out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)  # as the real engine does
     step = {"n": 0}
 
     def on_term(*_: object) -> None:
@@ -47,7 +48,7 @@ def main() -> int:
     steps = 4 if mode != "slow" else 10_000
     for n in range(1, steps + 1):
         step["n"] = n
-        emit("metrics", phase="train", step=n, total_steps=steps, loss=2.0 / n)
+        emit("metrics", phase="train", step=n, total_steps=steps, epoch=round(n / steps, 4), loss=2.0 / n)
         time.sleep(0.05)
         if mode in ("sleep", "ignore_term") and n == 2:
             time.sleep(60)
