@@ -30,7 +30,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,7 +47,7 @@ from lorapipe.jobs.transition import transition
 from lorapipe.services import accounts
 
 sys.path.insert(0, str(Path(__file__).parent))
-from hostile import hostile
+from hostile import load_beside_hostile
 
 HOSTILE_RATIOS: list[float] = []
 
@@ -269,21 +268,6 @@ def dispatch_seconds(server: Server, url: str, key: str) -> tuple[float, float]:
         engine.dispose()
 
 
-async def load_beside_hostile(
-    base: str, identities: list[Identity], args: argparse.Namespace, hostile_key: str, job: str
-) -> tuple[list[float], int, Counter[str]]:
-    """The normal clients' load while the hostile user holds its uploads and streams open."""
-    stop = asyncio.Event()
-    neighbour = asyncio.create_task(hostile(base, hostile_key, job, stop))
-    await asyncio.sleep(5)  # let the neighbour open everything it can first
-    try:
-        lat, errors = await load(base, identities, args.clients, args.requests, 120)
-    finally:
-        stop.set()
-        seen = await neighbour
-    return lat, errors, seen
-
-
 def measure(kind: str, url: str, tmp: Path, args: argparse.Namespace) -> tuple[float, int, float]:
     upgrade(url)
     key, job_id = seed(url)
@@ -305,7 +289,9 @@ def measure(kind: str, url: str, tmp: Path, args: argparse.Namespace) -> tuple[f
             f"errors {errors}; baseline /healthz p99 {b99:.1f} ms (ratio {p99 / b99:.2f})"
         )
         h_lat, h_errors, seen = asyncio.run(
-            load_beside_hostile(server.base, identities, args, hostile_key, hostile_job)
+            load_beside_hostile(
+                load, server.base, identities, args.clients, args.requests, hostile_key, hostile_job
+            )
         )
         h99 = pct(h_lat, 99)
         print(

@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import httpx
 
@@ -68,3 +69,24 @@ async def hostile(
             with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
                 await task
     return seen
+
+
+async def load_beside_hostile(
+    load: Callable[..., Awaitable[tuple[list[float], int]]],
+    base: str,
+    identities: list[Any],
+    clients: int,
+    requests: int,
+    hostile_key: str,
+    job: str,
+) -> tuple[list[float], int, Counter[str]]:
+    """``load`` (bench/api.py's normal clients) while the hostile user holds its uploads and streams."""
+    stop = asyncio.Event()
+    neighbour = asyncio.create_task(hostile(base, hostile_key, job, stop))
+    await asyncio.sleep(5)  # let the neighbour open everything it can first
+    try:
+        lat, errors = await load(base, identities, clients, requests, 120)
+    finally:
+        stop.set()
+        seen = await neighbour
+    return lat, errors, seen

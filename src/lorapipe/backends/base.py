@@ -9,6 +9,7 @@ service restart in ``attempts.handle``.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -68,3 +69,21 @@ class Backend(Protocol):
     def cancel(self, handle: dict[str, Any], *, force: bool = False) -> None:
         """Ask the run to stop (SIGTERM: checkpoint and exit); ``force`` kills it outright."""
         ...
+
+
+def event_lines(data: bytes) -> list[dict[str, Any]]:
+    """The engine events in JSON-lines ``data``: each line that is a JSON object with an integer ``seq``
+    and a ``type``; anything else (stray output, a line cut by a kill) is skipped."""
+    events: list[dict[str, Any]] = []
+    for raw in data.splitlines():
+        try:
+            event = json.loads(raw)
+        except ValueError:
+            continue
+        if (
+            isinstance(event, dict)
+            and isinstance(event.get("seq"), int)
+            and isinstance(event.get("type"), str)
+        ):
+            events.append(event)
+    return events

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lorapipe.backends.base import PollResult, Submission
+from lorapipe.backends.base import PollResult, Submission, event_lines
 from lorapipe.contract.events import ExitCode
 from lorapipe.errors import CapacityError
 
@@ -184,18 +184,7 @@ def read_events(path: Path, offset: int) -> tuple[list[dict[str, Any]], int]:
     end = chunk.rfind(b"\n")
     if end < 0:
         return [], offset
-    events: list[dict[str, Any]] = []
-    for raw in chunk[: end + 1].splitlines():
-        try:
-            event = json.loads(raw)
-        except ValueError:
-            continue
-        if (
-            isinstance(event, dict)
-            and isinstance(event.get("seq"), int)
-            and isinstance(event.get("type"), str)
-        ):
-            events.append(event)
+    events = event_lines(chunk[: end + 1])
     return events, offset + end + 1
 
 

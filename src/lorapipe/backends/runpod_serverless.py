@@ -29,14 +29,13 @@ Length: one class, whose poll maps every RunPod state; admission and answer pars
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
-from lorapipe.backends.base import PollResult, Submission
+from lorapipe.backends.base import PollResult, Submission, event_lines
 from lorapipe.backends.runpod_admission import missing_configuration
 from lorapipe.backends.runpod_answers import events_of, reason, short, worker_error
 from lorapipe.contract.events import ExitCode
@@ -267,18 +266,7 @@ class RunpodServerlessBackend:
             raw = self.objects.read_bytes(handle["events_key"])
         except LorapipeError:
             return []
-        events = []
-        for line in raw.splitlines():
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if (
-                isinstance(event, dict)
-                and isinstance(event.get("seq"), int)
-                and isinstance(event.get("type"), str)
-            ):
-                events.append(event)
+        events = event_lines(raw)
         return self._new_events(handle, events)
 
     def _expired(self, handle: dict[str, Any]) -> PollResult:
