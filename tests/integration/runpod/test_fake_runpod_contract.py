@@ -228,12 +228,15 @@ def test_cancel_stops_the_job_through_the_stop_channel_then_can_stop_the_worker(
     worker = fake.launch_worker(WORKER_MODULE, pythonpath=[SUPPORT])
     job_id = api.run({"input": {"mode": "async_sleep", "seconds": 30, "steps": 30}}).json()["id"]
     fake.wait_for_job(job_id, "IN_PROGRESS")
+    # Cancel once the handler runs: SDK 1.12.0 drops a stop signal that arrives between its job-take and
+    # the start of the job's task ("No in-progress job"), a window a loaded CI machine made seconds long.
+    fake.wait_for(lambda: fake.job(job_id).progress, timeout=30)
 
     response = httpx.post(f"{fake.endpoint_url}/cancel/{job_id}", headers=api.headers)
     assert response.json() == {"id": job_id, "status": "CANCELLED"}
     assert [r.status for r in fake.requests_matching(f"/cancel/{job_id}", method="POST")] == [200]
     # SDK 1.12.0: the stop channel hands the id over and the SDK cancels just that task.
-    fake.wait_for(lambda: f"job {job_id} cancelled" in worker.log_text(), timeout=10)
+    fake.wait_for(lambda: f"job {job_id} cancelled" in worker.log_text(), timeout=30)
     assert job_id in worker.stop_signals_sent
     assert worker.alive and worker.signals == []
 
@@ -247,6 +250,7 @@ def test_cancel_stops_the_job_through_the_stop_channel_then_can_stop_the_worker(
     fake.kill_grace_s = 8
     third = api.run({"input": {"mode": "async_sleep", "seconds": 30, "steps": 30}}).json()["id"]
     fake.wait_for_job(third, "IN_PROGRESS")
+    fake.wait_for(lambda: fake.job(third).progress, timeout=30)
     httpx.post(f"{fake.endpoint_url}/cancel/{third}", headers=api.headers)
     assert worker.wait_exit(8) == 0
     assert worker.signals == ["SIGTERM"]
