@@ -143,6 +143,9 @@ def job(
     logits: Annotated[str, typer.Option(help="full, chunked or fused loss over the vocabulary.")] = "full",
     gpu: Annotated[list[str] | None, typer.Option("--gpu", help="Only these GPU ids (repeatable).")] = None,
     gpus: Annotated[int, typer.Option(min=1, max=64, help="GPUs per job.")] = 1,
+    sharding: Annotated[
+        str, typer.Option(help="ddp (a full copy per GPU) or fsdp (weights split across the GPUs).")
+    ] = "ddp",
     budget: Annotated[float | None, typer.Option(min=0, help="Monthly budget, USD.")] = None,
     spent: Annotated[float, typer.Option(min=0, help="Spent this month, USD.")] = 0.0,
     execution_timeout: Annotated[
@@ -166,7 +169,7 @@ def job(
 
     try:
         tc = TrainingConfig(preset=preset)
-        overrides: dict[str, Any] = {"logits": logits, "gpus": gpus}
+        overrides: dict[str, Any] = {"logits": logits, "gpus": gpus, "sharding": sharding}
         for key, value in (
             ("method", method),
             ("rank", rank),
