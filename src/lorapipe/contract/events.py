@@ -10,8 +10,12 @@ in its ``metrics.jsonl``), ``time`` (ISO 8601 UTC) and ``type``:
   so far), ``tokens_per_s`` (trained tokens per second since start), ``elapsed_s``, ``eta_s``,
   ``peak_memory_bytes``.
 - ``checkpoint``: ``step``, ``path`` (relative to the output dir), ``best``.
+- ``distributed``: how the run uses its devices, decided before loading the model: ``mode``
+  (single|ddp|fsdp), ``world_size`` (processes), ``gpus_requested``, ``reason``; when measured,
+  ``model_bytes`` (the base weights as trained) and ``device_memory_bytes`` (per device).
 - ``warning``: ``code``, ``message``.
-- ``error``: ``code``, ``kind`` (user|system|capacity|timeout), ``message``, ``param``, ``hint``.
+- ``error``: ``code``, ``kind`` (user|system|capacity|timeout), ``message``, ``param``, ``hint``; a
+  failed rank of a multi-process run adds ``rank`` and ``stderr_tail`` (its last stderr lines).
 - ``result``: ``status`` (succeeded|failed|cancelled), ``exit_code``; on success ``manifest`` (file name
   in the output dir) and ``metrics`` (the run's summary, e.g. ``trained_tokens``); on cancel
   ``checkpoint``.
@@ -36,8 +40,17 @@ STAGES: tuple[Stage, ...] = (
     "saving",
     "uploading",
 )
-EventType = Literal["stage", "metrics", "checkpoint", "warning", "error", "result"]
-EVENT_TYPES: tuple[EventType, ...] = ("stage", "metrics", "checkpoint", "warning", "error", "result")
+EventType = Literal["stage", "metrics", "checkpoint", "distributed", "warning", "error", "result"]
+EVENT_TYPES: tuple[EventType, ...] = (
+    "stage",
+    "metrics",
+    "checkpoint",
+    "distributed",
+    "warning",
+    "error",
+    "result",
+)
+DistributedMode = Literal["single", "ddp", "fsdp"]
 ErrorKind = Literal["user", "system", "capacity", "timeout"]
 
 
@@ -89,6 +102,16 @@ class CheckpointEvent(_Event):
     best: bool = False
 
 
+class DistributedEvent(_Event):
+    type: Literal["distributed"]
+    mode: DistributedMode
+    world_size: int = Field(ge=1)
+    gpus_requested: int = Field(ge=1)
+    reason: str
+    model_bytes: int | None = None
+    device_memory_bytes: int | None = None
+
+
 class WarningEvent(_Event):
     type: Literal["warning"]
     code: str
@@ -102,6 +125,8 @@ class ErrorEvent(_Event):
     message: str
     param: str | None = None
     hint: str | None = None
+    rank: int | None = None
+    stderr_tail: list[str] | None = None
 
 
 class ResultEvent(_Event):
@@ -114,7 +139,7 @@ class ResultEvent(_Event):
 
 
 Event = Annotated[
-    StageEvent | MetricsEvent | CheckpointEvent | WarningEvent | ErrorEvent | ResultEvent,
+    StageEvent | MetricsEvent | CheckpointEvent | DistributedEvent | WarningEvent | ErrorEvent | ResultEvent,
     Field(discriminator="type"),
 ]
 _EVENT = TypeAdapter(Event)

@@ -19,6 +19,8 @@ from lorapipe.contract.config import TrainingConfig, config_problems
 from lorapipe.errors import ConfigError
 
 SPEC_VERSION: Literal[1] = 1
+MAX_GPUS = 8
+"""Most GPUs one job may ask for (one machine: 8 is the largest common node)."""
 _JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 # Metadata keys that look like credentials: the spec is logged and stored, so it must not hold them.
 _SECRET_KEY = re.compile(r"(secret|password|passwd|token|api[_-]?key|credential|private[_-]?key)", re.I)
@@ -89,6 +91,14 @@ class TrainingJobSpec(BaseModel):
         description="Validation data; None = hold out config.validation_split of the training data.",
     )
     config: TrainingConfig = Field(default_factory=TrainingConfig, description="Hyperparameters.")
+    gpus: int = Field(
+        default=1,
+        ge=1,
+        le=MAX_GPUS,
+        description="GPUs to train on (1-8). With more than one the engine runs under accelerate: DDP "
+        "when the model fits one GPU, FSDP when it does not; capped at the GPUs the machine has. "
+        "A pod backend rents this many.",
+    )
     output: OutputRef = Field(default_factory=OutputRef, description="Upload destination, if any.")
     metadata: dict[str, str] = Field(
         default_factory=dict, description="Free labels carried into the manifest (suffix, user labels)."

@@ -1,5 +1,5 @@
 """The body of ``POST /v1/fine_tuning/jobs``: OpenAI's fields (strict types, OpenAI's metadata caps) plus
-ours (preset, config, backend, limits)."""
+ours (preset, config, backend, gpus, limits)."""
 
 from __future__ import annotations
 
@@ -53,6 +53,14 @@ class CreateJobRequest(BaseModel):
     integrations: list[dict[str, Any]] | None = None
     preset: str = "balanced"
     backend: str = "local"
+    gpus: int | None = Field(
+        default=None,
+        strict=True,  # as OpenAI's integer fields: no "2", no true
+        ge=1,
+        le=8,
+        description="GPUs to train on (1-8, default 1): an extra top-level field (the openai SDK sends it "
+        "with extra_body). Several GPUs run DDP, or FSDP when the model does not fit one GPU.",
+    )
     config: dict[str, Any] | None = Field(default=None, description="TrainingConfig fields to override.")
     max_attempts: int = Field(default=3, ge=1, le=10)
     timeout_s: int | None = Field(default=None, ge=1, le=2**31 - 1)

@@ -179,6 +179,7 @@ def create_job(
             "dataset": dataset.model_dump(),
             "validation": validation.model_dump() if validation else None,
             "config": config,
+            "gpus": request.gpus or 1,
             "metadata": labels,
         }
     )
