@@ -10,7 +10,7 @@ import functools
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -126,6 +126,43 @@ class Settings(BaseSettings):
         description="After RunPod stops a running job (cancel, execution timeout), how long to wait for the "
         "worker's event log (its engine saves a checkpoint first) before ending the attempt without it.",
     )
+    # --- RunPod pods (the runpod-pod backend) and `lorapipe runpod deploy|doctor` ----------------------
+    runpod_rest_url: str = Field(
+        default="https://rest.runpod.io/v1",
+        description="RunPod's management REST API base (pods, templates, endpoints, network volumes).",
+    )
+    runpod_service_id: str = Field(
+        default="main",
+        pattern=r"^[a-z0-9]{1,16}$",
+        description="Names this service's pods (lorapipe-<id>.<job>.<attempt>): the orphan sweeper terminates only "
+        "pods with this prefix. Give each deployment sharing a RunPod account its own id.",
+    )
+    runpod_pod_gpu: str | None = Field(
+        default=None,
+        description="GPU of the runpod-pod backend: a RunPod gpuTypeId ('NVIDIA H100 80GB HBM3') or a name from "
+        "`lorapipe estimate gpus`. Unset = the runpod-pod backend is not configured.",
+    )
+    runpod_pod_cloud: Literal["SECURE", "COMMUNITY"] = Field(
+        default="SECURE", description="RunPod cloud the pods are rented in: SECURE or COMMUNITY."
+    )
+    runpod_worker_image: str | None = Field(
+        default=None,
+        description="The lorapipe worker image with a pinned tag (e.g. ghcr.io/org/lorapipe-worker:0.4.0), "
+        "run by pods and by the serverless endpoint `lorapipe runpod deploy` creates.",
+    )
+    runpod_network_volume_id: str | None = Field(
+        default=None,
+        description="RunPod network volume holding the base-model cache, mounted at /runpod-volume.",
+    )
+    runpod_pod_max_concurrent: int = Field(default=2, ge=1, le=100, description="Pods running at once.")
+    runpod_pod_container_disk_gb: int = Field(
+        default=50, ge=10, le=1000, description="Container disk of each pod, in GB (scratch and checkpoints)."
+    )
+    runpod_pod_env: dict[str, str] = Field(
+        default_factory=dict,
+        description='Extra environment for every pod as JSON (e.g. {"HF_TOKEN": "..."}); the store\'s '
+        "settings are passed on already. Never put secrets in a job instead.",
+    )
     # --- the RunPod worker (inside the worker image) -----------------------------------------------
     worker_dir: Path = Field(
         default=Path("/tmp/lorapipe-worker"), description="Scratch space of the worker for one attempt."
@@ -142,6 +179,16 @@ class Settings(BaseSettings):
     worker_min_free_gb: float = Field(default=10.0, ge=0, description="Free scratch disk needed to start.")
     worker_progress_interval_s: float = Field(
         default=2.0, gt=0, description="Least time between two progress updates sent to RunPod."
+    )
+    worker_pod_job: str | None = Field(
+        default=None,
+        description="Inside a runpod-pod pod: the attempt to run (JSON, set by the service when it creates "
+        "the pod; no secrets: the dataset is a presigned URL).",
+    )
+    worker_engine_command: list[str] = Field(
+        default_factory=list,
+        description="The engine command line the worker starts, as a JSON list (e.g. an accelerate launcher); "
+        "empty = this Python's `-m lorapipe.training`.",
     )
     worker_cancel_grace_s: float = Field(
         default=120.0, gt=0, description="How long a cancelled engine may take to checkpoint before SIGKILL."

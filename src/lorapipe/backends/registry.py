@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lorapipe.backends import runpod_admission, runpod_serverless
+from lorapipe.backends import runpod_admission, runpod_pod, runpod_pod_admission, runpod_serverless
 from lorapipe.backends.base import Backend
 from lorapipe.backends.local import LocalBackend
 from lorapipe.errors import ConfigError
@@ -39,6 +39,11 @@ BACKENDS: dict[str, BackendEntry] = {
         build=runpod_serverless.RunpodServerlessBackend.from_settings,
         missing=runpod_admission.missing_configuration,
         admit=runpod_admission.plan_timeout,
+    ),
+    runpod_pod.NAME: BackendEntry(
+        build=runpod_pod.RunpodPodBackend.from_settings,
+        missing=runpod_pod_admission.missing_configuration,
+        admit=runpod_pod_admission.plan_timeout,
     ),
 }
 

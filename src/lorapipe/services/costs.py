@@ -57,6 +57,28 @@ def _unpriced(backend: str, seconds: float) -> pricing.PricedCost:
     )
 
 
+def _pod_billed(bill: dict[str, Any], runtime_s: float) -> pricing.PricedCost:
+    """A pod priced at the ``costPerHr`` RunPod reported for it (the whole pod, all its GPUs), per second."""
+    seconds = math.ceil(runtime_s)
+    rate = float(bill["usd_per_hr"])
+    usd = round(seconds * rate / 3600.0, 6)
+    return pricing.PricedCost(
+        kind="compute",
+        usd=usd,
+        usd_low=usd,
+        usd_high=usd,
+        billed_seconds=seconds,
+        gpu=bill.get("gpu"),
+        gpu_count=int(bill.get("gpu_count", 1)),
+        backend="runpod-pod",
+        price_usd=rate,
+        price_unit="USD per pod-hour",
+        price_source=f"RunPod costPerHr of pod {bill.get('pod_id', '?')}",
+        price_date=None,
+        detail=f"pod runtime {runtime_s:.0f} s ({str(bill.get('tier', 'pod_secure')).removeprefix('pod_')} cloud)",
+    )
+
+
 def price_attempt(attempt: Attempt, job: Job, catalogue: GpuCatalogue) -> list[pricing.PricedCost]:
     """The cost lines of one ended attempt (compute first, then storage when reported)."""
     bill: dict[str, Any] = dict(attempt.handle.get("billing") or {})
@@ -76,6 +98,8 @@ def price_attempt(attempt: Attempt, job: Job, catalogue: GpuCatalogue) -> list[p
                 tier=bill.get("tier", "serverless_flex"),
             )
         )
+    elif attempt.backend == "runpod-pod" and isinstance(bill.get("usd_per_hr"), int | float):
+        lines.append(_pod_billed(bill, float(bill.get("runtime_s", wall))))
     elif attempt.backend.startswith("runpod") and gpu:
         # A pod (or a serverless run without /status timings): billed per second of runtime.
         lines.append(

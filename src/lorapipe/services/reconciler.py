@@ -9,7 +9,7 @@ Each :meth:`Reconciler.tick`:
 3. delivers cancels: SIGTERM, then SIGKILL after the grace period;
 4. dispatches queued jobs (``FOR UPDATE SKIP LOCKED`` on PostgreSQL + compare-and-set), so several
    reconcilers on one database never start a job twice;
-5. sweeps, every few minutes, uploads abandoned mid-way.
+5. sweeps, every few minutes, uploads abandoned mid-way and rented machines (pods) no live attempt owns.
 
 Length: the phases above share the loop's state and policy and read in the order they run.
 """
@@ -128,6 +128,29 @@ class Reconciler:
             log.warning(
                 "sweep: %d abandoned upload(s) failed, %d partial object(s) removed", len(failed), removed
             )
+        self._sweep_machines()
+
+    def _sweep_machines(self) -> None:
+        """Backends that rent machines (an optional ``sweep(live_attempt_ids) -> terminated ids``) terminate
+        those no live attempt owns: left by a service that died, or by a terminate that failed."""
+        with session_scope(self.sessions) as s:
+            live = {a.id for a in store.open_attempts(s)}
+        for name, backend in self.backends.items():
+            sweep = getattr(backend, "sweep", None)
+            if not callable(sweep):
+                continue
+            try:
+                terminated = sweep(live)
+            except LorapipeError as exc:
+                log.warning("sweep: %s could not list its machines: %s", name, exc.message)
+                continue
+            if terminated:
+                log.warning(
+                    "sweep: %s terminated %d orphaned machine(s): %s",
+                    name,
+                    len(terminated),
+                    ", ".join(terminated),
+                )
 
     def run(self, stop: threading.Event) -> None:
         """Tick until ``stop`` is set; an error in one tick is logged and the loop goes on."""

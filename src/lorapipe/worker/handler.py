@@ -101,7 +101,8 @@ async def _run(
     spec_path.write_text(_engine_spec(request, settings), "utf-8")
     events_path, stderr_path = work / "events.jsonl", work / "engine.stderr.log"
     resume = request.resume or _ran_before(request, settings)
-    argv = [*ENGINE, "run", str(spec_path), "--out", str(out), *(["--resume"] if resume else [])]
+    engine = settings.worker_engine_command or ENGINE
+    argv = [*engine, "run", str(spec_path), "--out", str(out), *(["--resume"] if resume else [])]
     relay = ProgressRelay(request.attempt_id, settings.worker_progress_interval_s)
     log.info(
         "job %s: attempt %s starting the engine%s",
