@@ -15,6 +15,7 @@ from lorapipe.api.body_limit import BodyLimitMiddleware, BodyLimits, key_check, 
 from lorapipe.api.errors import install_error_handlers
 from lorapipe.api.fair_share import FairShareMiddleware
 from lorapipe.api.json_body import JsonBodyCheckMiddleware
+from lorapipe.api.routes_chat import router as chat_router
 from lorapipe.api.routes_native import router as native_router
 from lorapipe.api.routes_native_costs import router as costs_router
 from lorapipe.api.routes_native_notifications import router as notifications_router
@@ -23,6 +24,7 @@ from lorapipe.api.routes_v1 import router as v1_router
 from lorapipe.backends.base import Backend
 from lorapipe.db import create_engine_for, make_sessionmaker
 from lorapipe.db.migrate import upgrade
+from lorapipe.services.chat_worker import stop_worker
 from lorapipe.services.context import AppState
 from lorapipe.settings import Settings
 from lorapipe.storage import ObjectStore
@@ -93,6 +95,7 @@ def create_app(
                 thread.join(timeout=10)
             if outbox_thread is not None:
                 outbox_thread.join(timeout=15)
+            stop_worker(settings)  # the chat inference child, if a request started it
             engine.dispose()
 
     app = FastAPI(
@@ -111,6 +114,7 @@ def create_app(
         FairShareMiddleware, max_requests_per_user=settings.max_requests_per_user, resolve=user_of(state)
     )
     app.include_router(v1_router)
+    app.include_router(chat_router)
     for router in (notifications_router, webhooks_router, costs_router):
         app.include_router(router)
     app.include_router(native_router)

@@ -211,6 +211,36 @@ class Settings(BaseSettings):
     max_report_problems: int = Field(
         default=200, ge=1, le=100_000, description="Problems stored in full in a validation report."
     )
+    # --- chat (/v1/chat/completions): one inference worker child process per service process ------
+    chat_queue_length: int = Field(
+        default=4, ge=0, le=1000, description="Chat requests that may wait while one runs; more get 429."
+    )
+    chat_max_requests_per_user: int = Field(
+        default=2, ge=1, description="Chat requests of one user running or waiting at once."
+    )
+    chat_max_tokens: int = Field(
+        default=512,
+        ge=1,
+        le=32768,
+        description="Largest max_tokens a chat request may ask for (and the default).",
+    )
+    chat_request_timeout_s: float = Field(
+        default=120.0, gt=0, description="How long one reply may take to generate, in seconds."
+    )
+    chat_load_timeout_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="How long starting the worker or loading a model may take, in seconds.",
+    )
+    chat_max_adapters: int = Field(
+        default=4,
+        ge=1,
+        le=256,
+        description="Adapters the inference worker keeps loaded (least recently used go).",
+    )
+    chat_device: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto", description="Where the inference worker runs models: auto = cuda when available."
+    )
 
     api_url: str | None = Field(
         default=None,

@@ -16,7 +16,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"cli"}),
     frozenset({"server"}),
     frozenset({"api", "web"}),
-    frozenset({"services", "training", "worker"}),
+    frozenset({"services", "training", "worker", "inference"}),
     frozenset({"backends", "jobs", "estimate"}),
     frozenset({"datasets"}),
     frozenset({"models", "db", "storage"}),
