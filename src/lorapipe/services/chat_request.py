@@ -59,7 +59,10 @@ def _messages(request: ChatRequest) -> list[dict[str, str]]:
     for i, m in enumerate(request.messages):
         where = f"messages[{i}]"
         if m.role in ("tool", "function"):
-            raise UserError(f"{where}.role {m.role!r} is not supported: this service does not call tools", param=f"{where}.role")
+            raise UserError(
+                f"{where}.role {m.role!r} is not supported: this service does not call tools",
+                param=f"{where}.role",
+            )
         if m.content is None:
             raise UserError(f"{where} has no content", param=f"{where}.content")
         if isinstance(m.content, str):
