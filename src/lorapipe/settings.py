@@ -154,6 +154,12 @@ class Settings(BaseSettings):
         default=None,
         description="RunPod network volume holding the base-model cache, mounted at /runpod-volume.",
     )
+    runpod_storage_secret: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_]{1,64}$",
+        description="Name of a RunPod secret holding the store's options JSON: pods and the template `lorapipe "
+        "runpod deploy` creates reference it ({{ RUNPOD_SECRET_<name> }}) instead of carrying the credentials.",
+    )
     runpod_pod_max_concurrent: int = Field(default=2, ge=1, le=100, description="Pods running at once.")
     runpod_pod_container_disk_gb: int = Field(
         default=50, ge=10, le=1000, description="Container disk of each pod, in GB (scratch and checkpoints)."

@@ -8,7 +8,8 @@ A body with an undocumented field, without a required one, with a value outside 
 with the wrong JSON type answers 400 ``{"error": ...}``; a missing or wrong ``Bearer`` key 401
 ``{"message": ...}`` (the document's UnauthorizedError); an unknown id 404.
 
-A created pod runs its ``dockerStartCmd`` as a local process (its own process group) with the pod's
+A created pod runs its ``dockerEntrypoint`` (default: the worker image's ENTRYPOINT, the serverless
+worker) followed by its ``dockerStartCmd``, as docker does, as a local process (its own process group) with the pod's
 ``env`` and nothing of the test's environment (``python`` is this interpreter): the real
 ``python -m lorapipe.worker.pod`` runs, and the engine it starts. ``desiredStatus`` is ``RUNNING`` while the
 process lives and ``EXITED`` once it ended (RunPod keeps a stopped pod until it is terminated); ``/stop``
@@ -142,11 +143,15 @@ class FakeRunpodRest:
         self.templates: dict[str, dict[str, Any]] = {}
         self.endpoints: dict[str, dict[str, Any]] = {}
         self.volumes: dict[str, dict[str, Any]] = {}
+        #: Account secrets (name -> value) that ``{{ RUNPOD_SECRET_<name> }}`` in a pod's env resolves to.
+        self.secrets: dict[str, str] = {}
         self.requests: list[dict[str, Any]] = []
         self.gpu_price_per_hr: dict[str, float] = {}
         self.default_price_per_hr = 2.5
         self.kill_grace_s = 10.0
         self.fail_next = 0
+        #: The ENTRYPOINT of the worker image every pod runs (docker/worker/Dockerfile).
+        self.image_entrypoint = ["python", "-m", "lorapipe.worker"]
         self._lock = threading.RLock()
         self.url = ""
 
@@ -187,14 +192,20 @@ class FakeRunpodRest:
     # --- pods as processes -------------------------------------------------------------------------
 
     def _launch(self, pod: FakePod) -> None:
-        env = {k: str(v) for k, v in (pod.body.get("env") or {}).items()}
+        env = {k: self._resolve(str(v)) for k, v in (pod.body.get("env") or {}).items()}
         env.update(
             PATH=f"{Path(sys.executable).parent}:/usr/bin:/bin", HOME=str(self.workdir), PYTHONUNBUFFERED="1"
         )
         env["RUNPOD_POD_ID"] = pod.id  # RunPod sets it in every pod
         log = (self.workdir / f"pod-{pod.id}.log").open("ab")
+        # As docker runs a container: the entrypoint (the request's, else the image's), then the start
+        # command (the request's, else the image's) as its arguments.
+        command = [
+            *(pod.body.get("dockerEntrypoint") or self.image_entrypoint),
+            *(pod.body.get("dockerStartCmd") or []),
+        ]
         pod.process = subprocess.Popen(
-            pod.body.get("dockerStartCmd") or ["true"],
+            command,
             env=env,
             cwd=self.workdir,
             stdout=log,
@@ -202,6 +213,12 @@ class FakeRunpodRest:
             start_new_session=True,
         )
         threading.Thread(target=self._reap, args=(pod,), daemon=True).start()
+
+    def _resolve(self, value: str) -> str:
+        """``{{ RUNPOD_SECRET_<name> }}`` replaced by the account secret's value, as RunPod does at boot."""
+        for name, secret in self.secrets.items():
+            value = value.replace("{{ RUNPOD_SECRET_" + name + " }}", secret)
+        return value
 
     def _reap(self, pod: FakePod) -> None:
         assert pod.process is not None

@@ -44,9 +44,17 @@ from lorapipe.storage import ObjectStore
 log = logging.getLogger(__name__)
 
 NAME = "runpod-pod"
-START_CMD = ["python", "-m", "lorapipe.worker.pod"]
+# The image's ENTRYPOINT is the serverless worker (docker/worker/Dockerfile); a pod replaces it, and the
+# start CMD is appended to the entrypoint as docker does: together ``python -m lorapipe.worker.pod``.
+ENTRYPOINT = ["python"]
+START_CMD = ["-m", "lorapipe.worker.pod"]
 VOLUME_MOUNT = "/runpod-volume"
 ENDED = frozenset({"EXITED", "TERMINATED"})
+
+
+def secret_ref(name: str) -> str:
+    """How a RunPod template or pod env refers to an account secret (docs: pods/templates/secrets)."""
+    return "{{ RUNPOD_SECRET_" + name + " }}"
 
 
 def pod_name(service_id: str, job_id: str, attempt_id: str) -> str:
@@ -108,7 +116,9 @@ class RunpodPodBackend:
         s = self.settings
         events_key = f"runs/{submission.job_id}/{submission.attempt_id}/events.jsonl"
         env = {"LORAPIPE_STORAGE_URL": s.resolved_storage_url, **s.runpod_pod_env}
-        if s.storage_options:
+        if s.runpod_storage_secret:  # RunPod puts the secret's value in the pod: no credential in the request
+            env["LORAPIPE_STORAGE_OPTIONS"] = secret_ref(s.runpod_storage_secret)
+        elif s.storage_options:
             env["LORAPIPE_STORAGE_OPTIONS"] = json.dumps(s.storage_options)
         env["LORAPIPE_WORKER_POD_JOB"] = json.dumps(self._job_input(submission, events_key))
         body: dict[str, Any] = {
@@ -119,6 +129,7 @@ class RunpodPodBackend:
             "gpuCount": int(submission.spec.get("gpus") or 1),
             "cloudType": s.runpod_pod_cloud,
             "containerDiskInGb": s.runpod_pod_container_disk_gb,
+            "dockerEntrypoint": ENTRYPOINT,
             "dockerStartCmd": START_CMD,
             "env": env,
             "ports": [],

@@ -137,6 +137,7 @@ def make_stack(tmp_path: Path, s3_endpoint: str) -> tuple[FakeRunpodRest, dict[s
     ).mkdir(bucket)
     fake = FakeRunpodRest.start(tmp_path / "runpod")
     fake.add_volume("vol-eu", "EU-RO-1")
+    fake.secrets.update(lorapipe_store=json.dumps(options), aws_secret=S3_SECRET)
     fake.gpu_price_per_hr["NVIDIA H100 80GB HBM3"] = 3.6  # one cent a second
     pod_env = {
         # The pod's own environment: what the image's template or the operator would set.
@@ -148,7 +149,7 @@ def make_stack(tmp_path: Path, s3_endpoint: str) -> tuple[FakeRunpodRest, dict[s
         # The fake engine opens its upload URL with plain s3fs defaults.
         "AWS_ENDPOINT_URL": s3_endpoint,
         "AWS_ACCESS_KEY_ID": S3_KEY,
-        "AWS_SECRET_ACCESS_KEY": S3_SECRET,
+        "AWS_SECRET_ACCESS_KEY": "{{ RUNPOD_SECRET_aws_secret }}",
         "AWS_DEFAULT_REGION": "eu-west-1",
     }
     settings = {
@@ -162,6 +163,7 @@ def make_stack(tmp_path: Path, s3_endpoint: str) -> tuple[FakeRunpodRest, dict[s
         "runpod_pod_gpu": "H100-SXM",
         "runpod_worker_image": IMAGE,
         "runpod_network_volume_id": "vol-eu",
+        "runpod_storage_secret": "lorapipe_store",
         "runpod_pod_env": pod_env,
     }
     return fake, settings

@@ -47,10 +47,11 @@ def test_a_successful_job_runs_in_one_pod_which_is_terminated_and_billed_at_its_
     assert body["name"] == f"lorapipe-test.{job_id}.{svc.attempts(job_id)[0].id}"
     assert body["imageName"] == IMAGE and body["gpuTypeIds"] == ["NVIDIA H100 80GB HBM3"]
     assert (body["gpuCount"], body["cloudType"], body["networkVolumeId"]) == (1, "SECURE", "vol-eu")
-    assert body["dockerStartCmd"] == ["python", "-m", "lorapipe.worker.pod"]
+    assert body["dockerEntrypoint"] + body["dockerStartCmd"] == ["python", "-m", "lorapipe.worker.pod"]
     job_input = json.loads(body["env"]["LORAPIPE_WORKER_POD_JOB"])
     assert job_input["spec"]["dataset"]["uri"].startswith("http")  # presigned, no credentials
-    assert S3_SECRET not in body["env"]["LORAPIPE_WORKER_POD_JOB"]
+    assert body["env"]["LORAPIPE_STORAGE_OPTIONS"] == "{{ RUNPOD_SECRET_lorapipe_store }}"
+    assert S3_SECRET not in json.dumps(svc.fake.requests)  # no credential in any request to RunPod
     assert all(r["authorization"] in (None, "<redacted>") for r in svc.fake.requests)
 
     # Cost: the runtime the service measured x the pod's costPerHr, close to what the fake charged.
@@ -124,12 +125,24 @@ def test_after_a_restart_the_new_service_stops_the_running_pod_and_sweeps_orphan
     api = RunpodRest(svc.fake.api_key, svc.fake.url)
     # Pods a crashed service left (created, handle never stored) next to pods that are not ours.
     orphan = api.create_pod(
-        {"name": "lorapipe-test.ftjob-gone.ftatt-gone", "imageName": IMAGE, "dockerStartCmd": ["sleep", "60"]}
+        {
+            "name": "lorapipe-test.ftjob-gone.ftatt-gone",
+            "imageName": IMAGE,
+            "dockerEntrypoint": ["sleep"],
+            "dockerStartCmd": ["60"],
+        }
     )
     foreign = api.create_pod(
-        {"name": "lorapipe-other.ftjob-x.ftatt-y", "imageName": IMAGE, "dockerStartCmd": ["sleep", "60"]}
+        {
+            "name": "lorapipe-other.ftjob-x.ftatt-y",
+            "imageName": IMAGE,
+            "dockerEntrypoint": ["sleep"],
+            "dockerStartCmd": ["60"],
+        }
     )
-    mine = api.create_pod({"name": "my notebook", "imageName": IMAGE, "dockerStartCmd": ["sleep", "60"]})
+    mine = api.create_pod(
+        {"name": "my notebook", "imageName": IMAGE, "dockerEntrypoint": ["sleep"], "dockerStartCmd": ["60"]}
+    )
 
     # The first service is gone; a new one (new supervisor id) adopts its attempt after the heartbeat.
     backend = RunpodPodBackend(svc.settings, svc.objects)
