@@ -1,13 +1,16 @@
 """The process boundary every backend uses.
 
     python -m lorapipe.training run SPEC.json --out DIR [--resume] [--events-fd N | --events-file PATH]
+                                    [--sharding auto|ddp|fsdp]
     python -m lorapipe.training validate SPEC.json
     python -m lorapipe.training presets
     python -m lorapipe.training export-merged RUN_DIR --out DIR [--dtype auto|float32|bfloat16|float16]
 
 ``run`` writes events as JSON lines to stdout (or the given descriptor/file) and to
 ``DIR/metrics.jsonl``; anything else that libraries print goes to stderr, so the event stream stays
-parseable. The last event is ``result``. Exit codes: see :mod:`lorapipe.training.failures`.
+parseable. The last event is ``result``. Exit codes: see :mod:`lorapipe.training.failures`. A spec with
+``gpus`` > 1 runs under accelerate's launcher, supervised by this process
+(:mod:`lorapipe.training.launch`, :mod:`lorapipe.training.distributed`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import IO
 from lorapipe.contract.events import ExitCode
 from lorapipe.errors import LorapipeError
 from lorapipe.training.failures import CancelFlag, Cancelled, classify, exit_code_for
+from lorapipe.training.launch import RankRecord
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,6 +41,13 @@ def _parser() -> argparse.ArgumentParser:
     where = r.add_mutually_exclusive_group()
     where.add_argument("--events-fd", type=int, help="write events to this open file descriptor")
     where.add_argument("--events-file", type=Path, help="append events to this file")
+    r.add_argument(
+        "--sharding",
+        choices=("auto", "ddp", "fsdp"),
+        default="auto",
+        help="with several GPUs: auto = DDP when the model fits one GPU, else FSDP; ddp or fsdp force one",
+    )
+    r.add_argument("--rank-dir", type=Path, help=argparse.SUPPRESS)  # set by the supervisor for its ranks
     v = sub.add_parser("validate", help="check a job spec; exit 0 when valid, 2 with every problem listed")
     v.add_argument("spec", type=Path)
     sub.add_parser("presets", help="print the presets with their values and reasons as JSON")
@@ -64,11 +75,21 @@ def _event_stream(args: argparse.Namespace) -> IO[str]:
     return stream
 
 
-def _is_main_process() -> bool:
-    """False on the non-zero ranks of an ``accelerate launch`` (several GPUs)."""
+def _process_state() -> tuple[int, int]:
+    """(this process's rank, processes in the run): (0, 1) unless started by ``accelerate launch``.
+    Initialises the process group; without CUDA the ranks talk over gloo."""
+    import torch
     from accelerate import PartialState
 
-    return bool(PartialState().is_main_process)
+    state = PartialState(cpu=not torch.cuda.is_available())
+    return int(state.process_index), int(state.num_processes)
+
+
+def _engine_args(args: argparse.Namespace) -> list[str]:
+    """The ``run`` arguments every rank gets (events and rank records are the supervisor's to add)."""
+    return ["run", str(args.spec.resolve()), "--out", str(args.out.resolve())] + (
+        ["--resume"] if args.resume else []
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -78,13 +99,24 @@ def _run(args: argparse.Namespace) -> int:
     cancel = CancelFlag()
     cancel.install()  # before the slow imports: a SIGTERM during them still ends as "cancelled"
     args.out.mkdir(parents=True, exist_ok=True)
-    main_process = _is_main_process()
+    rank, world = _process_state()
+    record = RankRecord(args.rank_dir, rank) if args.rank_dir is not None else None
+    main_process = rank == 0
     if main_process:
         events = EventWriter(_event_stream(args), args.out / "metrics.jsonl")
     else:
         events = EventWriter(None, None)  # other ranks of a multi-GPU run stay silent
+    error: LorapipeError | None = None
     try:
         spec = TrainingJobSpec.load(args.spec)
+        if world == 1 and record is None:  # the process that owns the run: one process, or supervise N
+            from lorapipe.settings import Settings
+            from lorapipe.training.distributed import plan_run
+            from lorapipe.training.launch import Supervisor
+
+            plan = plan_run(spec, Settings(), events, cancel, args.sharding)
+            if plan.world_size > 1:
+                return Supervisor(plan, events, cancel).run(_engine_args(args))
         from lorapipe.training.run import run
 
         result = run(spec, args.out, events, resume=args.resume, cancel=cancel, main_process=main_process)
@@ -92,7 +124,7 @@ def _run(args: argparse.Namespace) -> int:
         events.emit(
             "result", status="cancelled", exit_code=int(ExitCode.CANCELLED), checkpoint=exc.checkpoint
         )
-        return ExitCode.CANCELLED
+        return _finish(record, ExitCode.CANCELLED, None)
     except Exception as exc:
         error = classify(exc)
         if error.kind != "user":
@@ -100,7 +132,7 @@ def _run(args: argparse.Namespace) -> int:
         code = exit_code_for(error)
         events.emit("error", **error.to_dict())
         events.emit("result", status="failed", exit_code=int(code))
-        return code
+        return _finish(record, code, error)
     events.emit(
         "result",
         status="succeeded",
@@ -108,7 +140,14 @@ def _run(args: argparse.Namespace) -> int:
         manifest="manifest.json",
         metrics={k: v for k, v in result.summary.items() if k != "evals"},
     )
-    return ExitCode.SUCCESS
+    return _finish(record, ExitCode.SUCCESS, None)
+
+
+def _finish(record: RankRecord | None, code: ExitCode, error: LorapipeError | None) -> ExitCode:
+    """Tell the supervisor (when there is one) how this rank ended."""
+    if record is not None:
+        record.finish(int(code), error.to_dict() if error else None)
+    return code
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState,
 
 from lorapipe.errors import NonFiniteLossError
 from lorapipe.models.encoding import IGNORE_INDEX
+from lorapipe.training.distributed import any_rank
 from lorapipe.training.events import EventWriter
 from lorapipe.training.failures import NAN_HINT, CancelFlag
 
@@ -42,6 +43,10 @@ class Progress:
     last_checkpoint: str | None = None
     last_eval_step: int | None = None
     evals: list[dict[str, float]] = field(default_factory=list)
+    world_size: int = 1
+    """Processes training together; saved with each checkpoint (a resume checks it)."""
+    sharding: str = "single"
+    """single, ddp or fsdp; saved with each checkpoint."""
 
 
 def peak_memory_bytes() -> int:
@@ -179,7 +184,9 @@ class EventsCallback(TrainerCallback):
     def on_step_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
     ) -> None:
-        if self.cancel.requested:
+        # Every rank of a multi-process run asks, so all of them stop after the same step and save once.
+        if any_rank(self.cancel.requested, args.device):
+            self.cancel.requested = True  # the run ends as cancelled on every rank, signalled or not
             control.should_save = True
             control.should_training_stop = True
 
@@ -187,8 +194,14 @@ class EventsCallback(TrainerCallback):
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
     ) -> None:
         ckpt = Path(str(args.output_dir)) / f"checkpoint-{state.global_step}"
-        saved = {"trained_tokens": self.progress.trained_tokens, "evals": self.progress.evals}
-        (ckpt / PROGRESS_FILE).write_text(json.dumps(saved), encoding="utf-8")
+        saved = {
+            "trained_tokens": self.progress.trained_tokens,
+            "evals": self.progress.evals,
+            "world_size": self.progress.world_size,
+            "sharding": self.progress.sharding,
+        }
+        if state.is_world_process_zero:  # the one writer of the checkpoint folder
+            (ckpt / PROGRESS_FILE).write_text(json.dumps(saved), encoding="utf-8")
         self.progress.last_checkpoint = str(ckpt)
         self.events.emit(
             "checkpoint",

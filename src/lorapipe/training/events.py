@@ -77,6 +77,22 @@ class EventWriter:
                     out.flush()
         return event
 
+    def relay(self, line: str) -> None:
+        """Pass another writer's event line (a rank's) to the stream unchanged; later events follow its
+        seq. Not logged: that writer logged it."""
+        seq = json.loads(line).get("seq", 0)
+        with self._lock:
+            self._seq = max(self._seq, int(seq))
+            if self._stream is not None:
+                self._stream.write(line.rstrip("\n") + "\n")
+                self._stream.flush()
+
+    def follow(self) -> None:
+        """Continue after every event another writer logged to the same file since this one last wrote."""
+        if self._log_path is not None:
+            with self._lock:
+                self._seq = max(self._seq, last_seq(self._log_path))
+
     def stage(self, stage: Stage, message: str | None = None) -> None:
         self.emit("stage", stage=stage, **({"message": message} if message else {}))
 

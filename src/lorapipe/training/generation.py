@@ -30,7 +30,7 @@ def _prompt_ids(
 
 
 @torch.no_grad()
-def _reply(model: Any, tokenizer: Any, ids: list[int], max_new_tokens: int) -> str:
+def _reply(model: Any, tokenizer: Any, ids: list[int], max_new_tokens: int, synced: bool) -> str:
     device = next(model.parameters()).device
     inputs = torch.tensor([ids], device=device)
     out = model.generate(
@@ -40,14 +40,22 @@ def _reply(model: Any, tokenizer: Any, ids: list[int], max_new_tokens: int) -> s
         do_sample=False,  # greedy: base and adapter are compared on equal terms, reproducibly
         use_cache=True,
         pad_token_id=tokenizer.pad_token_id,
+        synced_gpus=synced,  # sharded weights: every rank runs each forward until all have finished
     )
     return str(tokenizer.decode(out[0, len(ids) :], skip_special_tokens=True))
 
 
 def generate_samples(
-    model: Any, tokenizer: Any, examples: Sequence[Example], config: TrainingConfig, hw: Hardware
+    model: Any,
+    tokenizer: Any,
+    examples: Sequence[Example],
+    config: TrainingConfig,
+    hw: Hardware,
+    *,
+    synced: bool = False,
 ) -> list[dict[str, Any]]:
-    """For each held-out prompt: ``{id, prompt, reference, base, adapter}`` (greedy replies)."""
+    """For each held-out prompt: ``{id, prompt, reference, base, adapter}`` (greedy replies). ``synced``:
+    the model is sharded (FSDP) and every rank calls this with the same examples."""
     thinking = {"auto": None, "on": True, "off": False}[config.thinking]
     budget = max(16, config.max_length - config.sample_max_new_tokens)
     was_training = model.training
@@ -57,8 +65,8 @@ def generate_samples(
         for ex_id, prompt, reference in sample_prompts(examples, config.sample_prompts):
             ids = _prompt_ids(tokenizer, prompt, budget, thinking)
             with model.disable_adapter():
-                base = _reply(model, tokenizer, ids, config.sample_max_new_tokens)
-            adapted = _reply(model, tokenizer, ids, config.sample_max_new_tokens)
+                base = _reply(model, tokenizer, ids, config.sample_max_new_tokens, synced)
+            adapted = _reply(model, tokenizer, ids, config.sample_max_new_tokens, synced)
             out.append(
                 {
                     "id": ex_id,

@@ -37,6 +37,7 @@ from lorapipe.training.adapter import (
     trainable_parameters,
 )
 from lorapipe.training.callbacks import (
+    PROGRESS_FILE,
     EarlyStopping,
     EngineTrainer,
     EventsCallback,
@@ -56,6 +57,7 @@ from lorapipe.training.data import (
     sorted_for_eval,
     split_by_conversation,
 )
+from lorapipe.training.distributed import check_resume, checkpoint_layout, gather_adapter_state
 from lorapipe.training.events import EventWriter
 from lorapipe.training.failures import CancelFlag, Cancelled
 from lorapipe.training.fetch import (
@@ -150,7 +152,12 @@ def run(
     train_set = encode_examples(tokenizer, train_examples, config.max_length, thinking)
     val_set = encode_examples(tokenizer, val_examples, config.max_length, thinking)
     _check_data(train_set, val_set, config, events)
-    order = EpochBatchOrder(train_set.lengths, config.batch_size, config.seed, group=not config.packing)
+    world = _world_size()
+    # One global batch per step, split across the ranks: DDP x N at batch b trains what one process at
+    # batch N*b does (the launcher's data loader hands rank i the i-th slice of each global batch).
+    order = EpochBatchOrder(
+        train_set.lengths, config.batch_size * world, config.seed, group=not config.packing
+    )
     if config.packing:  # measured on what the packing collator makes of this epoch's batches
         packer = make_collator(True, tokenizer.pad_token_id, flash_attention=hw.attention.startswith("flash"))
         efficiency = collated_efficiency(packer, train_set.features, order.batches())
@@ -159,11 +166,23 @@ def run(
     stage_done("tokenizing")
 
     # 4-5. evaluating, training -------------------------------------------------------------------
-    progress = Progress()
+    checkpoint = _latest_checkpoint(out_dir / CHECKPOINTS) if resume else None
+    if resume and checkpoint is None and spec.output.checkpoint_uri:  # a fresh machine: fetch the newest
+        checkpoint = fetch_latest_checkpoint(spec.output.checkpoint_uri, out_dir / CHECKPOINTS, settings)
+    progress = Progress(world_size=world, sharding="single" if world == 1 else "ddp")
     callback = EventsCallback(events, progress, cancel, out_dir)
     trainer = EngineTrainer(
         model=model,
-        args=_training_arguments(config, hw, out_dir / CHECKPOINTS, has_validation=bool(val_set.features)),
+        args=_training_arguments(
+            config,
+            hw,
+            out_dir / CHECKPOINTS,
+            has_validation=bool(val_set.features),
+            # Several processes: the step-0 evaluation runs inside train(). Called before it, evaluate()
+            # prepares the model for evaluation only and marks it prepared, so train() would never wrap
+            # it in DDP and the ranks' gradients would not be averaged (transformers 5.24 / accelerate 1.15).
+            eval_on_start=world > 1 and bool(val_set.features) and checkpoint is None,
+        ),
         train_dataset=train_set.features,
         eval_dataset=sorted_for_eval(val_set) or None,
         data_collator=make_collator(
@@ -183,17 +202,20 @@ def run(
         events=events,
         eval_collator=PaddingCollator(tokenizer.pad_token_id),
     )
-    checkpoint = _latest_checkpoint(out_dir / CHECKPOINTS) if resume else None
-    if resume and checkpoint is None and spec.output.checkpoint_uri:  # a fresh machine: fetch the newest
-        checkpoint = fetch_latest_checkpoint(spec.output.checkpoint_uri, out_dir / CHECKPOINTS, settings)
+    fsdp = bool(trainer.is_fsdp_enabled)
+    progress.sharding = "fsdp" if fsdp else progress.sharding
+    if checkpoint is not None:  # refuses an FSDP checkpoint on another world size, before any training
+        layout = checkpoint_layout(checkpoint / PROGRESS_FILE)
+        if changed := check_resume(progress.sharding, world, layout):
+            events.warning("world_size_changed", changed)
     if resume and checkpoint is None:
         events.warning(
             "no_checkpoint", "--resume given but no checkpoint exists; starting from the beginning"
         )
-    callback.total_steps = _planned_steps(config, len(train_set.features))
+    callback.total_steps = _planned_steps(config, len(train_set.features), world)
     if checkpoint is not None:
         restore_progress(checkpoint, progress)
-    elif val_set.features:
+    elif val_set.features and world == 1:
         trainer.evaluate()  # step 0: the base model's loss, so the adapter's gain is measured
     events.stage("training")
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
@@ -206,14 +228,28 @@ def run(
 
     # 6. saving ---------------------------------------------------------------------------------
     events.stage("saving")
+    best: str | None = (
+        trainer.state.best_model_checkpoint if config.final_adapter == "best" and val_set.features else None
+    )
+    if fsdp:  # every rank holds a shard: gather the adapter, and generate together (collectives)
+        if best:
+            events.warning(
+                "final_adapter_last",
+                "FSDP runs keep the last adapter (final_adapter='best' is "
+                "not supported with sharded weights); the best checkpoint stays in checkpoints/",
+            )
+        best = None
+        adapter_state = gather_adapter_state(model)
+        samples = generate_samples(model, tokenizer, val_examples or train_examples, config, hw, synced=True)
     if not main_process:
         return RunResult(out_dir=out_dir, manifest={}, summary={}, model=model)
-    if config.final_adapter == "best" and val_set.features and trainer.state.best_model_checkpoint:
-        _load_best_adapter(model, Path(trainer.state.best_model_checkpoint))
-    model.save_pretrained(out_dir)
+    if best:
+        _load_best_adapter(model, Path(best))
+    model.save_pretrained(out_dir, **({"state_dict": adapter_state} if fsdp else {}))
     artifacts.name_base_model(out_dir / "adapter_config.json", base_model, hub_revision(model_ref(spec)))
     tokenizer.save_pretrained(out_dir)
-    samples = generate_samples(model, tokenizer, val_examples or train_examples, config, hw)
+    if not fsdp:
+        samples = generate_samples(model, tokenizer, val_examples or train_examples, config, hw)
     artifacts.write_samples(out_dir / "samples.json", samples)
     summary = _summary(trainer, progress, train_set, val_set, efficiency, trainable, total)
     summary["final_adapter_step"] = (
@@ -298,16 +334,18 @@ def _early_stopping(
     return [EarlyStopping(events, progress, config.early_stopping_patience, config.early_stopping_threshold)]
 
 
-def _planned_steps(config: TrainingConfig, n_examples: int) -> int:
+def _planned_steps(config: TrainingConfig, n_examples: int, world: int = 1) -> int:
     if config.max_steps:
         return config.max_steps
     per_epoch = max(
-        1, math.ceil(math.ceil(n_examples / config.batch_size) / config.gradient_accumulation_steps)
+        1, math.ceil(math.ceil(n_examples / (config.batch_size * world)) / config.gradient_accumulation_steps)
     )
     return math.ceil(per_epoch * config.epochs)
 
 
-def _training_arguments(config: TrainingConfig, hw: Hardware, out: Path, *, has_validation: bool) -> Any:
+def _training_arguments(
+    config: TrainingConfig, hw: Hardware, out: Path, *, has_validation: bool, eval_on_start: bool = False
+) -> Any:
     from transformers import TrainingArguments
 
     interval = "steps" if config.eval_steps else "epoch"
@@ -328,6 +366,7 @@ def _training_arguments(config: TrainingConfig, hw: Hardware, out: Path, *, has_
         logging_steps=config.logging_steps,
         logging_nan_inf_filter=False,  # a NaN must surface, not be averaged away
         eval_strategy=interval if has_validation else "no",
+        eval_on_start=eval_on_start,
         eval_steps=config.eval_steps,
         save_strategy="steps" if save_steps else "epoch",
         save_steps=save_steps or 500,
@@ -349,6 +388,13 @@ def _training_arguments(config: TrainingConfig, hw: Hardware, out: Path, *, has_
         # demand save/eval step alignment for runs whose final adapter is the last one.
         load_best_model_at_end=False,
     )
+
+
+def _world_size() -> int:
+    """Processes training together (1 unless started by ``accelerate launch``)."""
+    from accelerate import PartialState
+
+    return int(PartialState().num_processes)
 
 
 def _latest_checkpoint(folder: Path) -> Path | None:
