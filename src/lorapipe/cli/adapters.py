@@ -1,8 +1,10 @@
-"""``lorapipe adapters``: list, show and download trained adapters, through the service API."""
+"""``lorapipe adapters``: list, show and download trained adapters (through the service API), and
+check one for serving with vLLM."""
 
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -87,3 +89,53 @@ def download(
             out.print(str(folder))
     except ApiError as exc:
         raise fail(exc) from None
+
+
+@app.command("check")
+def check(
+    adapter: Annotated[str, typer.Argument(help="An adapter id on the service, or a local adapter folder.")],
+    target: Annotated[str, typer.Option("--for", help="Serving engine to check for (vllm).")] = "vllm",
+    max_lora_rank: Annotated[
+        int | None,
+        typer.Option(help="The --max-lora-rank the vLLM server runs with (default: what it needs)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
+) -> None:
+    """Will this adapter load in vLLM? Each check with its reason, then the `vllm serve` command.
+    Exit code 1 when it will not."""
+    from lorapipe.errors import LorapipeError
+    from lorapipe.services.adapter_check import check_folder
+
+    if target != "vllm":
+        err.print(f"[red]error:[/] --for {escape(target)} is not supported; use --for vllm")
+        raise typer.Exit(2)
+    try:
+        if Path(adapter).is_dir():
+            report = check_folder(Path(adapter), max_lora_rank=max_lora_rank)
+        else:
+            with connect() as client, tempfile.TemporaryDirectory() as tmp:
+                row = client.adapter(adapter)
+                folder = Path(tmp) / "".join(c if c.isalnum() or c in "._-" else "-" for c in row["name"])
+                for name in ("adapter_config.json", "adapter_model.safetensors"):
+                    client.download(f"/api/adapters/{adapter}/files/{name}", folder / name)
+                # The command names the folder `lorapipe adapters download` writes, not this copy.
+                report = check_folder(
+                    folder, name=row["name"], path=f"./{folder.name}", max_lora_rank=max_lora_rank
+                )
+    except ApiError as exc:
+        raise fail(exc) from None
+    except LorapipeError as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(1) from None
+    if as_json:
+        print(report.model_dump_json(indent=2))
+    else:
+        for finding in report.findings:
+            mark = "[green]ok  [/]" if finding.ok else "[red]FAIL[/]"
+            out.print(f"{mark} {finding.check}: {escape(finding.message)}")
+        if report.command:
+            out.print("\n" + escape(report.command), soft_wrap=True)
+        else:
+            out.print("\n[red]not loadable by vLLM as it is[/]")
+    if not report.compatible:
+        raise typer.Exit(1)
