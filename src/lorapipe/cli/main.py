@@ -14,6 +14,7 @@ from lorapipe.cli.db import app as db_app
 from lorapipe.cli.demo import demo
 from lorapipe.cli.estimate import app as estimate_app
 from lorapipe.cli.jobs import app as jobs_app
+from lorapipe.cli.models import app as models_app
 from lorapipe.cli.serve import serve, worker_loop
 from lorapipe.cli.train import train
 from lorapipe.cli.users import keys_app, users_app
@@ -36,6 +37,7 @@ app.command("train")(train)
 app.command("demo")(demo)
 app.add_typer(adapters_app, name="adapters")
 app.add_typer(db_app, name="db")
+app.add_typer(models_app, name="models")
 
 
 if __name__ == "__main__":

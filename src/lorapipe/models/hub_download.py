@@ -13,12 +13,14 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from lorapipe.errors import ModelDownloadError
 
 POLL_S = 1.0
 """How often the waiting thread measures the download, in seconds."""
+
+T = TypeVar("T")
 
 _installed: tuple[float, float] | None = None
 _install_lock = threading.Lock()
@@ -71,24 +73,45 @@ def download_snapshot(
     from huggingface_hub import snapshot_download
 
     bound_hub_requests(timeout_s, timeout_s)
+    folder = cache_dir / ("models--" + repo_id.replace("/", "--"))
+    path = run_watched(
+        lambda: snapshot_download(
+            repo_id,
+            cache_dir=cache_dir,
+            revision=revision,
+            allow_patterns=allow_patterns,
+            endpoint=endpoint,
+            etag_timeout=timeout_s,
+        ),
+        folder=folder,
+        what=f"downloading {repo_id} from the hub at {endpoint or _default_endpoint()}",
+        stall_s=stall_s,
+        progress=progress,
+    )
+    return Path(path)
+
+
+def run_watched(
+    work: Callable[[], T],
+    *,
+    folder: Path,
+    what: str,
+    stall_s: float,
+    progress: Callable[[int], None] | None = None,
+) -> T:
+    """``work()`` in a worker thread, given up on with :class:`ModelDownloadError` when the blobs under
+    repo cache ``folder`` did not grow for ``stall_s`` seconds (``what`` opens the message). A thread
+    blocked in a socket cannot be interrupted, so it is left behind (daemon) and ends with the process."""
     outcome: dict[str, Any] = {}
 
-    def work() -> None:
+    def run() -> None:
         try:
-            outcome["path"] = snapshot_download(
-                repo_id,
-                cache_dir=cache_dir,
-                revision=revision,
-                allow_patterns=allow_patterns,
-                endpoint=endpoint,
-                etag_timeout=timeout_s,
-            )
+            outcome["value"] = work()
         except BaseException as exc:  # handed to the waiting thread, which raises it
             outcome["error"] = exc
 
-    worker = threading.Thread(target=work, name=f"hub-download {repo_id}", daemon=True)
+    worker = threading.Thread(target=run, name=f"hub-download {folder.name}", daemon=True)
     worker.start()
-    folder = cache_dir / ("models--" + repo_id.replace("/", "--"))
     seen, changed = -1, time.monotonic()
     while True:
         worker.join(POLL_S)
@@ -100,8 +123,7 @@ def download_snapshot(
             seen, changed = size, now
         elif now - changed > stall_s:
             raise ModelDownloadError(
-                f"downloading {repo_id} from the hub at {endpoint or _default_endpoint()} made no progress "
-                f"for {stall_s:.0f} s ({max(size, 0) / 1e9:.2f} GB received)",
+                f"{what} made no progress for {stall_s:.0f} s ({max(size, 0) / 1e9:.2f} GB received)",
                 param="model",
                 hint="the hub or the network is stalled; the attempt is retried, or put the model in the "
                 "model cache (LORAPIPE_HUB_STALL_S sets this limit)",
@@ -110,7 +132,8 @@ def download_snapshot(
             progress(max(size, 0))
     if "error" in outcome:
         raise outcome["error"]
-    return Path(outcome["path"])
+    value: T = outcome["value"]
+    return value
 
 
 def downloaded_bytes(folder: Path) -> int:

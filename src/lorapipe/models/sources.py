@@ -42,6 +42,8 @@ Quantization = Literal["nf4"]
 # Weights and everything a tokenizer may need; not the duplicate .bin/.pt/.gguf/original/ copies.
 _HUB_FILES = ["*.json", "*.safetensors", "*.jinja", "*.txt", "*.model", "*.tiktoken", "tokenizer*"]
 _TOKENIZER_FILES = [p for p in _HUB_FILES if p != "*.safetensors"]
+ENGINE_HUB_FILES: tuple[str, ...] = tuple(_HUB_FILES)
+"""The files of a hub snapshot the engine reads; its cache lookup wants every one of them the repo has."""
 
 
 @dataclass(frozen=True, slots=True)
