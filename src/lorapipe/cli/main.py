@@ -15,6 +15,7 @@ from lorapipe.cli.demo import demo
 from lorapipe.cli.estimate import app as estimate_app
 from lorapipe.cli.jobs import app as jobs_app
 from lorapipe.cli.models import app as models_app
+from lorapipe.cli.runpod import app as runpod_app
 from lorapipe.cli.serve import serve, worker_loop
 from lorapipe.cli.train import train
 from lorapipe.cli.users import keys_app, users_app
@@ -38,6 +39,7 @@ app.command("demo")(demo)
 app.add_typer(adapters_app, name="adapters")
 app.add_typer(db_app, name="db")
 app.add_typer(models_app, name="models")
+app.add_typer(runpod_app, name="runpod")
 
 
 if __name__ == "__main__":
