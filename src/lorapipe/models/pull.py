@@ -4,42 +4,26 @@ The snapshot lands in ``<DIR>/hub`` in the Hugging Face cache layout, which is w
 for a hub model when ``DIR`` is its model cache (``LORAPIPE_MODEL_CACHE_DIR``, or the RunPod worker's
 ``LORAPIPE_WORKER_MODEL_CACHE_DIR`` on the network volume): a job then starts without a download.
 
-Why the bytes are not left to ``snapshot_download`` alone: the installed huggingface_hub writes each
-file to a temporary name unique to the process and deletes it when the download fails, so a pull
-that dies half way through a 16 GB weights file starts that file again from zero. Here each blob is
-fetched by huggingface_hub's own ``http_get`` into ``blobs/<etag>.incomplete`` and continued with a
-``Range`` request from the bytes already there; the whole blob is checked against its etag (the
-sha256 of an LFS file, the git blob id of a small one) before it gets its final name. Then
-``snapshot_download`` finds every blob present and only writes the snapshot links, the ref and its
-tree listing, exactly as the engine's loader expects them.
+The bytes are not left to ``snapshot_download`` alone, because the installed huggingface_hub throws a
+failed file's partial bytes away: :mod:`lorapipe.models.hub_blobs` fetches each blob so that a second
+pull continues it. Then ``snapshot_download`` finds every blob present and only writes the snapshot
+links, the ref and the tree listing, exactly as the engine's cache lookup expects them.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import re
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
 from lorapipe.errors import ConfigError, LorapipeError, ModelDownloadError, ModelNotFoundError
+from lorapipe.models.hub_blobs import WRITE_CHUNK_BYTES, fetch_blob
 from lorapipe.models.hub_download import bound_hub_requests, downloaded_bytes, run_watched
 from lorapipe.models.references import HUB_ID, hub_cache_dir
 from lorapipe.models.sources import ENGINE_HUB_FILES
 from lorapipe.settings import Settings
-
-WRITE_CHUNK_BYTES = 64 * 1024
-"""Piece size in which downloaded bytes reach the disk. Bytes received but not yet written are lost to
-the next pull; huggingface_hub gathers 10 MiB before each write, so a pull lowers that (for this
-process) and an interruption costs at most this much."""
-
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-_GIT_SHA1 = re.compile(r"[0-9a-f]{40}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +87,7 @@ def pull_model(
             sized["total"] = sum(sizes.values())
             _check_space(cache, storage, listed, dest)
             for name in sorted(sizes):
-                _fetch_blob(repo_id, name, commit, storage, token, settings.hub_timeout_s)
+                fetch_blob(repo_id, name, commit, storage, token, settings.hub_timeout_s)
             folder = snapshot_download(
                 repo_id,
                 cache_dir=cache,
@@ -231,65 +215,6 @@ def _check_space(cache: Path, storage: Path, listed: dict[str, tuple[int, str]],
             f"--to {str(dest)!r} has {free / 1e9:.2f} GB free; the model needs {missing / 1e9:.2f} GB more",
             param="--to",
             hint="free some space there or choose a folder on a larger disk (a bigger network volume)",
-        )
-
-
-def _fetch_blob(
-    repo_id: str, filename: str, commit: str, storage: Path, token: str | None, timeout_s: float
-) -> None:
-    """``blobs/<etag>`` of ``filename``, continued from its ``.incomplete`` bytes, checked, renamed."""
-    from huggingface_hub import get_hf_file_metadata, hf_hub_url
-    from huggingface_hub.file_download import http_get
-    from huggingface_hub.utils import build_hf_headers
-
-    url = hf_hub_url(repo_id, filename, revision=commit)
-    meta = get_hf_file_metadata(url, token=token or False, timeout=timeout_s)
-    if not meta.etag:
-        raise ModelDownloadError(f"the hub gave no ETag for {filename} of {repo_id}", param="HF_ID")
-    blob = storage / "blobs" / meta.etag
-    if blob.exists():
-        return
-    blob.parent.mkdir(parents=True, exist_ok=True)
-    part = blob.with_name(blob.name + ".incomplete")
-    have = part.stat().st_size if part.exists() else 0
-    if meta.size is not None and have > meta.size:
-        have = 0  # not a prefix of this file: start it again
-    headers: dict[str, Any] = build_hf_headers(token=token or False)
-    if urlsplit(meta.location).netloc != urlsplit(url).netloc:
-        headers.pop("authorization", None)  # a signed CDN URL: the token stays with the hub
-    with part.open("r+b" if part.exists() else "wb") as f:
-        f.seek(have)
-        f.truncate()
-        http_get(
-            meta.location,
-            f,
-            resume_size=have,
-            headers=headers,
-            expected_size=meta.size,
-            displayed_filename=filename,
-        )
-    _check_blob(part, meta.etag, filename)
-    os.replace(part, blob)
-
-
-def _check_blob(part: Path, etag: str, filename: str) -> None:
-    """Raise (and drop the bytes) when a finished download is not the file its etag names."""
-    if _SHA256.fullmatch(etag):
-        digest = hashlib.sha256()
-    elif _GIT_SHA1.fullmatch(etag):
-        digest = hashlib.sha1(usedforsecurity=False)
-        digest.update(b"blob %d\0" % part.stat().st_size)
-    else:
-        return  # an etag that is no content hash: the size check of http_get is all there is
-    with part.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    if digest.hexdigest() != etag:
-        part.unlink()
-        raise ModelDownloadError(
-            f"{filename} arrived with content hash {digest.hexdigest()}, the hub announced {etag}",
-            param="HF_ID",
-            hint="its bytes were dropped; run the same command again to download the file afresh",
         )
 
 
