@@ -160,3 +160,23 @@ def test_after_a_restart_the_new_service_stops_the_running_pod_and_sweeps_orphan
     assert svc.fake.pods[orphan["id"]].status == "TERMINATED"
     assert svc.fake.pods[foreign["id"]].status == "RUNNING" and svc.fake.pods[mine["id"]].status == "RUNNING"
     assert any(orphan["id"] in r.getMessage() and "sweep" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_the_real_engine_trains_in_a_pod_and_the_adapter_is_verified(
+    tmp_path: Path, s3_endpoint: str
+) -> None:
+    fake, values = make_stack(tmp_path, s3_endpoint)
+    env = dict(values["runpod_pod_env"])
+    del env["LORAPIPE_WORKER_ENGINE_COMMAND"]  # the image's own engine: python -m lorapipe.training
+    values["runpod_pod_env"] = {**env, "HF_HUB_OFFLINE": "1"}
+    try:
+        svc = build_service(fake, values)
+        job_id = svc.create("real")
+        job = svc.run_to_end(job_id, limit_s=540)
+        assert job.status == "succeeded", job.error
+        assert svc.objects.exists(f"runs/{job_id}/{svc.attempts(job_id)[0].id}/adapter/manifest.json")
+        assert fake.pods[svc.pod_id(job_id)].status == "TERMINATED" and fake.live_pods() == []
+    finally:
+        fake.stop()
