@@ -10,7 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fake_runpod_rest import CONTRACT, SCHEMAS, FakeRunpodRest, body_problems
+from fake_runpod_rest import FakeRunpodRest
+from runpod_rest_shapes import CONTRACT, SCHEMAS, body_problems
 
 from lorapipe.backends.base import Submission
 from lorapipe.backends.runpod_pod import RunpodPodBackend

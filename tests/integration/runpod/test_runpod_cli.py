@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fake_runpod_rest import FakeRunpodRest, body_problems
+from fake_runpod_rest import FakeRunpodRest
+from runpod_rest_shapes import body_problems
 from typer.testing import CliRunner
 
 from lorapipe.backends.runpod_rest import RunpodRest
