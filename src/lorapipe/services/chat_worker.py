@@ -165,6 +165,7 @@ class InferenceWorker:
             self._send(proc, {"op": "cancel", "id": rid})
             while (event := self._next(deadline)).get("id") != rid or event.get("type") == "delta":
                 pass
+            log.info("chat request %s ended early: %s", rid, event.get("code") or event.get("type"))
         except LorapipeError:
             pass  # the worker was stopped; the next request starts a new one
 
