@@ -66,6 +66,12 @@ def plan_deploy(settings: Settings, api: RunpodRest, options: DeployOptions) -> 
     problem = image_tag_problem(options.image)
     if problem:
         raise ConfigError(problem, param="image", hint="pin a version tag, e.g. lorapipe-worker:0.4.0")
+    if settings.resolved_storage_url.startswith("file://"):
+        raise ConfigError(
+            "the object store is a local folder: RunPod workers cannot reach it",
+            param="storage_url",
+            hint="set LORAPIPE_STORAGE_URL=s3://bucket/prefix (and its options) before deploying",
+        )
     if not options.gpus:
         raise ConfigError("no GPU type given", param="gpu", hint="--gpu H100-SXM (repeat for fallbacks)")
     volume = api.get_network_volume(options.volume_id) if options.volume_id else None

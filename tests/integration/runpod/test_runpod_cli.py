@@ -149,3 +149,10 @@ def test_doctor_fails_a_bad_setup_with_each_reason_and_fix(
     code, output = run("doctor")
     assert code == 1 and "FAIL api key" in output and "LORAPIPE_RUNPOD_API_KEY" in output
     assert "rpa_wrong" not in output
+
+
+def test_deploy_refuses_a_local_object_store(fake: FakeRunpodRest, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LORAPIPE_STORAGE_URL")
+    get_settings.cache_clear()
+    code, output = run("deploy", "--dry-run")
+    assert code == 1 and "local folder" in output and "LORAPIPE_STORAGE_URL" in " ".join(output.split())
