@@ -24,8 +24,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lorapipe.db.jobs import Adapter
-from lorapipe.errors import IntegrityError, NotFoundError
-from lorapipe.models.references import check_model_reference
+from lorapipe.errors import IntegrityError, NotFoundError, UserError
+from lorapipe.models.catalog import find_model_spec
+from lorapipe.models.references import cached_hub_folder, check_model_reference
 from lorapipe.services.adapter_files import adapter_files, file_download
 from lorapipe.services.chat_request import ChatRequest, generation_request
 from lorapipe.services.chat_worker import chat_slots, wait_turn, worker_for
@@ -75,15 +76,30 @@ def local_adapter(row: Adapter, settings: Settings) -> Path:
     return folder
 
 
+def _base(ref: str, settings: Settings) -> str:
+    """A base model this service accepts and already has: a chat request never starts a hub download
+    (gigabytes, minutes) in the shared worker; training a job on the model downloads it."""
+    base = check_model_reference(ref, settings, param="model")
+    spec = find_model_spec(base)
+    on_hub = spec.source == "hub" if spec is not None else not Path(base).is_absolute()
+    if on_hub and cached_hub_folder(base, settings) is None:
+        raise UserError(
+            f"model {ref!r} is not downloaded on this service",
+            param="model",
+            hint="fine-tune a job on it first: that downloads it",
+        )
+    return base
+
+
 def resolve_target(session: Session, settings: Settings, owner_id: str, model: str) -> ChatTarget:
     """The base and adapter ``model`` names for this caller (404 for an adapter that is not theirs)."""
     row = _owned_adapter(session, owner_id, model)
     if row is not None:
         path = local_adapter(row, settings)
-        return ChatTarget(check_model_reference(row.base_model, settings), {"key": row.id, "path": str(path)})
+        return ChatTarget(_base(row.base_model, settings), {"key": row.id, "path": str(path)})
     if model.startswith("ft:"):
         raise NotFoundError(f"no model {model!r}", param="model")
-    return ChatTarget(check_model_reference(model, settings, param="model"), None)
+    return ChatTarget(_base(model, settings), None)
 
 
 @dataclass

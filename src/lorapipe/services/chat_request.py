@@ -37,7 +37,7 @@ class ChatRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    model: str = Field(min_length=1, max_length=300)
+    model: str = Field(min_length=1, max_length=300, pattern=r"^[^\x00-\x1f\x7f]*$")
     messages: list[ChatMessage] = Field(min_length=1, max_length=500)
     max_tokens: int | None = None
     max_completion_tokens: int | None = None
@@ -57,7 +57,7 @@ class ChatRequest(BaseModel):
 def _messages(request: ChatRequest) -> list[dict[str, str]]:
     out = []
     for i, m in enumerate(request.messages):
-        where = f"messages[{i}]"
+        where = f"messages.{i}"
         if m.role in ("tool", "function"):
             raise UserError(
                 f"{where}.role {m.role!r} is not supported: this service does not call tools",
