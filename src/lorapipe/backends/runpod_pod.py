@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 from lorapipe.backends.base import PollResult, Submission, event_lines
@@ -240,13 +240,17 @@ class RunpodPodBackend:
 
     # --- the sweeper ----------------------------------------------------------------------------------
 
-    def sweep(self, live_attempts: Collection[str]) -> list[str]:
+    def sweep(self, live_attempts: Callable[[], Collection[str]]) -> list[str]:
         """Terminate this service's pods whose attempt is not live (its supervisor died, or a terminate
-        was lost); the terminated pod ids."""
+        was lost); the terminated pod ids. The live attempts are read after the pods are listed: a pod
+        that another reconciler created meanwhile has its attempt open by then, so it is never taken for
+        an orphan."""
         terminated: list[str] = []
-        for pod in self.api.list_pods():
+        pods = self.api.list_pods()
+        live = set(live_attempts())
+        for pod in pods:
             attempt = attempt_of(str(pod.get("name") or ""), self.settings.runpod_service_id)
-            if attempt is None or attempt in live_attempts or pod.get("desiredStatus") == "TERMINATED":
+            if attempt is None or attempt in live or pod.get("desiredStatus") == "TERMINATED":
                 continue
             if self._terminate(str(pod["id"])):
                 terminated.append(str(pod["id"]))

@@ -131,10 +131,14 @@ class Reconciler:
         self._sweep_machines()
 
     def _sweep_machines(self) -> None:
-        """Backends that rent machines (an optional ``sweep(live_attempt_ids) -> terminated ids``) terminate
+        """Backends that rent machines (an optional ``sweep(live_attempt_ids_reader) -> terminated ids``) terminate
         those no live attempt owns: left by a service that died, or by a terminate that failed."""
-        with session_scope(self.sessions) as s:
-            live = {a.id for a in store.open_attempts(s)}
+
+        def live() -> set[str]:
+            # Called by each backend after it listed its machines (see RunpodPodBackend.sweep).
+            with session_scope(self.sessions) as s:
+                return {a.id for a in store.open_attempts(s)}
+
         for name, backend in self.backends.items():
             sweep = getattr(backend, "sweep", None)
             if not callable(sweep):
