@@ -140,6 +140,7 @@ class Supervisor:
         self.logs = {r: _Tail(self.rank_dir / f"rank-{r}.log") for r in range(plan.world_size)}
         self.tails: dict[int, deque[str]] = {r: deque(maxlen=STDERR_TAIL_LINES) for r in self.logs}
         self.held: list[str] = []
+        self.cancelled: set[int] = set()
         self.failed: tuple[int, dict[str, Any]] | None = None
 
     def command(self, engine_args: list[str]) -> list[str]:
@@ -164,9 +165,10 @@ class Supervisor:
                 self._pump()
                 if ended or self.failed is not None:
                     break
-                if self.cancel.requested and forwarded_at is None:
-                    self._signal_ranks(signal.SIGTERM)
-                    forwarded_at = time.monotonic()
+                if self.cancel.requested:
+                    # once per rank, and to ranks that report in later (still loading when it came)
+                    self._signal_ranks(signal.SIGTERM, skip=self.cancelled)
+                    forwarded_at = forwarded_at or time.monotonic()
                 if forwarded_at is not None and time.monotonic() - forwarded_at > CANCEL_GRACE_S:
                     break
                 time.sleep(POLL_S)
@@ -210,10 +212,17 @@ class Supervisor:
                 self.tails[rank].append(line)
                 print(f"[rank {rank}] {line}", file=sys.stderr)
 
-    def _signal_ranks(self, sig: signal.Signals) -> None:
+    def _signal_ranks(self, sig: signal.Signals, skip: set[int] | None = None) -> None:
+        """Send ``sig`` to every rank that has reported its pid (and is not in ``skip``, which then
+        records it)."""
         for record in self._records().values():
+            pid = int(record["pid"])
+            if skip is not None:
+                if pid in skip:
+                    continue
+                skip.add(pid)
             try:
-                os.kill(int(record["pid"]), sig)
+                os.kill(pid, sig)
             except ProcessLookupError:
                 continue
 

@@ -251,3 +251,18 @@ def test_resume_across_world_sizes_is_allowed_for_ddp_and_refused_for_fsdp() -> 
     assert refused.value.param == "gpus" and "gpus=4" in str(refused.value.hint)
     with pytest.raises(ConfigError):
         check_resume("fsdp", 2, ("ddp", 2))
+
+
+def test_gpus_travel_in_the_spec_and_job_requests_refuse_bad_values_naming_the_field() -> None:
+    from pydantic import ValidationError
+
+    from lorapipe.services.job_requests import CreateJobRequest
+
+    assert TrainingJobSpec.parse({"job_id": "j", "model": "m", "dataset": {"uri": "d"}}).gpus == 1
+    with pytest.raises(ConfigError, match="gpus"):
+        TrainingJobSpec.parse({"job_id": "j", "model": "m", "dataset": {"uri": "d"}, "gpus": 9})
+    assert CreateJobRequest(model="m", training_file="f", gpus=4).gpus == 4
+    for bad in (0, 9, "2", True):
+        with pytest.raises(ValidationError) as refused:
+            CreateJobRequest.model_validate({"model": "m", "training_file": "f", "gpus": bad})
+        assert refused.value.errors()[0]["loc"] == ("gpus",)
