@@ -21,18 +21,17 @@ from lorapipe.api.sse import format_event
 from lorapipe.errors import LorapipeError
 from lorapipe.services import chat
 from lorapipe.services.chat_request import ChatRequest
+from lorapipe.services.chat_run import ChatRun
 
 router = APIRouter(prefix="/v1", responses=schemas_v1.ERROR_RESPONSES)
 
 
-def _sse(run: chat.ChatRun, include_usage: bool) -> Iterator[bytes]:
+def _sse(run: ChatRun, include_usage: bool) -> Iterator[bytes]:
     try:
         for chunk in chat.chunks(run, include_usage):
             yield format_event(chunk)
     except LorapipeError as exc:
         yield format_event(error_body(exc.http_status, exc.code, str(exc), exc.param, exc.kind))
-    finally:
-        run.close()
     yield b"data: [DONE]\n\n"
 
 

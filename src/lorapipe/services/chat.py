@@ -13,9 +13,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import shutil
-import time
 import uuid
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from lorapipe.models.catalog import find_model_spec
 from lorapipe.models.references import cached_hub_folder, check_model_reference
 from lorapipe.services.adapter_files import adapter_files, file_download
 from lorapipe.services.chat_request import ChatRequest, generation_request
+from lorapipe.services.chat_run import ChatRun
 from lorapipe.services.chat_worker import chat_slots, wait_turn, worker_for
 from lorapipe.settings import Settings
 
@@ -102,32 +102,6 @@ def resolve_target(session: Session, settings: Settings, owner_id: str, model: s
     return ChatTarget(_base(model, settings), None)
 
 
-@dataclass
-class ChatRun:
-    """An admitted request with the worker's turn: its events, then the slot and turn given back."""
-
-    id: str
-    model: str
-    created: int
-    events: Generator[dict[str, Any], None, None]
-    first: dict[str, Any]
-    _release: Any
-
-    def all_events(self) -> Iterator[dict[str, Any]]:
-        try:
-            yield self.first
-            if self.first.get("type") != "done":
-                yield from self.events
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        release, self._release = self._release, None
-        if release is not None:
-            self.events.close()
-            release()
-
-
 def start_chat(session: Session, settings: Settings, owner_id: str, request: ChatRequest) -> ChatRun:
     """Check the request, take a place in the queue (429 when full), wait for the worker's turn and
     start generating: errors before the first token are raised here, so they are HTTP errors."""
@@ -154,7 +128,7 @@ def start_chat(session: Session, settings: Settings, owner_id: str, request: Cha
         events.close()
         release()
         raise
-    return ChatRun(f"chatcmpl-{uuid.uuid4().hex}", request.model, int(time.time()), events, first, release)
+    return ChatRun(request.model, events, first, release)
 
 
 def _usage(done: dict[str, Any]) -> dict[str, int]:
