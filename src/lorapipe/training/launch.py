@@ -95,6 +95,7 @@ class RankRecord:
 
     def __init__(self, rank_dir: Path, rank: int) -> None:
         self.path = rank_dir / f"rank-{rank}.json"
+        die_with_parent()  # the launcher killed (with its supervisor): no rank trains on alone
         log = os.open(rank_dir / f"rank-{rank}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         sys.stderr.flush()
         os.dup2(log, 2)
@@ -153,8 +154,15 @@ class Supervisor:
 
     def run(self, engine_args: list[str]) -> int:
         """Launch the ranks with ``engine_args`` (``run SPEC --out DIR [--resume]``); the run's exit code."""
+        # Its own session: a backend's SIGTERM to this process group reaches only this supervisor, which
+        # forwards it to the ranks once; a SIGKILL of the group still takes the launcher and the ranks
+        # down, through their parent-death signal.
         launcher = subprocess.Popen(
-            self.command(engine_args), stdout=sys.stderr, stderr=sys.stderr, start_new_session=True
+            self.command(engine_args),
+            stdout=sys.stderr,
+            stderr=sys.stderr,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         forwarded_at: float | None = None
         try:
@@ -278,6 +286,15 @@ class Supervisor:
         self._emit("error", **error, rank=rank, stderr_tail=tail)
         self._emit("result", status="failed", exit_code=code)
         return code
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (elsewhere: nothing to ask)."""
+    if sys.platform == "linux":
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _alive(pid: int) -> bool:

@@ -196,6 +196,29 @@ def test_sigterm_saves_one_checkpoint_and_resume_continues_on_one_process(
     assert (out / "manifest.json").exists()
 
 
+def test_a_killed_engine_takes_its_launcher_and_ranks_with_it(
+    arithmetic_dataset: Path, model_settings: Settings, tmp_path: Path
+) -> None:
+    """A backend's last resort (SIGKILL of the engine's process group) must not leave ranks training."""
+    below: list[psutil.Process] = []
+
+    def kill_engine(event: Event, engine_pid: int) -> None:
+        if event["type"] == "metrics" and event["phase"] == "train" and not below:
+            below.extend(psutil.Process(engine_pid).children(recursive=True))
+            os.kill(engine_pid, signal.SIGKILL)
+
+    # far more steps than the wait below could see finish: a rank that survived would still be training
+    long = {"batch_size": 2, "max_steps": 20000, "eval_steps": 20000, "save_steps": 20000}
+    code, _ = _engine(
+        _spec(tmp_path, arithmetic_dataset, 2, **long), tmp_path / "out", model_settings, on_event=kill_engine
+    )
+    assert code == -signal.SIGKILL and len(below) >= 3  # the launcher and two ranks
+    _, alive = psutil.wait_procs(below, timeout=60)  # a bound for a hang, not a timing claim
+    for proc in alive:
+        proc.kill()
+    assert not alive
+
+
 def test_fsdp_on_cpu_processes_is_refused_naming_the_setting(
     arithmetic_dataset: Path, model_settings: Settings, tmp_path: Path
 ) -> None:
