@@ -265,6 +265,34 @@ def test_plan_keeps_a_model_that_fits_one_gpu_data_parallel_and_shards_one_that_
     assert bad.value.param == "sharding"
 
 
+def test_fsdp_launch_gives_the_ranks_the_sharding_we_mean(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The FSDP flags, read by accelerate's own parser, launch environment and plugin (what each rank
+    builds): FSDP2, one unit per decoder layer, full state dicts (rank 0 saves a normal adapter)."""
+    from accelerate import FullyShardedDataParallelPlugin
+    from accelerate.commands.launch import _validate_launch_command, launch_command_parser
+    from accelerate.utils.launch import prepare_multi_gpu_env
+
+    from lorapipe.training.launch import launch_args
+
+    plan = choose(
+        gpus_requested=2,
+        devices=2,
+        method="lora",
+        model_bytes=70 * GiB,
+        device_memory_bytes=80 * GiB,
+        wrap_classes=("Qwen3DecoderLayer",),
+    )
+    argv = [*launch_args(plan, port=29999), "-m", "lorapipe.training", "run", "spec.json"]
+    args, _, _ = _validate_launch_command(launch_command_parser().parse_args(argv))
+    assert (args.num_processes, args.module, args.training_script) == (2, True, "lorapipe.training")
+    for key, value in prepare_multi_gpu_env(args).items():
+        monkeypatch.setenv(key, value)
+    plugin = FullyShardedDataParallelPlugin()
+    assert plugin.fsdp_version == 2 and "FULL_STATE_DICT" in str(plugin.state_dict_type)
+    assert plugin.transformer_cls_names_to_wrap == ["Qwen3DecoderLayer"]
+    assert not plugin.cpu_ram_efficient_loading
+
+
 def test_resume_across_world_sizes_is_allowed_for_ddp_and_refused_for_fsdp() -> None:
     assert check_resume("ddp", 2, ("ddp", 2)) is None
     assert "4 process(es) on 2" in (check_resume("ddp", 2, ("ddp", 4)) or "")
