@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,6 +15,9 @@ from rich.table import Table
 
 from lorapipe.cli.client import ApiError, connect
 from lorapipe.cli.train import fail
+
+if TYPE_CHECKING:
+    from lorapipe.services.adapter_check import AdapterCheck
 
 app = typer.Typer(help="Trained adapters (the fine-tuned models).", no_args_is_help=True)
 out = Console()
@@ -91,6 +94,22 @@ def download(
         raise fail(exc) from None
 
 
+def _vllm_check(adapter: str, max_lora_rank: int | None) -> tuple[AdapterCheck, str]:
+    """The vLLM check of a local adapter folder or of an adapter on the service, and its name."""
+    from lorapipe.services.adapter_check import check_folder
+
+    if Path(adapter).is_dir():
+        return check_folder(Path(adapter), max_lora_rank=max_lora_rank), Path(adapter).resolve().name
+    with connect() as client, tempfile.TemporaryDirectory() as tmp:
+        row = client.adapter(adapter)
+        folder = Path(tmp) / "".join(c if c.isalnum() or c in "._-" else "-" for c in row["name"])
+        for name in ("adapter_config.json", "adapter_model.safetensors"):
+            client.download(f"/api/adapters/{adapter}/files/{name}", folder / name)
+        # The command names the folder `lorapipe adapters download` writes, not this copy.
+        report = check_folder(folder, name=row["name"], path=f"./{folder.name}", max_lora_rank=max_lora_rank)
+        return report, str(row["name"])
+
+
 @app.command("check")
 def check(
     adapter: Annotated[str, typer.Argument(help="An adapter id on the service, or a local adapter folder.")],
@@ -104,24 +123,12 @@ def check(
     """Will this adapter load in vLLM? Each check with its reason, then the `vllm serve` command.
     Exit code 1 when it will not."""
     from lorapipe.errors import LorapipeError
-    from lorapipe.services.adapter_check import check_folder
 
     if target != "vllm":
         err.print(f"[red]error:[/] --for {escape(target)} is not supported; use --for vllm")
         raise typer.Exit(2)
     try:
-        if Path(adapter).is_dir():
-            report = check_folder(Path(adapter), max_lora_rank=max_lora_rank)
-        else:
-            with connect() as client, tempfile.TemporaryDirectory() as tmp:
-                row = client.adapter(adapter)
-                folder = Path(tmp) / "".join(c if c.isalnum() or c in "._-" else "-" for c in row["name"])
-                for name in ("adapter_config.json", "adapter_model.safetensors"):
-                    client.download(f"/api/adapters/{adapter}/files/{name}", folder / name)
-                # The command names the folder `lorapipe adapters download` writes, not this copy.
-                report = check_folder(
-                    folder, name=row["name"], path=f"./{folder.name}", max_lora_rank=max_lora_rank
-                )
+        report, _ = _vllm_check(adapter, max_lora_rank)
     except ApiError as exc:
         raise fail(exc) from None
     except LorapipeError as exc:
@@ -139,3 +146,75 @@ def check(
             out.print("\n[red]not loadable by vLLM as it is[/]")
     if not report.compatible:
         raise typer.Exit(1)
+
+
+@app.command("deploy")
+def deploy(
+    adapter: Annotated[str, typer.Argument(help="An adapter id on the service, or a local adapter folder.")],
+    gpu: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="GPU type (catalogue name or RunPod gpuTypeId); repeat for fallbacks. Default: L40S."
+        ),
+    ] = None,
+    volume: Annotated[
+        str | None,
+        typer.Option(help="Network volume with the base model (default: LORAPIPE_RUNPOD_NETWORK_VOLUME_ID)."),
+    ] = None,
+    datacenter: Annotated[
+        list[str] | None, typer.Option(help="Datacenter of the workers; repeat. Default: the volume's.")
+    ] = None,
+    image: Annotated[str | None, typer.Option(help="vLLM worker image, pinned (default: RunPod's).")] = None,
+    idle_timeout_s: Annotated[int, typer.Option(min=1, max=3600, help="Seconds a worker waits.")] = 5,
+    workers_max: Annotated[int, typer.Option(min=1, help="Most workers at once.")] = 1,
+    max_model_len: Annotated[int | None, typer.Option(min=1, help="vLLM's context length.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the requests; create nothing.")] = False,
+) -> None:
+    """Serve an adapter on RunPod Serverless with RunPod's vLLM worker: checks it for vLLM, creates the
+    template and the endpoint, then prints the OpenAI base URL, the model name, and the step that puts
+    the adapter on the network volume."""
+    from lorapipe.cli.runpod import runpod_api
+    from lorapipe.errors import LorapipeError
+    from lorapipe.services import adapter_deploy as plan
+    from lorapipe.services.runpod_setup import deploy as create
+    from lorapipe.settings import get_settings
+
+    settings = get_settings()
+    try:
+        report, name = _vllm_check(adapter, None)
+        options = plan.AdapterDeployOptions(
+            name=name,
+            gpus=list(gpu or ["L40S"]),
+            volume_id=volume or settings.runpod_network_volume_id,
+            datacenters=tuple(datacenter or ()),
+            image=image or plan.VLLM_WORKER_IMAGE,
+            idle_timeout_s=idle_timeout_s,
+            workers_max=workers_max,
+            max_model_len=max_model_len,
+        )
+        refused = plan.refusal(report)
+        if refused is not None:
+            raise refused
+        requests = plan.plan_adapter_deploy(runpod_api(), report, options)
+        if dry_run:
+            out.print("POST /templates")
+            out.print_json(json.dumps(requests.template))
+            out.print("POST /endpoints  (templateId: the new template's id)")
+            out.print_json(json.dumps(requests.endpoint))
+        else:
+            endpoint = create(runpod_api(), requests)
+            served = plan.serving(endpoint, options)
+            out.print(f"endpoint {escape(str(endpoint['id']))} created", highlight=False)
+            out.print(f"OpenAI base URL: {served.base_url}", highlight=False, soft_wrap=True)
+            out.print(f"model: {escape(served.model)}", highlight=False, soft_wrap=True)
+    except ApiError as exc:
+        raise fail(exc) from None
+    except LorapipeError as exc:
+        hint = f" ({exc.hint})" if exc.hint else ""
+        err.print(f"[red]error:[/] {escape(exc.message + hint)}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    out.print("before the first request:", highlight=False)
+    for step in plan.operator_steps(
+        adapter, name, str(report.base_model), str(options.volume_id), local_folder=Path(adapter).is_dir()
+    ):
+        out.print(f"  - {escape(step)}", highlight=False, soft_wrap=True)

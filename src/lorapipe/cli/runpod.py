@@ -37,6 +37,10 @@ def _api() -> RunpodRest:
     return RunpodRest(settings.runpod_api_key.get_secret_value(), settings.runpod_rest_url)
 
 
+#: The RunPod REST client of the configured key, for other command groups (``adapters deploy``).
+runpod_api = _api
+
+
 @app.command("deploy")
 def deploy_endpoint(
     image: Annotated[

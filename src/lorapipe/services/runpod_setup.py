@@ -60,6 +60,23 @@ class DeployPlan:
     volume: dict[str, Any] | None
 
 
+def place_volume(
+    api: RunpodRest, volume_id: str | None, datacenters: list[str]
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """The network volume and the endpoint's datacenters (default: the volume's). Refuses
+    (:class:`ConfigError`) a volume outside those datacenters: workers there cannot mount it."""
+    volume = api.get_network_volume(volume_id) if volume_id else None
+    datacenters = list(datacenters) or ([str(volume["dataCenterId"])] if volume else [])
+    if volume is not None and volume.get("dataCenterId") not in datacenters:
+        raise ConfigError(
+            f"network volume {volume_id} is in {volume.get('dataCenterId')}, not in the endpoint's "
+            f"datacenters ({', '.join(datacenters)}): workers there cannot mount it",
+            param="datacenter",
+            hint=f"use --datacenter {volume.get('dataCenterId')}, or a volume in one of {', '.join(datacenters)}",
+        )
+    return volume, datacenters
+
+
 def plan_deploy(settings: Settings, api: RunpodRest, options: DeployOptions) -> DeployPlan:
     """The two requests ``deploy`` sends. Refuses (:class:`ConfigError`) an unpinned image, a GPU RunPod
     does not name, and a network volume outside the endpoint's datacenters."""
@@ -74,15 +91,7 @@ def plan_deploy(settings: Settings, api: RunpodRest, options: DeployOptions) -> 
         )
     if not options.gpus:
         raise ConfigError("no GPU type given", param="gpu", hint="--gpu H100-SXM (repeat for fallbacks)")
-    volume = api.get_network_volume(options.volume_id) if options.volume_id else None
-    datacenters = list(options.datacenters) or ([str(volume["dataCenterId"])] if volume else [])
-    if volume is not None and volume.get("dataCenterId") not in datacenters:
-        raise ConfigError(
-            f"network volume {options.volume_id} is in {volume.get('dataCenterId')}, not in the endpoint's "
-            f"datacenters ({', '.join(datacenters)}): workers there cannot mount it",
-            param="datacenter",
-            hint=f"use --datacenter {volume.get('dataCenterId')}, or a volume in one of {', '.join(datacenters)}",
-        )
+    volume, datacenters = place_volume(api, options.volume_id, options.datacenters)
     env = {
         "LORAPIPE_STORAGE_URL": settings.resolved_storage_url,
         "LORAPIPE_WORKER_MODEL_CACHE_DIR": f"{VOLUME_MOUNT}/lorapipe/models",
