@@ -112,6 +112,9 @@ def train(
     ] = "balanced",
     backend: Annotated[str, typer.Option(help=f"Where to train: {', '.join(BACKENDS)}.")] = "local",
     suffix: Annotated[str | None, typer.Option(help="Label in the fine-tuned model id.")] = None,
+    gpus: Annotated[
+        int, typer.Option(min=1, max=8, help="GPUs for the job (>1: DDP or FSDP under accelerate launch).")
+    ] = 1,
     config: Annotated[
         str | None, typer.Option(help="TrainingConfig overrides as JSON, e.g. '{\"max_steps\": 20}'.")
     ] = None,
@@ -148,6 +151,8 @@ def train(
             }
             if suffix:
                 body["suffix"] = suffix
+            if gpus != 1:
+                body["gpus"] = gpus
             if overrides:
                 body["config"] = overrides
             job = client.create_job(body)
