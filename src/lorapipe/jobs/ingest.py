@@ -37,6 +37,11 @@ def _message(event: dict[str, Any]) -> tuple[str, str]:
         return "message", f"{kind.capitalize()} {event.get('code')}: {event.get('message')}"
     if kind == "result":
         return "message", f"Engine finished: {event.get('status')}"
+    if kind == "distributed":
+        return (
+            "message",
+            f"Training on {event.get('world_size')} process(es), {event.get('mode')}: {event.get('reason')}",
+        )
     return "message", kind
 
 
