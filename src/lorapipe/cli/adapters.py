@@ -218,3 +218,61 @@ def deploy(
         adapter, name, str(report.base_model), str(options.volume_id), local_folder=Path(adapter).is_dir()
     ):
         out.print(f"  - {escape(step)}", highlight=False, soft_wrap=True)
+
+
+@app.command("export")
+def export(
+    adapter: Annotated[str, typer.Argument(help="An adapter id on the service, or a finished run's folder.")],
+    dest: Annotated[Path, typer.Option("--to", help="Folder for the merged model (created when missing).")],
+    dtype: Annotated[
+        str, typer.Option(help="auto (the base's), float32, bfloat16 or float16; never 4-bit.")
+    ] = "auto",
+    base: Annotated[
+        str | None, typer.Option(help="Base model to merge into (default: the manifest's).")
+    ] = None,
+) -> None:
+    """Merge an adapter into a full-precision copy of its base model (a plain `from_pretrained` folder).
+    The merge runs in the engine's own process (`python -m lorapipe.training export-merged`), so this
+    command never loads torch itself; a QLoRA adapter is merged into the unquantised base."""
+    import subprocess
+    import sys
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(adapter)
+        if not folder.is_dir():
+            try:
+                with connect() as client:
+                    row = client.adapter(adapter)
+                    folder = Path(tmp) / "adapter"
+                    for entry in row["files"]:
+                        path = str(entry["path"])
+                        if Path(path).is_absolute() or ".." in Path(path).parts:
+                            raise ApiError(
+                                0, "unsafe_path", f"the service listed a file outside the adapter: {path}"
+                            )
+                        client.download(f"/api/adapters/{adapter}/files/{path}", folder / path)
+            except ApiError as exc:
+                raise fail(exc) from None
+        command = [
+            sys.executable,
+            "-m",
+            "lorapipe.training",
+            "export-merged",
+            str(folder),
+            "--out",
+            str(dest),
+        ]
+        command += ["--dtype", dtype] + (["--base", base] if base else [])
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        reason = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
+        try:
+            problem = json.loads(reason)
+            reason = f"{problem.get('message')}" + (f" ({problem['hint']})" if problem.get("hint") else "")
+        except (ValueError, AttributeError):
+            pass
+        err.print(f"[red]error:[/] the merge failed: {escape(reason)}", soft_wrap=True)
+        raise typer.Exit(1)
+    out.print(
+        escape(done.stdout.strip().splitlines()[-1] if done.stdout.strip() else str(dest)), highlight=False
+    )
