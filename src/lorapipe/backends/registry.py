@@ -31,6 +31,8 @@ class BackendEntry:
     #: The job's time limit on this backend from its frozen estimate and the requested timeout_s;
     #: raises ConfigError for a job the backend cannot finish.
     admit: Callable[[Settings, dict[str, Any] | None, int | None], int | None] = _as_requested
+    #: The most GPUs one attempt may ask for here (a serverless worker has one).
+    max_gpus: int = 8
 
 
 BACKENDS: dict[str, BackendEntry] = {
@@ -39,6 +41,7 @@ BACKENDS: dict[str, BackendEntry] = {
         build=runpod_serverless.RunpodServerlessBackend.from_settings,
         missing=runpod_admission.missing_configuration,
         admit=runpod_admission.plan_timeout,
+        max_gpus=1,
     ),
     runpod_pod.NAME: BackendEntry(
         build=runpod_pod.RunpodPodBackend.from_settings,
@@ -49,9 +52,14 @@ BACKENDS: dict[str, BackendEntry] = {
 
 
 def admit_job(
-    name: str, settings: Settings, estimate: dict[str, Any] | None, timeout_s: int | None
+    name: str,
+    settings: Settings,
+    estimate: dict[str, Any] | None,
+    timeout_s: int | None,
+    gpus: int = 1,
 ) -> int | None:
-    """Check that ``name`` is a backend this service can run now; return the job's time limit there."""
+    """Check that ``name`` is a backend this service can run now, with ``gpus`` GPUs; return the job's
+    time limit there."""
     entry = BACKENDS.get(name)
     if entry is None:
         raise ConfigError(
@@ -64,6 +72,13 @@ def admit_job(
             f"backend {name!r} is not configured on this service: {why}",
             param="backend",
             hint=f"ask the operator to configure it, or use one of: {', '.join(ready)}",
+        )
+    if gpus > entry.max_gpus:
+        several = sorted(n for n, e in BACKENDS.items() if e.max_gpus >= gpus and e.missing(settings) is None)
+        raise ConfigError(
+            f"backend {name!r} runs at most {entry.max_gpus} GPU(s) per job, this job asks for {gpus}",
+            param="gpus",
+            hint=f"use one of: {', '.join(several)}" if several else "ask for fewer GPUs",
         )
     return entry.admit(settings, estimate, timeout_s)
 

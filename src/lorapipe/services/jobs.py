@@ -151,7 +151,8 @@ def create_job(
         earlier = _idempotent_answer(session, owner_id, idempotency_key, digest)
         if earlier is not None:
             return earlier
-    admit_job(request.backend, settings, None, request.timeout_s)  # before any work: unknown/unconfigured
+    # Before any work: an unknown or unconfigured backend, or more GPUs than it gives one job.
+    admit_job(request.backend, settings, None, request.timeout_s, request.gpus or 1)
     _check_active_jobs(session, owner_id, settings.max_active_jobs_per_user)
     # A catalogued, cached or hub-known model, or a folder the operator allows: never any server path,
     # and an unknown id is refused now rather than failing in the engine after taking a slot.
@@ -168,7 +169,7 @@ def create_job(
     # only rented backends price the estimate's upper end.
     priced = estimate if request.backend != "local" else None
     check_job_estimate(session, owner_id, priced, override=request.budget_override)
-    timeout_s = admit_job(request.backend, settings, estimate, request.timeout_s)
+    timeout_s = admit_job(request.backend, settings, estimate, request.timeout_s, request.gpus or 1)
     job_id = new_id("job")
     labels = {**(request.metadata or {}), **({"suffix": request.suffix} if request.suffix else {})}
     spec = TrainingJobSpec.parse(

@@ -56,3 +56,15 @@ def test_timeout_from_the_estimate_and_refusals(tmp_path: Path) -> None:
     assert "runpod-pod" in (long.value.hint or "")
     with pytest.raises(ConfigError, match="timeout_s"):
         plan_timeout(settings, None, 11 * 3600)
+
+
+def test_a_serverless_worker_has_one_gpu_a_pod_several(tmp_path: Path) -> None:
+    both = configured(tmp_path, runpod_pod_gpu="H100-SXM", runpod_worker_image="reg/w:0.1.0")
+    with pytest.raises(ConfigError, match="at most 1 GPU") as refused:
+        admit_job("runpod-serverless", both, None, None, gpus=2)
+    assert refused.value.param == "gpus" and refused.value.http_status == 400
+    assert "runpod-pod" in (refused.value.hint or "")
+    assert admit_job("runpod-pod", both, None, 3600, gpus=2) == 3600
+    assert admit_job("local", both, None, None, gpus=2) is None
+    with pytest.raises(ConfigError, match="at most 8"):
+        admit_job("runpod-pod", both, None, 3600, gpus=9)
