@@ -68,11 +68,15 @@ def estimate_dataset_run(
     gpus: list[str] | None = None,
     budget_usd: float | None = None,
     spent_usd: float = 0.0,
+    gpu_count: int = 1,
 ) -> EstimateReport:
     tokens, assumption = dataset_tokens(report, training)
+    # Several GPUs: priced as FSDP (weights split), what the engine picks whenever a full copy per GPU
+    # would not fit; QLoRA always runs data-parallel (training.distributed).
+    sharding = "fsdp" if gpu_count > 1 and training.method != "qlora" else "ddp"
     request = EstimateRequest(
         model=model,
-        config=EstimateConfig.from_training_config(training),
+        config=EstimateConfig.from_training_config(training, gpus=gpu_count, sharding=sharding),
         dataset=tokens,
         gpus=gpus,
         budget_usd=budget_usd,

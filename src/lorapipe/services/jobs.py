@@ -83,6 +83,7 @@ def _frozen_estimate(
             model=model,
             training=parse_config(config),
             settings=settings,
+            gpu_count=request.gpus or 1,
         )
     except LorapipeError as e:
         log.info("no estimate for %s on %s: %s", model, dataset.id, e)

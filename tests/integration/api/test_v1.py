@@ -146,3 +146,6 @@ def test_a_job_is_created_with_a_frozen_estimate(api: Api) -> None:
     assert 0.2 < est["tokens"]["trained_tokens_per_epoch"] / est["tokens"]["tokens_per_epoch"] < 0.45
     got = api.client.get(f"/v1/fine_tuning/jobs/{job['id']}", headers=api.alice).json()
     assert got["estimate"] == est  # frozen: the same on every read
+    # Two GPUs: priced as the engine runs it, weights split across both (FSDP).
+    two = create(api, api.alice, f["id"], model="Qwen/Qwen3-8B", preset="balanced", gpus=2).json()
+    assert two["estimate"]["vram_gib"]["weights"] < 0.6 * est["vram_gib"]["weights"]
