@@ -317,3 +317,47 @@ def test_gpus_travel_in_the_spec_and_job_requests_refuse_bad_values_naming_the_f
         with pytest.raises(ValidationError) as refused:
             CreateJobRequest.model_validate({"model": "m", "training_file": "f", "gpus": bad})
         assert refused.value.errors()[0]["loc"] == ("gpus",)
+
+
+def test_fsdp2_on_cpu_trains_what_one_process_does_and_the_gathered_adapter_reloads(tmp_path: Path) -> None:
+    """The FSDP half of the engine on CPU: torch's FSDP2 over 2 gloo ranks (accelerate will not enable
+    FSDP on CPU, see fsdp_cpu_worker.py), saved through the engine's gather; the adapter equals one
+    process trained on both ranks' batches, and reloads with PEFT."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from fsdp_cpu_worker import STEPS, batch, tiny_peft_model
+
+    worker = Path(__file__).parent / "fsdp_cpu_worker.py"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    done = subprocess.run(
+        [*argv, str(worker), str(tmp_path)], env=env, capture_output=True, text=True, timeout=240
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["sharded_params"] > 0  # the weights really were split across the ranks
+    assert result["losses"][-1] < result["losses"][0]
+    assert sorted(p.name for p in (tmp_path / "adapter").iterdir()) == [
+        "README.md",
+        "adapter_config.json",
+        "adapter_model.safetensors",
+    ]
+
+    # One process, both ranks' batches at once: FSDP averages the ranks' gradients, so the same adapter.
+    reference = tiny_peft_model()
+    optimizer = torch.optim.AdamW([p for p in reference.parameters() if p.requires_grad], lr=1e-2)
+    ids = torch.cat([batch(0), batch(1)])
+    for _ in range(STEPS):
+        reference(input_ids=ids, labels=ids).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+
+    base = AutoModelForCausalLM.from_pretrained(tmp_path / "base")
+    loaded = PeftModel.from_pretrained(base, tmp_path / "adapter")
+    with torch.no_grad():
+        want = reference(input_ids=ids).logits
+        got = loaded(input_ids=ids).logits
+    assert torch.allclose(got, want, atol=1e-4), (got - want).abs().max()
