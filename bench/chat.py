@@ -45,7 +45,7 @@ def make_adapter(model: str, settings: Settings, out: Path) -> Path:
 
     base = load_model(model, settings, dtype="float32")
     lora = LoraConfig(task_type="CAUSAL_LM", r=8, lora_alpha=16, target_modules="all-linear")
-    get_peft_model(base, lora).save_pretrained(out)
+    get_peft_model(base, lora).save_pretrained(str(out))
     load_tokenizer(model, settings).save_pretrained(out)
     return out
 

@@ -33,7 +33,7 @@ def run_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         task_type="CAUSAL_LM", r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False
     )
     out = tmp_path / "run"
-    get_peft_model(model, lora).save_pretrained(out)
+    get_peft_model(model, lora).save_pretrained(str(out))
     load_tokenizer(TINY, settings).save_pretrained(out)
     config = json.loads((out / "adapter_config.json").read_text())
     (out / "adapter_config.json").write_text(json.dumps(config | {"base_model_name_or_path": TINY}))
