@@ -333,10 +333,22 @@ def test_fsdp2_on_cpu_trains_what_one_process_does_and_the_gathered_adapter_relo
     worker = Path(__file__).parent / "fsdp_cpu_worker.py"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    done = subprocess.run(
-        [*argv, str(worker), str(tmp_path)], env=env, capture_output=True, text=True, timeout=240
+    # Its own process group: a timeout kills the launcher and both ranks, never leaves them running.
+    proc = subprocess.Popen(
+        [*argv, str(worker), str(tmp_path)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
+    try:
+        _, stderr = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 0, stderr[-3000:]
     result = json.loads((tmp_path / "result.json").read_text())
     assert result["sharded_params"] > 0  # the weights really were split across the ranks
     assert result["losses"][-1] < result["losses"][0]
