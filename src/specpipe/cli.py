@@ -14,9 +14,10 @@ import typer
 
 from specpipe.cli_generate import blueprint, inventory, merge
 from specpipe.cli_support import ConfigOpt, config_or_exit, existing, fail
+from specpipe.findings import Finding
 from specpipe.plan_model import load_plan
-from specpipe.project_config import CONFIG_NAME, config_text
-from specpipe.run_state import StatusError, ready_prompts, set_status, summary
+from specpipe.project_config import ABBREV, ABBREV_RULE, CONFIG_NAME, config_text
+from specpipe.run_state import ready_prompts, set_status, summary
 from specpipe.segment_files import render_from_plan, segment_to_files
 from specpipe.spec_parser import parse_spec_file
 from specpipe.validator import validate_plan, validate_spec
@@ -51,6 +52,8 @@ def init(
     short = abbrev or "".join(c for c in title.lower().replace(" ", "-") if c.isalnum() or c == "-")
     if abbrev is None and sys.stdin.isatty():
         short = typer.prompt("Short name for file names", default=short)
+    if not ABBREV.match(short):
+        raise fail(f"--abbrev {short!r} must be {ABBREV_RULE}: it becomes part of output file names")
     directory.mkdir(parents=True, exist_ok=True)
     target.write_text(config_text(title, short, codebase, spec), encoding="utf-8")
     typer.echo(f"wrote {target}")
@@ -60,7 +63,7 @@ def init(
 def segment(
     spec: Annotated[Path | None, typer.Argument(help="integrated spec (default from specpipe.toml)")] = None,
     plan: PlanOpt = None,
-    budget: Annotated[int | None, typer.Option(help="tokens per prompt")] = None,
+    budget: Annotated[int | None, typer.Option(min=1, help="tokens per prompt (positive)")] = None,
     inject: Annotated[
         list[Path] | None, typer.Option(help="file pasted into every prompt (repeatable)")
     ] = None,
@@ -83,6 +86,10 @@ def segment(
     )
     for change in result.changes:
         typer.echo(f"  {change}")
+    # segment is done only when its output passes validate: a plan with errors is not a success.
+    parsed = parse_spec_file(spec_path)
+    findings = validate_spec(parsed, list(cfg.substitutions)) + validate_plan(p, plan_path, parsed)
+    _report(sorted(findings, key=lambda f: (f.file, f.line, f.code)), as_json=False)
 
 
 @app.command()
@@ -107,16 +114,24 @@ def validate(
     """Check the spec, its plan and prompts; exit 1 when there are errors."""
     cfg = config_or_exit(config)
     spec_path = existing(spec or cfg.output("integrated_spec"), "spec")
-    parsed = parse_spec_file(spec_path)
-    findings = validate_spec(parsed, list(cfg.substitutions))
     plan_path = plan or cfg.output("plan")
-    if plan_path.is_file():
-        findings += validate_plan(load_plan(plan_path), plan_path, parsed)
+    try:
+        parsed = parse_spec_file(spec_path)
+        loaded = load_plan(plan_path) if plan_path.is_file() else None
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    findings = validate_spec(parsed, list(cfg.substitutions))
+    if loaded is not None:
+        findings += validate_plan(loaded, plan_path, parsed)
     elif plan is not None:
         raise fail(f"plan not found: {plan}")
     elif not as_json:
         typer.echo(f"(no plan at {plan_path}: spec checks only)")
-    findings.sort(key=lambda f: (f.file, f.line, f.code))
+    _report(sorted(findings, key=lambda f: (f.file, f.line, f.code)), as_json)
+
+
+def _report(findings: list[Finding], as_json: bool) -> None:
+    """Print findings (text or JSON); exit 1 when any is an error."""
     errors = sum(f.severity == "error" for f in findings)
     if as_json:
         typer.echo(json.dumps({"errors": errors, "findings": [f.as_dict() for f in findings]}, indent=2))
@@ -133,7 +148,10 @@ def status(plan: PlanOpt = None, config: ConfigOpt = None) -> None:
     """Show each prompt's status and the prompts ready to run next."""
     cfg = config_or_exit(config)
     plan_path = existing(plan or cfg.output("plan"), "plan")
-    loaded = load_plan(plan_path)
+    try:
+        loaded = load_plan(plan_path)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
     for p in loaded.prompts:
         typer.echo(f"{p.id:10} {p.status:12} {p.title}")
     counts = ", ".join(f"{n} {s}" for s, n in summary(loaded).items())
@@ -153,7 +171,7 @@ def done(
     plan_path = existing(plan or cfg.output("plan"), "plan")
     try:
         prompt, waiting = set_status(plan_path, prompt_id, set_to)
-    except StatusError as exc:
+    except ValueError as exc:  # StatusError, or an unreadable plan
         raise fail(str(exc)) from None
     typer.echo(f"{prompt.id}: {prompt.status}")
     if waiting and prompt.status == "done":

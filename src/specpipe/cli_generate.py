@@ -21,7 +21,7 @@ def inventory(
         Path | None, typer.Argument(help="codebase root (default from specpipe.toml)")
     ] = None,
     out: Annotated[Path | None, typer.Option(help="JSON output (the digest goes next to it as .md)")] = None,
-    budget: Annotated[int | None, typer.Option(help="tokens for the markdown digest")] = None,
+    budget: Annotated[int | None, typer.Option(min=1, help="tokens for the markdown digest")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Scan a codebase: JSON inventory plus a ranked markdown digest within a token budget."""
@@ -96,7 +96,10 @@ def merge(
     if substitute is not None:
         source = existing(substitute, "file")
         target = out or cfg.output("integrated_spec")
-        result = substitute_file(source, target, cfg.substitutions)
+        try:
+            result = substitute_file(source, target, cfg.substitutions)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
         replaced = ", ".join(f"{t} x{n}" for t, n in sorted(result.replaced.items())) or "nothing"
         typer.echo(f"wrote {target}; replaced {replaced}")
         for hit in result.remaining:

@@ -13,8 +13,28 @@ from dataclasses import dataclass
 
 from specpipe.spec_parser import code_mask
 
-# A line that says *not* to use a term is a decision, not a residue.
-NEGATION = re.compile(r"❌|\b(?:not|never|instead of|rather than|no longer|don't|without)\b", re.IGNORECASE)
+# A line that names a spec-stack term to reject it or to record what replaced it is a decision
+# record, not residue: it is neither reported nor rewritten (rewriting "Original: Prisma" into
+# "Original: the existing Supabase client" destroys the record). Three kinds of line qualify:
+# a rejection ("do not use", "never", ❌), a replacement phrase ("replaces", "replaced by",
+# "instead of", "migrated from"), and a provenance label at the start of the line ("Original
+# Infrastructure:", "Previously:", "Reason for change:").
+NEGATION = re.compile(r"❌|\b(?:not|never|no longer|don't|without)\b", re.IGNORECASE)
+REPLACEMENT = re.compile(
+    r"\b(?:replac(?:es|ed|ing)|instead of|rather than|in place of|migrat(?:es|ed|ing) from|"
+    r"formerly|swapped for|superseded by)\b",
+    re.IGNORECASE,
+)
+PROVENANCE = re.compile(
+    r"^\s*(?:[-*+>|]\s*)*(?:\*\*|__)?\s*(?:original|previous(?:ly)?|former|old|legacy|source stack|was|"
+    r"reason for (?:the )?change|migration note)\b[^:]{0,40}:",
+    re.IGNORECASE,
+)
+
+
+def describes_replacement(line: str) -> bool:
+    """Whether a line rejects a stack term or records what replaced it (never a violation)."""
+    return bool(NEGATION.search(line) or REPLACEMENT.search(line) or PROVENANCE.match(line))
 
 
 @dataclass(frozen=True)
@@ -58,7 +78,7 @@ def apply_substitutions(text: str, table: dict[str, str]) -> tuple[str, dict[str
     lines = text.splitlines()
     mask = code_mask(lines)
     out = [
-        line if in_code or NEGATION.search(line) else rx.sub(swap, line)
+        line if in_code or describes_replacement(line) else rx.sub(swap, line)
         for line, in_code in zip(lines, mask, strict=True)
     ]
     trailing = "\n" if text.endswith("\n") else ""
@@ -71,7 +91,7 @@ def find_terms(lines: list[str], terms: list[str]) -> list[TermHit]:
     mask = code_mask(lines)
     hits: list[TermHit] = []
     for i, line in enumerate(lines):
-        if NEGATION.search(line):
+        if describes_replacement(line):
             continue
         for term, rx in patterns:
             if rx.search(line):

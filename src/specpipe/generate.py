@@ -14,6 +14,7 @@ from specpipe.project_config import ProjectConfig
 from specpipe.prompt_render import demote_headings
 from specpipe.spec_parser import parse_spec_file
 from specpipe.templating import Rendered, render
+from specpipe.text_input import read_text
 
 BLUEPRINT_DOCS = {
     "inventory": "{abbrev}-infrastructure-inventory.md",
@@ -115,7 +116,7 @@ class Substituted:
 
 def substitute_file(source: Path, target: Path, table: dict[str, str]) -> Substituted:
     """Apply the substitution table to ``source`` prose, write ``target``, list the terms left over."""
-    text, counts = apply_substitutions(source.read_text(encoding="utf-8"), table)
+    text, counts = apply_substitutions(read_text(source), table)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
     return Substituted(counts, find_terms(text.splitlines(), list(table)))

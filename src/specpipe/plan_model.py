@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
+
+from specpipe.text_input import InputError, read_text
 
 Layer = Literal["database", "api", "ui", "integration", "slice"]
 Status = Literal["pending", "in_progress", "done", "stale"]
@@ -100,7 +102,7 @@ def read_context(plan: Plan, plan_path: Path) -> dict[str, str]:
     out = {}
     for ref in plan.context_files:
         path = plan_path.parent / ref
-        out[ref] = path.read_text(encoding="utf-8") if path.is_file() else ""
+        out[ref] = read_text(path) if path.is_file() else ""
     return out
 
 
@@ -117,9 +119,38 @@ def dump_plan(plan: Plan, path: Path) -> None:
 
 
 def load_plan(path: Path) -> Plan:
-    """Read a plan file (YAML or JSON) and validate its shape."""
-    data = yaml.load(path.read_text(encoding="utf-8"), Loader=LOADER)
-    return Plan.model_validate(data)
+    """Read a plan file (YAML or JSON) and validate its shape; InputError naming the line otherwise."""
+    text = read_text(path)
+    try:
+        data = yaml.load(text, Loader=LOADER)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InputError(f"{path}:{line}: invalid YAML: {problem}") from None
+    try:
+        return Plan.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"]) or "the file"
+        line = _node_line(yaml.compose(text, Loader=LOADER), first["loc"])
+        raise InputError(f"{path}:{line}: {where}: {first['msg']}") from None
+
+
+def _node_line(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int:
+    """1-based line of the YAML node at a pydantic error location (the deepest one that exists)."""
+    line = node.start_mark.line + 1 if node is not None else 1
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == key), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+        else:
+            break
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+    return line
 
 
 def prompt_field_lines(path: Path) -> dict[tuple[str, str], int]:

@@ -6,12 +6,16 @@ override it. Paths in the file are relative to the file's folder.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 CONFIG_NAME = "specpipe.toml"
+# abbrev becomes part of output file names, so it must not carry a path ("../x") or spaces.
+ABBREV = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
+ABBREV_RULE = "letters, digits, '-' and '_' (starting with a letter or digit, at most 40)"
 
 # The stack the original structured specs assumed, and what a Supabase + Next.js codebase has instead.
 DEFAULT_SUBSTITUTIONS = {
@@ -68,6 +72,13 @@ class ProjectConfig(BaseModel):
     files: FileNames = Field(default_factory=FileNames)
     substitutions: dict[str, str] = Field(default_factory=dict)
     llm: LlmConfig = Field(default_factory=LlmConfig)
+
+    @field_validator("abbrev")
+    @classmethod
+    def _safe_abbrev(cls, value: str) -> str:
+        if not ABBREV.match(value):
+            raise ValueError(f"abbrev {value!r} must be {ABBREV_RULE}")
+        return value
 
     def path(self, value: str) -> Path:
         """A path from the file, resolved against the file's folder."""

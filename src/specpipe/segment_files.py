@@ -13,7 +13,9 @@ from specpipe.plan_model import Plan, dump_plan, load_plan, read_context
 from specpipe.prompt_render import PromptRenderer
 from specpipe.segmenter import Segmented, segment
 from specpipe.spec_parser import parse_spec_file
+from specpipe.text_input import read_text
 from specpipe.tokens import estimate_tokens
+from specpipe.validator import render_blockers
 
 
 def spec_ref(spec_path: Path, plan_path: Path) -> str:
@@ -32,7 +34,7 @@ def segment_to_files(
     spec = parse_spec_file(spec_path)
     if not spec.sections:
         raise ValueError(f"{spec_path}: no section headings found (expected '## SECTION 1: Title')")
-    blocks = {spec_ref(c, plan_path): c.read_text(encoding="utf-8") for c in context or []}
+    blocks = {spec_ref(c, plan_path): read_text(c) for c in context or []}
     result = segment(
         spec, budget=budget, spec_ref=spec_ref(spec_path, plan_path), previous=previous, blocks=blocks
     )
@@ -59,6 +61,9 @@ def render_from_plan(plan_path: Path) -> Plan:
     """
     plan = load_plan(plan_path)
     spec = parse_spec_file(plan_path.parent / plan.spec)
+    if blockers := render_blockers(plan, plan_path, spec):
+        reasons = "; ".join(f"line {b.line}: {b.code}: {b.message}" for b in blockers)
+        raise ValueError(f"{plan_path}: not rendered, the plan is invalid: {reasons}")
     renderer = PromptRenderer(spec, plan.spec, read_context(plan, plan_path))
     out = plan_path.parent
     (out / "prompts").mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass, field
 
 from specpipe.artifacts import LAYERS, classify_layer, consumed, provided, referenced_requirements
+from specpipe.conservation import check_conservation
 from specpipe.plan_model import BlockEntry, Layer, Plan, PromptEntry, RequirementEntry, SectionEntry
 from specpipe.prompt_render import PromptRenderer
 from specpipe.spec_model import Requirement, Section, Spec
@@ -104,6 +105,7 @@ def segment(
         )
         for r in spec.requirements
     ]
+    check_conservation(spec, plan)
     rendered = {p.id: renderer.render(plan, p) for p in prompts}
     for p in prompts:
         p.tokens = estimate_tokens(rendered[p.id])

@@ -12,6 +12,8 @@ import re
 from pathlib import Path
 
 from specpipe.spec_model import Block, Heading, ParseIssue, Requirement, Section, Spec
+from specpipe.spec_seams import fence_issues, id_key, order_issues, restart_issues, scan_fences
+from specpipe.text_input import read_text
 
 FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)[ \t]*#*[ \t]*$")
@@ -29,27 +31,22 @@ ACCEPTANCE = re.compile(r"^\s*(?:#{1,6}\s*)?\**\s*Acceptance Criteria\b.*$", re.
 LIST_ITEM = re.compile(r"^\s*(?:\d+[.)]|[-*+])\s+(?:\[[ xX]\]\s*)?(?:✅\s*)?(.*\S)\s*$")
 
 
+def anchor_key(text: str) -> str | None:
+    """A section or requirement heading's identity (``S:3``, ``FR-1.2``); None for other headings."""
+    if m := SECTION.match(text):
+        return "S:" + m.group(1).lower()
+    if (m := REQ_HEADING.match(text)) and REQ_MENTION.match(text):
+        return m.group(1)
+    return None
+
+
 def code_mask(lines: list[str]) -> list[bool]:
-    """For each line, whether it belongs to a fenced code block (fence lines included)."""
-    mask: list[bool] = []
-    fence: str | None = None
-    for line in lines:
-        m = FENCE.match(line)
-        if fence is None:
-            if m:
-                fence = m.group(1)
-            mask.append(fence is not None)
-        else:
-            mask.append(True)
-            # A fence closes on the same character, at least as long, with nothing else after it.
-            if (
-                m
-                and m.group(1)[0] == fence[0]
-                and len(m.group(1)) >= len(fence)
-                and not line[m.end() :].strip()
-            ):
-                fence = None
-    return mask
+    """For each line, whether it belongs to a fenced code block (fence lines included).
+
+    A fence left open by a chunk seam ends at the next section or requirement heading, so that
+    heading and everything after it are read as the spec, not as code.
+    """
+    return scan_fences(lines, anchor_key)[0]
 
 
 def section_identity(token: str) -> tuple[str, str]:
@@ -68,13 +65,13 @@ def section_identity(token: str) -> tuple[str, str]:
 def parse_spec_file(path: str | Path) -> Spec:
     """Read and parse a spec file."""
     p = Path(path)
-    return parse_spec(p.read_text(encoding="utf-8"), str(path))
+    return parse_spec(read_text(p), str(path))
 
 
 def parse_spec(text: str, path: str = "<spec>") -> Spec:
     """Parse spec markdown into sections, requirements, preamble and appendices."""
     lines = text.splitlines()
-    mask = code_mask(lines)
+    mask, unclosed = scan_fences(lines, anchor_key)
     headings: list[Heading] = []
     for i, line in enumerate(lines):
         if not mask[i] and (m := HEADING.match(line)):
@@ -84,7 +81,7 @@ def parse_spec(text: str, path: str = "<spec>") -> Spec:
     # Sections are the candidates at the shallowest level, so a "### Section n:" entry inside a
     # "## SECTION STRUCTURE PLAN" overview is not mistaken for the section itself.
     level = min((h.level for h in candidates), default=2)
-    issues: list[ParseIssue] = []
+    issues: list[ParseIssue] = fence_issues(unclosed, lines)
     sections: list[Section] = []
     appendices: list[Block] = []
     by_id: dict[str, Section] = {}
@@ -129,6 +126,10 @@ def parse_spec(text: str, path: str = "<spec>") -> Spec:
     _check_truncated(headings, issues)
     for s in sections:
         s.requirements = _requirements(s, lines, mask, headings, issues)
+        ids = [(r.id, ".".join(f"{n:05d}" for n in id_key(r.id)), r.line) for r in s.requirements]
+        issues += order_issues(sorted(ids, key=lambda x: x[2]), "REQ_ORDER", "requirement")
+    issues += order_issues([(s.id, s.order_key, s.line) for s in sections], "SECTION_ORDER", "section")
+    issues += restart_issues([(s.id, s.line, s.end_line) for s in sections], headings, lines)
     mentions = [
         (m.group(1), i + 1) for i, line in enumerate(lines) if not mask[i] for m in REQ_MENTION.finditer(line)
     ]
@@ -200,18 +201,17 @@ def _requirements(
         found.append(_make_requirement(m.group(2), title, section.id, lineno, end, lines))
     found.sort(key=lambda r: r.line)
     seen: dict[str, Requirement] = {}
-    unique: list[Requirement] = []
     for r in found:
         if r.id in seen:
-            issues.append(
-                ParseIssue(
-                    "DUPLICATE_REQUIREMENT", r.line, f"{r.id} body repeated (first at line {seen[r.id].line})"
-                )
-            )
+            first = seen[r.id]
+            msg = f"{r.id} body repeated (first at line {first.line}); the longer copy is kept"
+            issues.append(ParseIssue("DUPLICATE_REQUIREMENT", r.line, msg))
+            # A section that starts over usually cut the first copy short; keep the fuller one.
+            if len(r.text) > len(first.text):
+                seen[r.id] = r
             continue
         seen[r.id] = r
-        unique.append(r)
-    return unique
+    return sorted(seen.values(), key=lambda r: r.line)
 
 
 def _make_requirement(

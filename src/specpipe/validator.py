@@ -18,6 +18,7 @@ from specpipe.forbidden_terms import find_terms
 from specpipe.plan_model import Plan, prompt_field_lines, read_context
 from specpipe.prompt_render import PromptRenderer
 from specpipe.spec_model import Spec
+from specpipe.spec_parser import REQ_HEADING, REQ_MENTION
 from specpipe.tokens import estimate_tokens
 
 PLACEHOLDER = re.compile(r"\{\{\s*[A-Z][A-Z0-9_]*\s*\}\}")
@@ -27,6 +28,11 @@ PARSE_SEVERITY: dict[str, Severity] = {
     "DUPLICATE_REQUIREMENT": "error",
     "SECTION_SPLIT": "warning",
     "REQ_OUTSIDE_SECTION": "warning",
+    "UNCLOSED_FENCE": "error",
+    "SECTION_RESTART": "error",
+    "CUT_LINE": "warning",
+    "SECTION_ORDER": "warning",
+    "REQ_ORDER": "warning",
 }
 
 
@@ -34,7 +40,10 @@ def validate_spec(spec: Spec, forbidden: list[str] | None = None) -> list[Findin
     """Findings about the spec text itself."""
     f = spec.path
     out = [Finding(f, i.line, i.code, PARSE_SEVERITY.get(i.code, "error"), i.message) for i in spec.issues]
-    bodies = {r.id for r in spec.requirements}
+    # A body anywhere counts (an appendix too, reported as REQ_OUTSIDE_SECTION): "no body" means none.
+    bodies = {r.id for r in spec.requirements} | {
+        m.group(1) for h in spec.headings if (m := REQ_HEADING.match(h.text)) and REQ_MENTION.match(h.text)
+    }
     for rid, line in spec.mentions:
         if rid not in bodies:
             out.append(Finding(f, line, "REQ_NO_BODY", "error", f"{rid} is listed but no section defines it"))
@@ -75,6 +84,24 @@ def validate_plan(plan: Plan, plan_path: Path, spec: Spec) -> list[Finding]:
         out.append(
             Finding(f, 1, "PLAN_OUTDATED", "warning", "the spec changed since this plan; re-run segment")
         )
+    out.extend(plan_structure(plan, f, lines))
+    for p in plan.prompts:
+        if p.status == "stale":
+            msg = f"{p.id} changed after it was started or done; redo it, then mark it done"
+            out.append(Finding(f, lines.get((p.id, "status"), 0), "STALE_PROMPT", "warning", msg))
+    out.extend(_coverage(plan, f, lines, spec))
+    for ref, text in read_context(plan, plan_path).items():
+        if not text:
+            msg = f"context file {ref} is missing or empty"
+            out.append(Finding(f, 0, "CONTEXT_MISSING", "error", msg))
+    renderer = PromptRenderer(spec, plan.spec, read_context(plan, plan_path))
+    out.extend(_prompt_files(plan, plan_path, lines, renderer))
+    return out
+
+
+def plan_structure(plan: Plan, f: str, lines: dict[tuple[str, str], int]) -> list[Finding]:
+    """Errors in the prompt graph: duplicate ids, self, dangling and forward dependencies, cycles."""
+    out: list[Finding] = []
     order = {p.id: p.order_key for p in plan.prompts}
     seen_ids: set[str] = set()
     for p in plan.prompts:
@@ -97,17 +124,27 @@ def validate_plan(plan: Plan, plan_path: Path, spec: Spec) -> list[Finding]:
                 out.append(
                     Finding(f, at, "FORWARD_DEPENDENCY", "error", f"{p.id} depends on later prompt {d}")
                 )
-        if p.status == "stale":
-            msg = f"{p.id} changed after it was started or done; redo it, then mark it done"
-            out.append(Finding(f, lines.get((p.id, "status"), 0), "STALE_PROMPT", "warning", msg))
     out.extend(_cycles(plan, f, lines))
-    out.extend(_coverage(plan, f, lines, spec))
-    for ref, text in read_context(plan, plan_path).items():
-        if not text:
-            msg = f"context file {ref} is missing or empty"
-            out.append(Finding(f, 0, "CONTEXT_MISSING", "error", msg))
-    renderer = PromptRenderer(spec, plan.spec, read_context(plan, plan_path))
-    out.extend(_prompt_files(plan, plan_path, lines, renderer))
+    return out
+
+
+def render_blockers(plan: Plan, plan_path: Path, spec: Spec) -> list[Finding]:
+    """The errors that make a plan unrenderable: a broken graph, unknown sections or requirements.
+
+    A prompt that depends on itself would list itself under "what already exists"; one that lists
+    an unknown requirement would render an empty body. render refuses such a plan instead.
+    """
+    f = str(plan_path)
+    lines = prompt_field_lines(plan_path)
+    out = plan_structure(plan, f, lines)
+    sections = {s.id for s in spec.sections}
+    for p in plan.prompts:
+        if p.section not in sections:
+            msg = f"{p.id} is in section {p.section}, which the spec does not have"
+            out.append(Finding(f, lines.get((p.id, "section"), 0), "UNKNOWN_SECTION", "error", msg))
+    out += [
+        x for x in _coverage(plan, f, lines, spec) if x.code in ("UNKNOWN_REQUIREMENT", "REQ_IN_MANY_PROMPTS")
+    ]
     return out
 
 
