@@ -14,7 +14,7 @@ The tokenizer is passed in; this module imports nothing heavy at import time.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -126,13 +126,13 @@ def _fit(encoder: ChatEncoder, messages: list[Message], whole: Encoded, max_leng
         return len(cache[j].ids)
 
     last = len(starts) - 1
-    estimates = _estimated_lengths(encoder, messages, whole, head, starts, target)
-    j = next((k for k, n in enumerate(estimates) if n <= max_length), last) if estimates else last
+    estimate = _estimated_lengths(encoder, messages, whole, head, starts, target)
+    j, estimated = _first_estimated_fit(estimate, last, max_length)
     while j < last and length(j) > max_length:
         j += 1
     if length(j) > max_length:
         return _result(cache[j], candidate(j), messages, full, fits=False)
-    if not estimates or length(j) != estimates[j]:
+    if estimated is None or length(j) != estimated:
         # The estimate was off, so more history may fit: dropping more turns never makes the text
         # longer, so bisect for the earliest start that fits.
         lo, hi = 0, j
@@ -146,6 +146,28 @@ def _fit(encoder: ChatEncoder, messages: list[Message], whole: Encoded, max_leng
     return _result(cache[j], candidate(j), messages, full, fits=True)
 
 
+def _first_estimated_fit(
+    estimate: Callable[[int], int | None] | None, last: int, max_length: int
+) -> tuple[int, int | None]:
+    """The first candidate whose estimated length fits, and that estimate; ``(last, None)`` without
+    estimates. Candidates drop more history as the index grows, so estimates never increase: a
+    bisection asks for O(log turns) of them, each a render of the history up to its turn, where
+    asking for all of them rendered the conversation once per turn (quadratic in the turns)."""
+    if estimate is None:
+        return last, None
+    lo, hi, found = 0, last, None
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        n = estimate(mid)
+        if n is None:
+            return last, None
+        if n <= max_length:
+            hi, found = mid - 1, (mid, n)
+        else:
+            lo = mid + 1
+    return found if found is not None else (last, None)
+
+
 def _estimated_lengths(
     encoder: ChatEncoder,
     messages: list[Message],
@@ -153,16 +175,16 @@ def _estimated_lengths(
     head: list[Message],
     starts: list[int],
     target: int,
-) -> list[int]:
-    """Token length of each truncation candidate, read off the whole example's encoding (no tokenizing).
+) -> Callable[[int], int | None] | None:
+    """Token length of truncation candidate ``k``, read off the whole example's encoding (no tokenizing).
 
     A candidate drops the messages between ``head`` and a user turn; where the template renders
     history the same whatever follows, that is one character range of the whole text, found by
     rendering the history up to the turn with a sentinel in its place; the encoding maps its ends to
-    token indices. Exact when turns begin with a special token (ChatML); [] when it cannot be located,
-    and the caller then measures candidates by tokenizing them."""
+    token indices. Exact when turns begin with a special token (ChatML); None (or a candidate's None)
+    when it cannot be located, and the caller then measures candidates by tokenizing them."""
     if target + 1 != len(messages):
-        return []  # trailing messages are dropped too, and the target may render differently as last
+        return None  # trailing messages are dropped too, and the target may render differently as last
 
     def content_start(i: int) -> int | None:
         # Where message i's content begins in the whole text (the turn header before it is the same
@@ -180,15 +202,14 @@ def _estimated_lengths(
     first_char = content_start(len(head))
     first = whole.first_token_from(first_char) if first_char is not None else None
     if first is None:
-        return []
-    out: list[int] = []
-    for start in starts:
-        cut_char = content_start(start)
+        return None
+
+    def estimate(k: int) -> int | None:
+        cut_char = content_start(starts[k])
         cut = whole.first_token_from(cut_char) if cut_char is not None else None
-        if cut is None:
-            return []
-        out.append(len(whole.ids) - (cut - first))
-    return out
+        return None if cut is None else len(whole.ids) - (cut - first)
+
+    return estimate
 
 
 def _prepare(messages: Sequence[Message], enable_thinking: bool | None) -> list[Message]:

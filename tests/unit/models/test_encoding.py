@@ -177,8 +177,22 @@ def test_truncation_estimates_are_exact_for_qwen3_chats(qwen: PreTrainedTokenize
         if len(starts) < 2:
             continue
         whole = encoder.encode_many([msgs])[0]
-        estimates = _estimated_lengths(encoder, msgs, whole, msgs[:1], starts, len(msgs) - 1)
+        estimate = _estimated_lengths(encoder, msgs, whole, msgs[:1], starts, len(msgs) - 1)
         actual = [len(encoder.encode_many([[msgs[0], *msgs[s:]]])[0].ids) for s in starts]
-        assert estimates == actual, ex.id
+        assert estimate is not None and [estimate(k) for k in range(len(starts))] == actual, ex.id
         checked += 1
     assert checked >= 10
+
+
+def test_first_estimated_fit_is_the_first_fitting_candidate_in_order() -> None:
+    """The bisection over never-increasing estimates picks what a scan in order picks, and gives up
+    (the last candidate, no estimate) when one cannot be located."""
+    from lorapipe.models.encoding import _first_estimated_fit
+
+    for estimates in ([900, 700, 700, 500, 300, 100], [900, 800], [100], [600, 500, 499, 498]):
+        for limit in (50, 100, 299, 300, 500, 650, 700, 1000):
+            fits = [k for k, n in enumerate(estimates) if n <= limit]
+            want = (fits[0], estimates[fits[0]]) if fits else (len(estimates) - 1, None)
+            assert _first_estimated_fit(estimates.__getitem__, len(estimates) - 1, limit) == want
+    assert _first_estimated_fit(lambda k: None, 3, 100) == (3, None)
+    assert _first_estimated_fit(None, 3, 100) == (3, None)
