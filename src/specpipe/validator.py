@@ -236,6 +236,11 @@ def _prompt_files(
                         )
                     )
         if tokens > plan.token_budget:
-            msg = f"{p.id} is about {tokens} tokens, over the budget of {plan.token_budget}"
+            msg = f"{p.id} is about {tokens} tokens, over the budget of {plan.token_budget}; " + (
+                f"it cannot be split further ({', '.join(p.requirements) or 'its section text'} alone): "
+                "raise the budget or split the requirement in the spec"
+                if len(p.requirements) <= 1
+                else "move a requirement to another prompt (requirement boundaries) or re-run segment"
+            )
             out.append(Finding(str(plan_path), lines.get((p.id, "tokens"), 0), "OVER_BUDGET", "error", msg))
     return out
