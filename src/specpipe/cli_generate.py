@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from specpipe.cli_support import ConfigOpt, config_or_exit, existing, fail
-from specpipe.generate import render_blueprint, render_merge, repo_path, substitute_file, write_inventory
-from specpipe.llm_client import LlmError, complete
 from specpipe.project_config import ProjectConfig
-from specpipe.templating import Rendered, TemplateInputError
+
+if TYPE_CHECKING:
+    from specpipe.templating import Rendered
+
+# The generators (inventory scanners, Jinja2) are imported inside each command: `specpipe --help`
+# and the segment/validate commands should not pay for them at start-up.
 
 LlmOpt = Annotated[bool, typer.Option("--llm", help="also send the prompt to the configured endpoint")]
 
@@ -25,6 +28,8 @@ def inventory(
     config: ConfigOpt = None,
 ) -> None:
     """Scan a codebase: JSON inventory plus a ranked markdown digest within a token budget."""
+    from specpipe.generate import write_inventory
+
     cfg = config_or_exit(config)
     root = codebase or cfg.path(cfg.codebase)
     if not root.is_dir():
@@ -46,6 +51,8 @@ def _write(cfg: ProjectConfig, rendered: Rendered, target: Path, use_llm: bool, 
     if rendered.unused:
         typer.echo(f"  note: inputs the template did not use: {', '.join(rendered.unused)}")
     if use_llm or cfg.llm.enabled:
+        from specpipe.llm_client import LlmError, complete  # httpx costs ~90 ms of every start
+
         try:
             answer = complete(cfg.llm, rendered.text)
         except LlmError as exc:
@@ -66,6 +73,9 @@ def blueprint(
     config: ConfigOpt = None,
 ) -> None:
     """Render the Module Extension Blueprint prompt (extend the codebase, never compare)."""
+    from specpipe.generate import render_blueprint, write_inventory
+    from specpipe.templating import TemplateInputError
+
     cfg = config_or_exit(config)
     spec_path = existing(spec or cfg.path(cfg.spec), "spec")
     root = codebase or cfg.path(cfg.codebase)
@@ -92,6 +102,9 @@ def merge(
     config: ConfigOpt = None,
 ) -> None:
     """Render the merge prompt, or (--substitute FILE) rewrite spec-stack terms and report the rest."""
+    from specpipe.generate import render_merge, repo_path, substitute_file, write_inventory
+    from specpipe.templating import TemplateInputError
+
     cfg = config_or_exit(config)
     if substitute is not None:
         source = existing(substitute, "file")
