@@ -74,7 +74,6 @@ def blueprint(
 ) -> None:
     """Render the Module Extension Blueprint prompt (extend the codebase, never compare)."""
     from specpipe.generate import render_blueprint, write_inventory
-    from specpipe.templating import TemplateInputError
 
     cfg = config_or_exit(config)
     spec_path = existing(spec or cfg.path(cfg.spec), "spec")
@@ -85,7 +84,7 @@ def blueprint(
         typer.echo(f"wrote {inv} (inventory was missing)")
     try:
         rendered = render_blueprint(cfg, spec_path, root, inv)
-    except TemplateInputError as exc:
+    except ValueError as exc:  # a TemplateInputError, or a spec that is not UTF-8 text
         raise fail(str(exc)) from None
     _write(cfg, rendered, out or cfg.output("blueprint_prompt"), llm, f"{cfg.abbrev}-blueprint-answer.md")
 
@@ -103,7 +102,6 @@ def merge(
 ) -> None:
     """Render the merge prompt, or (--substitute FILE) rewrite spec-stack terms and report the rest."""
     from specpipe.generate import render_merge, repo_path, substitute_file, write_inventory
-    from specpipe.templating import TemplateInputError
 
     cfg = config_or_exit(config)
     if substitute is not None:
@@ -130,6 +128,6 @@ def merge(
         write_inventory(cfg.path(cfg.codebase), inv, cfg.output("inventory_md"), cfg.inventory_tokens)
     try:
         rendered = render_merge(cfg, spec_path, doc_paths, inv, cfg.output("integrated_spec"))
-    except TemplateInputError as exc:
+    except ValueError as exc:  # a TemplateInputError, or a spec that is not UTF-8 text
         raise fail(str(exc)) from None
     _write(cfg, rendered, out or cfg.output("merge_prompt"), llm, f"{cfg.abbrev}-integrated-spec-answer.md")

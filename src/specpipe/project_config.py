@@ -12,6 +12,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from specpipe.text_input import InputError, read_text
+
 CONFIG_NAME = "specpipe.toml"
 # abbrev becomes part of output file names, so it must not carry a path ("../x") or spaces.
 ABBREV = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
@@ -97,8 +99,10 @@ def load_config(path: Path | None) -> ProjectConfig:
         if not path.is_file():
             return ProjectConfig()
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        data = tomllib.loads(read_text(path))
+    except InputError as exc:
+        raise ConfigError(str(exc)) from None
+    except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
     flat = {
         **data.get("project", {}),

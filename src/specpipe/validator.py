@@ -19,6 +19,7 @@ from specpipe.plan_model import Plan, prompt_field_lines, read_context
 from specpipe.prompt_render import PromptRenderer
 from specpipe.spec_model import Spec
 from specpipe.spec_parser import REQ_HEADING, REQ_MENTION
+from specpipe.text_input import InputError, read_text
 from specpipe.tokens import estimate_tokens
 
 PLACEHOLDER = re.compile(r"\{\{\s*[A-Z][A-Z0-9_]*\s*\}\}")
@@ -219,7 +220,11 @@ def _prompt_files(
                 Finding(str(plan_path), lines.get((p.id, "file"), 0), "PROMPT_MISSING", "warning", msg)
             )
         else:
-            text = path.read_text(encoding="utf-8")
+            try:
+                text = read_text(path)
+            except InputError as exc:
+                out.append(Finding(str(path), 1, "PROMPT_UNREADABLE", "error", str(exc)))
+                continue
             tokens = estimate_tokens(text)
             try:
                 current = renderer.render(plan, p) == text

@@ -141,3 +141,20 @@ def test_lines_describing_a_replacement_are_neither_reported_nor_rewritten() -> 
     rewritten, counts = apply_substitutions(text, table)
     assert rewritten.splitlines()[:4] == text.splitlines()[:4]
     assert rewritten.splitlines()[4] == "Queries go through the existing client." and counts == {"Prisma": 1}
+
+
+@pytest.mark.integration
+def test_latin1_config_and_merge_spec(tmp_path: Path) -> None:
+    cfg = tmp_path / "specpipe.toml"
+    cfg.write_bytes(b'[project]\nname = "Caf\xe9"\n')
+    assert f"{cfg}:2: not UTF-8" in clean_exit(run("status", "--config", str(cfg)), 2)
+    spec = tmp_path / "spec.md"
+    spec.write_bytes(b"# T\n\xff\n")
+    doc = tmp_path / "doc.md"
+    doc.write_text("# Doc\n")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "specpipe.toml").write_text('[project]\nname = "X"\n')  # inventory stays in tmp_path
+    args = ["merge", str(spec), "--doc", str(doc), "--out", str(tmp_path / "m.md")]
+    out = clean_exit(run(*args, "--config", str(project / "specpipe.toml")), 2)
+    assert f"{spec}:2: not UTF-8" in out
