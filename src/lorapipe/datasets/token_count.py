@@ -10,15 +10,16 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lorapipe.contract.conversation import Example
 from lorapipe.datasets.inspect import inspect_dataset
+from lorapipe.datasets.length_stats import LengthStats
 from lorapipe.datasets.problems import ProblemLog
 from lorapipe.datasets.render import render_encoded
 from lorapipe.datasets.report import DatasetReport, RenderedExample, TokenStats
-from lorapipe.datasets.stats import histogram, padding_stats, percentiles
 from lorapipe.errors import LorapipeError
 from lorapipe.settings import Settings, get_settings
 
@@ -29,12 +30,23 @@ if TYPE_CHECKING:
 
 
 class TokenCounter:
-    """Encodes examples in batches (the Rust tokenizer then uses several threads) and counts them."""
+    """Encodes examples in batches and counts them, in memory that does not grow with the file.
 
-    BATCH = 64
+    A batch is encoded on a worker thread while the caller reads the next one: the Rust tokenizer
+    releases the GIL and spreads a batch over the cores, so reading, parsing and counting overlap it.
+    One batch is in flight at a time, and results are counted in file order.
+    """
+
+    BATCH = 256
 
     def __init__(
-        self, tokenizer: PreTrainedTokenizerBase, name: str, max_length: int, samples: int, log: ProblemLog
+        self,
+        tokenizer: PreTrainedTokenizerBase,
+        name: str,
+        max_length: int,
+        samples: int,
+        log: ProblemLog,
+        batch_size: int = 8,
     ) -> None:
         from lorapipe.models.encoding import encode_examples
 
@@ -42,24 +54,51 @@ class TokenCounter:
         self.tok, self.name, self.max_length, self.want_samples = tokenizer, name, max_length, samples
         self.log = log
         self.pending: list[Example] = []
-        self.lengths: list[int] = []
-        self.total = self.trained = self.before = 0
+        self.lengths = LengthStats(batch_size, max_length)
+        self.total = self.trained = 0
         self.over = self.truncated = self.dropped = self.unfit = 0
         self.samples: list[RenderedExample] = []
+        self._pool: ThreadPoolExecutor | None = None
+        self._inflight: tuple[list[Example], Future[list[EncodedExample]]] | None = None
 
     def add(self, ex: Example) -> None:
         self.pending.append(ex)
         if len(self.pending) >= self.BATCH:
-            self.flush()
+            self._submit()
 
     def flush(self) -> None:
+        """Encode and count everything added so far."""
+        self._submit()
+        self._collect()
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def _submit(self) -> None:
         batch, self.pending = self.pending, []
-        for ex, enc in zip(batch, self.encode(self.tok, batch, self.max_length), strict=True):
+        previous = self._inflight
+        self._inflight = None
+        if batch:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="token-count")
+            self._inflight = (batch, self._pool.submit(self._encode, batch))
+        if previous is not None:
+            self._count_batch(*previous)
+
+    def _collect(self) -> None:
+        if self._inflight is not None:
+            self._count_batch(*self._inflight)
+            self._inflight = None
+
+    def _encode(self, batch: list[Example]) -> list[EncodedExample]:
+        return list(self.encode(self.tok, batch, self.max_length, batch_size=len(batch)))
+
+    def _count_batch(self, batch: list[Example], done: Future[list[EncodedExample]]) -> None:
+        for ex, enc in zip(batch, done.result(), strict=True):
             self._count(ex, enc)
 
     def _count(self, ex: Example, enc: EncodedExample) -> None:
-        self.lengths.append(enc.original_length)
-        self.before += enc.original_length
+        self.lengths.add(enc.original_length)
         where: dict[str, Any] = {"record": ex.record, "line": ex.line}
         if enc.original_length > self.max_length:
             self.over += 1
@@ -89,23 +128,26 @@ class TokenCounter:
             self.samples.append(render_encoded(self.tok, ex.id, enc.input_ids, enc.labels))
 
     def stats(self, batch_size: int) -> TokenStats:
+        if batch_size != self.lengths.batch_size:
+            raise ValueError(
+                f"padding was counted for batch_size {self.lengths.batch_size}, not {batch_size}"
+            )
+        lengths = self.lengths
         return TokenStats(
             tokenizer=self.name,
             max_length=self.max_length,
             total=self.total,
             trained=self.trained,
             trained_share=round(self.trained / self.total, 4) if self.total else 0.0,
-            total_before_truncation=self.before,
-            percentiles=percentiles(self.lengths),
-            mean=round(self.before / len(self.lengths), 1) if self.lengths else 0.0,
-            histogram=histogram(self.lengths, self.max_length),
+            total_before_truncation=lengths.sum,
+            percentiles=lengths.percentiles(),
+            mean=lengths.mean(),
+            histogram=lengths.histogram(),
             over_max_length=self.over,
             truncated=self.truncated,
             dropped_messages=self.dropped,
             unfit=self.unfit,
-            padding=padding_stats(
-                [min(n, self.max_length) for n in self.lengths], batch_size, self.max_length
-            ),
+            padding=lengths.padding(),
         )
 
 
@@ -134,7 +176,8 @@ def inspect_with_tokens(
     log = ProblemLog(keep=keep_problems)
     counter = None
     if tokenizer is not None:
-        counter = TokenCounter(tokenizer, model or type(tokenizer).__name__, max_length, samples, log)
+        name = model or type(tokenizer).__name__
+        counter = TokenCounter(tokenizer, name, max_length, samples, log, batch_size=batch_size)
     return inspect_dataset(
         source, format=format, counter=counter, batch_size=batch_size, progress=progress, log=log
     )

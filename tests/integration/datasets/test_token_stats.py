@@ -61,3 +61,31 @@ def test_truncation_drops_history_and_keeps_every_target(qwen_tokenizer) -> None
     # Every kept example keeps its whole target, so trained tokens only fall by the skipped ones.
     assert t.trained <= full.trained and (t.unfit > 0 or t.trained == full.trained)
     assert short.problem_counts["too_long"] == t.over_max_length
+
+
+@pytest.mark.parametrize("max_length", [512, 1024, 4096])
+def test_streamed_statistics_equal_those_of_every_encoded_length(  # type: ignore[no-untyped-def]
+    qwen_tokenizer, max_length: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report's figures equal the list-based ones computed from each example's own encoding,
+    with batches of 5 encoded on the worker thread while the next ones are read (44 examples)."""
+    from lorapipe.datasets import stats
+    from lorapipe.datasets.token_count import TokenCounter
+    from lorapipe.models.encoding import encode_examples
+
+    monkeypatch.setattr(TokenCounter, "BATCH", 5)
+    report = inspect_with_tokens(
+        EQ12, tokenizer=qwen_tokenizer, max_length=max_length, samples=0, batch_size=4
+    )
+    t = report.tokens
+    assert t is not None
+    encoded = list(encode_examples(qwen_tokenizer, iter_examples(EQ12), max_length))
+    lengths = [e.original_length for e in encoded]
+    kept = [e for e in encoded if e.fits]
+    assert t.total == sum(e.length for e in kept) and t.trained == sum(e.trained_tokens for e in kept)
+    assert t.total_before_truncation == sum(lengths) and t.mean == round(sum(lengths) / len(lengths), 1)
+    assert t.percentiles == stats.percentiles(lengths)
+    assert t.histogram == stats.histogram(lengths, max_length)
+    assert t.padding == stats.padding_stats([min(n, max_length) for n in lengths], 4, max_length)
+    assert t.truncated == sum(e.truncated and e.fits for e in encoded)
+    assert t.unfit == sum(not e.fits for e in encoded)
