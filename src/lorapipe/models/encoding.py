@@ -235,7 +235,7 @@ def _result(
     return EncodedExample(
         input_ids=encoded.ids,
         labels=encoded.labels,
-        trained_tokens=sum(1 for x in encoded.labels if x != IGNORE_INDEX),
+        trained_tokens=len(encoded.labels) - encoded.labels.count(IGNORE_INDEX),
         dropped_messages=dropped,
         truncated=dropped > 0,
         fits=fits,
