@@ -1,7 +1,7 @@
 """One pass over a dataset file: read, validate, count tokens with the base model's tokenizer, report.
 
 Memory stays flat in the file size: examples are processed one at a time; what is kept per example
-is a few integers (lengths) and a 64-bit content digest for duplicate detection.
+is a 64-bit content digest and its record for duplicate detection (:mod:`.digests`, at most 32 bytes).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from lorapipe.contract.conversation import Example
+from lorapipe.datasets.digests import DigestIndex
 from lorapipe.datasets.jsonstream import ByteSource
 from lorapipe.datasets.problems import ProblemLog
 from lorapipe.datasets.readers import ReadSummary, normalise_format, read_examples
@@ -65,7 +66,7 @@ def inspect_dataset(
     format = normalise_format(format)  # a bad name fails before any work
     summary = ReadSummary(log=log or ProblemLog(keep=keep_problems))
     log = summary.log
-    digests: dict[int, int] = {}  # 64-bit prefix of the content digest -> first record
+    digests = DigestIndex()  # 64-bit prefix of the content digest -> first record
     roles: Counter[str] = Counter()
     meta: dict[str, Counter[str]] = {}
     chars = trained_chars = messages = 0
@@ -73,17 +74,15 @@ def inspect_dataset(
         raw = stack.enter_context(Path(source).open("rb")) if isinstance(source, str | Path) else source
         hashing = _Hashing(raw)
         for ex in read_examples(hashing, summary, format=format, progress=progress):
-            digest = int(ex.content_hash()[:16], 16)
-            if digest in digests:
+            first = digests.first_seen(int(ex.content_hash()[:16], 16), ex.record)
+            if first is not None:
                 log.warning(
                     "duplicate",
-                    f"example {ex.id} is an exact duplicate of record {digests[digest]}",
+                    f"example {ex.id} is an exact duplicate of record {first}",
                     suggestion="remove duplicates: they over-weight one example",
                     record=ex.record,
                     line=ex.line,
                 )
-            else:
-                digests[digest] = ex.record
             for m in ex.messages:
                 roles[m.role] += 1
                 chars += len(m.content)
