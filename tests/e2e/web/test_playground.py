@@ -137,6 +137,7 @@ def test_playground_streams_base_and_adapter_side_by_side(
     )
     assert below["y"] >= top["y"] + top["height"]
     assert top["x"] >= 0 and top["x"] + top["width"] <= PHONE["width"]
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # no sideways scroll
     phone.screenshot(path="/tmp/lorapipe-web-playground-phone.png", full_page=True)
     context.close()
     assert not blocked, blocked
