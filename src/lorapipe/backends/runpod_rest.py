@@ -84,7 +84,10 @@ class RunpodRest:
             if delay is None:
                 break
             self.sleep(delay)
-        raise CapacityError(f"RunPod did not answer {what}: {last}", hint="it is retried later")
+        raise CapacityError(
+            f"RunPod did not answer {what}: {last}",
+            hint="check the network and RunPod's status, then try again (a job retries by itself)",
+        )
 
     def _checked(self, what: str, response: httpx.Response) -> httpx.Response:
         if response.status_code < 400:
