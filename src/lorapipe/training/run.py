@@ -218,7 +218,12 @@ def run(
     elif val_set.features and world == 1:
         trainer.evaluate()  # step 0: the base model's loss, so the adapter's gain is measured
     events.stage("training")
-    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    if checkpoint is not None and int(checkpoint.name.rsplit("-", 1)[-1]) >= callback.total_steps:
+        # Stopped after its last step (during the final eval or the save): nothing is left to train, and
+        # transformers' loop would run one step past max_steps before it checks (5.24).
+        _finished_from(trainer, model, checkpoint)
+    else:
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     if cancel.requested:
         saved = progress.last_checkpoint  # named as the checkpoint events name it: inside the output folder
         raise Cancelled(checkpoint=str(Path(saved).relative_to(out_dir)) if saved else None)
@@ -407,6 +412,15 @@ def _latest_checkpoint(folder: Path) -> Path | None:
 
 def _step_of(checkpoint: str | None) -> int | None:
     return int(checkpoint.rsplit("-", 1)[-1]) if checkpoint else None
+
+
+def _finished_from(trainer: Any, model: Any, checkpoint: Path) -> None:
+    """Take a checkpoint saved at the last step as the trained result: its adapter weights and the
+    trainer's state (step, epoch, log history) as they were when it was saved."""
+    from transformers import TrainerState
+
+    trainer.state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
+    _load_best_adapter(model, checkpoint)
 
 
 def _load_best_adapter(model: Any, checkpoint: Path) -> None:

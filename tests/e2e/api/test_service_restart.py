@@ -73,4 +73,8 @@ def test_sigkilled_service_resumes_the_job_from_its_checkpoint(service: Service)
     assert any("attempt_lost" in m and "from the last checkpoint" in m for m in messages), messages
     second = messages[messages.index(next(m for m in messages if m.startswith("running: attempt 2"))) :]
     steps = [int(m.split()[1].split("/")[0]) for m in second if re.match(r"Step \d+/\d+: training loss", m)]
-    assert steps and steps[0] > 4 and steps[-1] == 12, second
+    # How far the first attempt got before the restart depends on the machine's speed: the second one
+    # trains what is left after the checkpoint it resumed from (nothing, when that was the last step),
+    # never a step before the first checkpoint and never one past max_steps.
+    assert all(4 < step <= 12 for step in steps), second
+    assert not steps or steps[-1] == 12, second
