@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from fake_runpod_rest import FakeRunpodRest
+from job_reads import JobReads
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,7 +24,7 @@ from lorapipe.db import create_engine_for, make_sessionmaker, session_scope
 from lorapipe.db.accounts import User
 from lorapipe.db.costs import CostRecord
 from lorapipe.db.ids import new_id
-from lorapipe.db.jobs import Attempt, Job, JobEvent
+from lorapipe.db.jobs import Job
 from lorapipe.db.migrate import upgrade
 from lorapipe.services.costs import record_pending_costs
 from lorapipe.services.file_uploads import upload_file
@@ -42,7 +43,7 @@ IMAGE = "ghcr.io/example/lorapipe-worker:0.1.0"
 
 
 @dataclass
-class PodService:
+class PodService(JobReads):
     fake: FakeRunpodRest
     settings: Settings
     sessions: sessionmaker[Session]
@@ -65,25 +66,6 @@ class PodService:
         )
         with self.sessions() as s:
             return create_job(s, self.objects, self.settings, owner_id=self.owner_id, request=request).id
-
-    def job(self, job_id: str) -> Job:
-        with self.sessions() as s:
-            job = s.get(Job, job_id)
-            assert job is not None
-            s.expunge(job)
-            return job
-
-    def attempts(self, job_id: str) -> list[Attempt]:
-        with self.sessions() as s:
-            rows = list(s.scalars(select(Attempt).where(Attempt.job_id == job_id).order_by(Attempt.number)))
-            s.expunge_all()
-            return rows
-
-    def events(self, job_id: str) -> list[JobEvent]:
-        with self.sessions() as s:
-            rows = list(s.scalars(select(JobEvent).where(JobEvent.job_id == job_id).order_by(JobEvent.seq)))
-            s.expunge_all()
-            return rows
 
     def costs(self, job_id: str) -> list[CostRecord]:
         """The job's cost lines, after booking ended attempts (what the service's outbox loop does)."""

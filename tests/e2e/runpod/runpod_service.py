@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from job_reads import JobReads
 from runpod_stack import GPU, RunpodStack, everything_captured
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,7 +33,7 @@ TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 
 
 @dataclass
-class RunpodService:
+class RunpodService(JobReads):
     """One service replica's moving parts, wired to one fake RunPod endpoint."""
 
     stack: RunpodStack
@@ -62,25 +63,6 @@ class RunpodService:
         )
         with self.sessions() as s:
             return create_job(s, self.objects, self.settings, owner_id=self.owner_id, request=request).id
-
-    def job(self, job_id: str) -> Job:
-        with self.sessions() as s:
-            job = s.get(Job, job_id)
-            assert job is not None
-            s.expunge(job)
-            return job
-
-    def attempts(self, job_id: str) -> list[Attempt]:
-        with self.sessions() as s:
-            rows = list(s.scalars(select(Attempt).where(Attempt.job_id == job_id).order_by(Attempt.number)))
-            s.expunge_all()
-            return rows
-
-    def events(self, job_id: str) -> list[JobEvent]:
-        with self.sessions() as s:
-            rows = list(s.scalars(select(JobEvent).where(JobEvent.job_id == job_id).order_by(JobEvent.seq)))
-            s.expunge_all()
-            return rows
 
     def messages(self, job_id: str) -> list[str]:
         return [e.message for e in self.events(job_id)]
