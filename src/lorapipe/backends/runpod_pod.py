@@ -32,12 +32,11 @@ from typing import Any
 
 from lorapipe.backends.base import PollResult, Submission, event_lines
 from lorapipe.backends.runpod_answers import worker_error
+from lorapipe.backends.runpod_input import events_key, worker_input
 from lorapipe.backends.runpod_pod_admission import missing_configuration, resolve_gpu, tier
 from lorapipe.backends.runpod_rest import RunpodRest
 from lorapipe.contract.events import ExitCode
-from lorapipe.contract.serverless import ServerlessInput
-from lorapipe.contract.spec import TrainingJobSpec
-from lorapipe.errors import CapacityError, ConfigError, LorapipeError, NotFoundError, StorageError
+from lorapipe.errors import CapacityError, ConfigError, LorapipeError, NotFoundError
 from lorapipe.settings import Settings
 from lorapipe.storage import ObjectStore
 
@@ -92,35 +91,17 @@ class RunpodPodBackend:
 
     # --- submit -------------------------------------------------------------------------------------
 
-    def _job_input(self, submission: Submission, events_key: str) -> dict[str, Any]:
-        spec = TrainingJobSpec.parse(submission.spec).model_dump(mode="json")
-        for field in ("dataset", "validation"):
-            if spec.get(field):
-                key = self.objects.key_of(spec[field]["uri"])
-                try:
-                    url = self.objects.presigned_url(key, expires_s=self.settings.runpod_presign_s)
-                except StorageError:
-                    url = spec[field]["uri"]  # a store the pod opens with its own credentials
-                spec[field] = {**spec[field], "uri": url}
-        spec["model_cache_dir"] = None  # the pod's network volume, not the service's cache
-        payload = ServerlessInput(
-            attempt_id=submission.attempt_id,
-            spec=TrainingJobSpec.parse(spec),
-            resume=submission.resume,
-            events_uri=self.objects.url_for(events_key),
-        )
-        return payload.model_dump(mode="json")
-
     def pod_request(self, submission: Submission) -> dict[str, Any]:
         """The ``PodCreateInput`` of one attempt."""
         s = self.settings
-        events_key = f"runs/{submission.job_id}/{submission.attempt_id}/events.jsonl"
         env = {"LORAPIPE_STORAGE_URL": s.resolved_storage_url, **s.runpod_pod_env}
         if s.runpod_storage_secret:  # RunPod puts the secret's value in the pod: no credential in the request
             env["LORAPIPE_STORAGE_OPTIONS"] = secret_ref(s.runpod_storage_secret)
         elif s.storage_options:
             env["LORAPIPE_STORAGE_OPTIONS"] = json.dumps(s.storage_options)
-        env["LORAPIPE_WORKER_POD_JOB"] = json.dumps(self._job_input(submission, events_key))
+        env["LORAPIPE_WORKER_POD_JOB"] = json.dumps(
+            worker_input(submission, self.objects, s.runpod_presign_s)
+        )
         body: dict[str, Any] = {
             "name": pod_name(s.runpod_service_id, submission.job_id, submission.attempt_id),
             "imageName": s.runpod_worker_image,
@@ -164,7 +145,7 @@ class RunpodPodBackend:
             "pod_id": pod_id,
             "seq": 0,
             "created_at": time.time(),
-            "events_key": f"{run}/events.jsonl",
+            "events_key": events_key(submission),
             "result_key": f"{run}/result.json",
             "billing": {"gpu_count": body["gpuCount"], "tier": tier(self.settings), "pod_id": pod_id},
         }

@@ -38,10 +38,9 @@ import httpx
 from lorapipe.backends.base import PollResult, Submission, event_lines
 from lorapipe.backends.runpod_admission import missing_configuration
 from lorapipe.backends.runpod_answers import events_of, reason, short, worker_error
+from lorapipe.backends.runpod_input import events_key, worker_input
 from lorapipe.contract.events import ExitCode
-from lorapipe.contract.serverless import ServerlessInput
-from lorapipe.contract.spec import TrainingJobSpec
-from lorapipe.errors import CapacityError, ConfigError, LorapipeError, StorageError
+from lorapipe.errors import CapacityError, ConfigError, LorapipeError
 from lorapipe.settings import Settings
 from lorapipe.storage import ObjectStore
 
@@ -101,35 +100,10 @@ class RunpodServerlessBackend:
 
     # --- lifecycle --------------------------------------------------------------------------------
 
-    def _worker_input(self, submission: Submission) -> dict[str, Any]:
-        spec = TrainingJobSpec.parse(submission.spec).model_dump(mode="json")
-        spec["dataset"] = self._presigned(spec["dataset"])
-        if spec.get("validation"):
-            spec["validation"] = self._presigned(spec["validation"])
-        # The worker caches models on its network volume: the service's own cache path means nothing there.
-        spec["model_cache_dir"] = None
-        events = f"runs/{submission.job_id}/{submission.attempt_id}/events.jsonl"
-        payload = ServerlessInput(
-            attempt_id=submission.attempt_id,
-            spec=TrainingJobSpec.parse(spec),
-            resume=submission.resume,
-            events_uri=self.objects.url_for(events),
-        )
-        return payload.model_dump(mode="json")
-
-    def _presigned(self, ref: dict[str, Any]) -> dict[str, Any]:
-        """The dataset as a short-lived HTTPS URL when the store can sign one (no credentials travel);
-        else its store URL, which the worker opens with its own credentials."""
-        try:
-            key = self.objects.key_of(ref["uri"])
-            return {**ref, "uri": self.objects.presigned_url(key, expires_s=self.settings.runpod_presign_s)}
-        except (StorageError, LorapipeError):
-            return ref
-
     def submit(self, submission: Submission) -> dict[str, Any]:
         timeout_s = submission.timeout_s or self.settings.runpod_max_execution_s
         body = {
-            "input": self._worker_input(submission),
+            "input": worker_input(submission, self.objects, self.settings.runpod_presign_s),
             "policy": {
                 "executionTimeout": int(timeout_s * 1000),
                 "ttl": int((timeout_s + self.settings.runpod_queue_ttl_s) * 1000),
@@ -151,7 +125,7 @@ class RunpodServerlessBackend:
             "queued": True,
             # RunPod enforces the job's time limit (executionTimeout) from when a worker starts the run.
             "timed_by_provider": True,
-            "events_key": f"runs/{submission.job_id}/{submission.attempt_id}/events.jsonl",
+            "events_key": events_key(submission),
             "adapter_key": f"runs/{submission.job_id}/{submission.attempt_id}/adapter/manifest.json",
             "billing": self._billing({}),
         }
