@@ -16,7 +16,6 @@ Length: the recipe is kept in one file on purpose (STYLE: a training loop read t
 
 from __future__ import annotations
 
-import math
 import shutil
 import time
 from dataclasses import dataclass
@@ -25,26 +24,26 @@ from typing import Any
 
 from lorapipe.contract.config import TrainingConfig
 from lorapipe.contract.spec import TrainingJobSpec
-from lorapipe.errors import ConfigError, DatasetError, ObjectNotFoundError
+from lorapipe.errors import ConfigError, DatasetError
 from lorapipe.models.references import hub_revision
 from lorapipe.settings import Settings
 from lorapipe.training import artifacts
 from lorapipe.training.adapter import (
-    Hardware,
     add_adapter,
     load_base_model,
     pick_hardware,
     trainable_parameters,
 )
+from lorapipe.training.arguments import planned_steps, training_arguments
 from lorapipe.training.callbacks import (
     PROGRESS_FILE,
     EarlyStopping,
     EngineTrainer,
     EventsCallback,
     Progress,
-    peak_memory_bytes,
     restore_progress,
 )
+from lorapipe.training.checkpoints import finished_from, latest_checkpoint, load_adapter_weights, step_of
 from lorapipe.training.data import (
     EncodedSet,
     EpochBatchOrder,
@@ -71,6 +70,7 @@ from lorapipe.training.fetch import (
 )
 from lorapipe.training.generation import generate_samples
 from lorapipe.training.store_sync import CheckpointMirror, fetch_latest_checkpoint, upload_artifacts
+from lorapipe.training.summary import dataset_facts, run_summary
 
 CHECKPOINTS = "checkpoints"
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
@@ -166,14 +166,14 @@ def run(
     stage_done("tokenizing")
 
     # 4-5. evaluating, training -------------------------------------------------------------------
-    checkpoint = _latest_checkpoint(out_dir / CHECKPOINTS) if resume else None
+    checkpoint = latest_checkpoint(out_dir / CHECKPOINTS) if resume else None
     if resume and checkpoint is None and spec.output.checkpoint_uri:  # a fresh machine: fetch the newest
         checkpoint = fetch_latest_checkpoint(spec.output.checkpoint_uri, out_dir / CHECKPOINTS, settings)
     progress = Progress(world_size=world, sharding="single" if world == 1 else "ddp")
     callback = EventsCallback(events, progress, cancel, out_dir)
     trainer = EngineTrainer(
         model=model,
-        args=_training_arguments(
+        args=training_arguments(
             config,
             hw,
             out_dir / CHECKPOINTS,
@@ -212,16 +212,16 @@ def run(
         events.warning(
             "no_checkpoint", "--resume given but no checkpoint exists; starting from the beginning"
         )
-    callback.total_steps = _planned_steps(config, len(train_set.features), world)
+    callback.total_steps = planned_steps(config, len(train_set.features), world)
     if checkpoint is not None:
         restore_progress(checkpoint, progress)
     elif val_set.features and world == 1:
         trainer.evaluate()  # step 0: the base model's loss, so the adapter's gain is measured
     events.stage("training")
-    if checkpoint is not None and int(checkpoint.name.rsplit("-", 1)[-1]) >= callback.total_steps:
+    if checkpoint is not None and (step_of(str(checkpoint)) or 0) >= callback.total_steps:
         # Stopped after its last step (during the final eval or the save): nothing is left to train, and
         # transformers' loop would run one step past max_steps before it checks (5.24).
-        _finished_from(trainer, model, checkpoint)
+        finished_from(trainer, model, checkpoint)
     else:
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     if cancel.requested:
@@ -249,16 +249,16 @@ def run(
     if not main_process:
         return RunResult(out_dir=out_dir, manifest={}, summary={}, model=model)
     if best:
-        _load_best_adapter(model, Path(best))
+        load_adapter_weights(model, Path(best))
     model.save_pretrained(out_dir, **({"state_dict": adapter_state} if fsdp else {}))
     artifacts.name_base_model(out_dir / "adapter_config.json", base_model, hub_revision(model_ref(spec)))
     tokenizer.save_pretrained(out_dir)
     if not fsdp:
         samples = generate_samples(model, tokenizer, val_examples or train_examples, config, hw)
     artifacts.write_samples(out_dir / "samples.json", samples)
-    summary = _summary(trainer, progress, train_set, val_set, efficiency, trainable, total)
+    summary = run_summary(trainer, progress, train_set, val_set, efficiency, trainable, total)
     summary["final_adapter_step"] = (
-        _step_of(trainer.state.best_model_checkpoint)
+        step_of(trainer.state.best_model_checkpoint)
         if (config.final_adapter == "best" and trainer.state.best_model_checkpoint)
         else trainer.state.global_step
     )
@@ -280,7 +280,7 @@ def run(
             "base_model": base_model,
             "config": config.model_dump(mode="json"),
             "hardware": {"device": hw.device, "precision": hw.precision, "attention": hw.attention},
-            "dataset": _dataset_facts(train_file, val_file, train_set, val_set, efficiency),
+            "dataset": dataset_facts(train_file, val_file, train_set, val_set, efficiency),
             "metrics": summary,
             "timings_s": timings,
             "metadata": dict(spec.metadata),
@@ -339,147 +339,11 @@ def _early_stopping(
     return [EarlyStopping(events, progress, config.early_stopping_patience, config.early_stopping_threshold)]
 
 
-def _planned_steps(config: TrainingConfig, n_examples: int, world: int = 1) -> int:
-    if config.max_steps:
-        return config.max_steps
-    per_epoch = max(
-        1, math.ceil(math.ceil(n_examples / (config.batch_size * world)) / config.gradient_accumulation_steps)
-    )
-    return math.ceil(per_epoch * config.epochs)
-
-
-def _training_arguments(
-    config: TrainingConfig, hw: Hardware, out: Path, *, has_validation: bool, eval_on_start: bool = False
-) -> Any:
-    from transformers import TrainingArguments
-
-    interval = "steps" if config.eval_steps else "epoch"
-    save_steps = config.save_steps or config.eval_steps
-    return TrainingArguments(
-        output_dir=str(out),
-        per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
-        learning_rate=config.learning_rate,
-        lr_scheduler_type=config.lr_scheduler,
-        warmup_steps=config.warmup_ratio,
-        weight_decay=config.weight_decay,
-        max_grad_norm=config.max_grad_norm,
-        optim=config.optimizer,
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps or -1,
-        logging_steps=config.logging_steps,
-        logging_nan_inf_filter=False,  # a NaN must surface, not be averaged away
-        eval_strategy=interval if has_validation else "no",
-        eval_on_start=eval_on_start,
-        eval_steps=config.eval_steps,
-        save_strategy="steps" if save_steps else "epoch",
-        save_steps=save_steps or 500,
-        save_total_limit=config.keep_checkpoints,
-        metric_for_best_model="eval_loss" if has_validation else None,
-        greater_is_better=False,
-        bf16=hw.precision == "bf16",
-        fp16=hw.precision == "fp16",
-        use_cpu=hw.device == "cpu",
-        activation_checkpointing=config.gradient_checkpointing,
-        activation_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
-        seed=config.seed,
-        data_seed=config.seed,
-        report_to=[],
-        disable_tqdm=True,
-        remove_unused_columns=False,
-        dataloader_num_workers=0,
-        # The best adapter is picked by us (_load_best_adapter): the Trainer's own reload would also
-        # demand save/eval step alignment for runs whose final adapter is the last one.
-        load_best_model_at_end=False,
-    )
-
-
 def _world_size() -> int:
     """Processes training together (1 unless started by ``accelerate launch``)."""
     from accelerate import PartialState
 
     return int(PartialState().num_processes)
-
-
-def _latest_checkpoint(folder: Path) -> Path | None:
-    if not folder.is_dir():
-        return None
-    found = [p for p in folder.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
-    complete = [p for p in found if (p / "trainer_state.json").exists()]  # a kill mid-save leaves no state
-    return max(complete, key=lambda p: int(p.name.split("-")[-1]), default=None)
-
-
-def _step_of(checkpoint: str | None) -> int | None:
-    return int(checkpoint.rsplit("-", 1)[-1]) if checkpoint else None
-
-
-def _finished_from(trainer: Any, model: Any, checkpoint: Path) -> None:
-    """Take a checkpoint saved at the last step as the trained result: its adapter weights and the
-    trainer's state (step, epoch, log history) as they were when it was saved."""
-    from transformers import TrainerState
-
-    trainer.state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
-    _load_best_adapter(model, checkpoint)
-
-
-def _load_best_adapter(model: Any, checkpoint: Path) -> None:
-    """Put the best checkpoint's adapter weights into ``model`` (the base is frozen, so only these differ)."""
-    from peft import set_peft_model_state_dict
-    from safetensors.torch import load_file
-
-    weights = checkpoint / "adapter_model.safetensors"
-    if not weights.exists():
-        raise ObjectNotFoundError(f"the best checkpoint ({checkpoint.name}) has no adapter weights")
-    set_peft_model_state_dict(model, load_file(str(weights)))
-
-
-def _summary(
-    trainer: Any,
-    progress: Progress,
-    train: EncodedSet,
-    val: EncodedSet,
-    efficiency: float,
-    trainable: int,
-    total: int,
-) -> dict[str, Any]:
-    history = trainer.state.log_history
-    train_losses = [h["loss"] for h in history if "loss" in h]
-    evals = progress.evals
-    elapsed = max(progress.train_seconds or (time.monotonic() - progress.started), 1e-9)
-    return {
-        "steps": trainer.state.global_step,
-        "epochs": round(trainer.state.epoch or 0.0, 4),
-        "train_loss_first": train_losses[0] if train_losses else None,
-        "train_loss_last": train_losses[-1] if train_losses else None,
-        "eval_loss_before": evals[0]["eval_loss"] if evals else None,
-        "eval_loss_after": evals[-1]["eval_loss"] if evals else None,
-        "perplexity_before": evals[0]["perplexity"] if evals else None,
-        "perplexity_after": evals[-1]["perplexity"] if evals else None,
-        "best_eval_loss": min((e["eval_loss"] for e in evals), default=None),
-        "evals": evals,
-        "trained_tokens": progress.trained_tokens,
-        "tokens_per_s": round((progress.trained_tokens - progress.start_tokens) / elapsed, 2),
-        "train_seconds": round(elapsed, 3),
-        "train_cpu_seconds": round(progress.train_cpu_seconds or 0.0, 3),
-        "padding_efficiency": round(efficiency, 4),
-        "peak_memory_bytes": peak_memory_bytes(),
-        "trainable_parameters": trainable,
-        "total_parameters": total,
-    }
-
-
-def _dataset_facts(
-    train_file: Path, val_file: Path | None, train: EncodedSet, val: EncodedSet, efficiency: float
-) -> dict[str, Any]:
-    return {
-        "train_sha256": artifacts.sha256_file(train_file),
-        "validation_sha256": artifacts.sha256_file(val_file) if val_file else None,
-        "train": train.stats(),
-        "validation": val.stats(),
-        "train_example_ids": train.ids,
-        "padding_efficiency": round(efficiency, 4),
-    }
 
 
 def clean_work(out_dir: Path) -> None:
