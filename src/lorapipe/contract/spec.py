@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lorapipe.contract.config import TrainingConfig, config_problems
 from lorapipe.errors import ConfigError
@@ -71,12 +71,50 @@ class OutputRef(BaseModel):
         return v
 
 
+class EvaluationRef(BaseModel):
+    """What an evaluation job measures: a finished adapter against its base, on the spec's data."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    adapter_uri: str = Field(
+        min_length=1,
+        description="fsspec URL (or path) of a finished adapter folder, its manifest.json included; every "
+        "file is checked against the manifest's sha256 after download.",
+    )
+    held_out: bool = Field(
+        default=True,
+        description="True: evaluate on the validation file, or on the part of the training data the "
+        "training run held out (same split, seed and validation_split); False: on every example of "
+        "`dataset`.",
+    )
+    generate: int = Field(
+        default=8, ge=0, le=200, description="Held-out prompts both models answer for the end-of-turn check."
+    )
+    max_new_tokens: int = Field(
+        default=128,
+        ge=1,
+        le=4096,
+        description="A reply that has not ended within this many tokens fails the end-of-turn check.",
+    )
+
+    @field_validator("adapter_uri")
+    @classmethod
+    def _no_credentials(cls, v: str) -> str:
+        if "://" in v and urlsplit(v).password:
+            raise ValueError("URL carries a password; use worker credentials instead")
+        return v
+
+
 class TrainingJobSpec(BaseModel):
-    """Everything the engine needs to run one job."""
+    """Everything the engine needs to run one job: a training run, or (``task="evaluate"``) the
+    evaluation of a finished adapter, which every backend runs the same way."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     version: Literal[1] = Field(default=SPEC_VERSION, description="Spec schema version (1).")
+    task: Literal["train", "evaluate"] = Field(
+        default="train", description="train: train an adapter; evaluate: measure `evaluation.adapter_uri`."
+    )
     job_id: str = Field(description="Job id (letters, digits, '_', '.', '-'; up to 128 characters).")
     model: str = Field(
         min_length=1, description="Base model: catalogue id, local folder, or Hugging Face hub id."
@@ -103,6 +141,9 @@ class TrainingJobSpec(BaseModel):
     metadata: dict[str, str] = Field(
         default_factory=dict, description="Free labels carried into the manifest (suffix, user labels)."
     )
+    evaluation: EvaluationRef | None = Field(
+        default=None, description="The adapter to evaluate; required when task is evaluate, else absent."
+    )
 
     @field_validator("job_id")
     @classmethod
@@ -118,6 +159,12 @@ class TrainingJobSpec(BaseModel):
         if bad:
             raise ValueError(f"keys {bad} look like secrets; secrets never travel in the job spec")
         return v
+
+    @model_validator(mode="after")
+    def _task_matches(self) -> TrainingJobSpec:
+        if (self.task == "evaluate") != (self.evaluation is not None):
+            raise ValueError("`evaluation` is required when task is 'evaluate' and absent otherwise")
+        return self
 
     @classmethod
     def load(cls, path: str | Path) -> TrainingJobSpec:

@@ -109,6 +109,18 @@ def _run(args: argparse.Namespace) -> int:
     error: LorapipeError | None = None
     try:
         spec = TrainingJobSpec.load(args.spec)
+        if spec.task == "evaluate":  # one process: a forward pass per batch needs no sharding
+            from lorapipe.training.evaluate import evaluate
+
+            summary = evaluate(spec, args.out, events, cancel=cancel)
+            events.emit(
+                "result",
+                status="succeeded",
+                exit_code=int(ExitCode.SUCCESS),
+                manifest="manifest.json",
+                metrics=summary,
+            )
+            return _finish(record, ExitCode.SUCCESS, None)
         if world == 1 and record is None:  # the process that owns the run: one process, or supervise N
             from lorapipe.settings import Settings
             from lorapipe.training.distributed import plan_run
