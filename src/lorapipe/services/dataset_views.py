@@ -23,6 +23,14 @@ from lorapipe.settings import Settings
 from lorapipe.storage import ByteSource, ObjectStore
 
 MAX_EXAMPLES_PAGE = 50
+DATASET_SORTS: dict[str, Any] = {
+    "name": Dataset.name,
+    "status": Dataset.status,
+    "size": Dataset.size_bytes,
+    "created": Dataset.created_at,
+}
+"""Columns a dataset list sorts by."""
+DatasetSort = Literal["name", "-name", "status", "-status", "size", "-size", "created", "-created"]
 
 
 class DatasetPublic(BaseModel):
@@ -118,15 +126,19 @@ def list_datasets(
     q: str | None = None,
     limit: int = 20,
     offset: int = 0,
+    sort: DatasetSort = "-created",
 ) -> Page[DatasetPublic]:
-    """The owner's live datasets newest first, optionally of one status and with ``q`` in the name
+    """The owner's live datasets (newest first unless ``sort`` says otherwise: a column of
+    :data:`DATASET_SORTS`, ``-`` for descending), optionally of one status and with ``q`` in the name
     (any case), with the total over all pages."""
     query = select(Dataset).where(Dataset.owner_id == owner_id, Dataset.deleted_at.is_(None))
     if status is not None:
         query = query.where(Dataset.status == status.value)
     if q:
         query = query.where(func.lower(Dataset.name).contains(q.lower(), autoescape=True))
-    query = query.order_by(Dataset.created_at.desc(), Dataset.id.desc())
+    column = DATASET_SORTS[sort.removeprefix("-")]
+    order = column.desc() if sort.startswith("-") else column.asc()
+    query = query.order_by(order, Dataset.created_at.desc(), Dataset.id.desc())
     rows, total = rows_with_total(session, query, limit=limit, offset=offset)
     return Page[DatasetPublic].of(
         [DatasetPublic.from_row(r) for r in rows], total=total, limit=limit, offset=offset

@@ -1,9 +1,13 @@
-"""``POST /v1/files``: a ``fine-tune`` upload stored and validated into a dataset, with its file record."""
+"""``POST /v1/files``: a ``fine-tune`` upload stored and validated into a dataset, with its file record; and
+the file record of a dataset uploaded through ``/api/datasets`` (or the dashboard), so that its ``ds_`` id
+names a training file too."""
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lorapipe.db.datasets import Dataset
 from lorapipe.db.ids import new_id
 from lorapipe.db.jobs import FileObject
 from lorapipe.services.datasets import create_dataset_from_upload
@@ -54,6 +58,38 @@ def upload_file(
     )
     session.add(row)
     session.commit()
+    return row
+
+
+def file_of_dataset(session: Session, dataset: Dataset) -> FileObject:
+    """The live ``fine-tune`` file record of ``dataset`` (made now when it has none, e.g. a dataset
+    uploaded through ``/api/datasets``); the caller commits. The dataset's status decides the file's,
+    as an upload through ``/v1/files`` does."""
+    row = session.scalar(
+        select(FileObject)
+        .where(
+            FileObject.owner_id == dataset.owner_id,
+            FileObject.dataset_id == dataset.id,
+            FileObject.deleted_at.is_(None),
+        )
+        .order_by(FileObject.created_at)
+        .limit(1)
+    )
+    if row is not None:
+        return row
+    ready = dataset.status == "ready"
+    row = FileObject(
+        id=new_id("file"),
+        owner_id=dataset.owner_id,
+        filename=clean_filename(dataset.filename or dataset.name),
+        purpose="fine-tune",
+        bytes=dataset.size_bytes or 0,
+        status="processed" if ready else "error",
+        status_details=None if ready else (dataset.error_message or f"dataset is {dataset.status}"),
+        dataset_id=dataset.id,
+    )
+    session.add(row)
+    session.flush()
     return row
 
 

@@ -36,13 +36,16 @@ from lorapipe.jobs import store
 from lorapipe.jobs.transition import transition
 from lorapipe.models.references import check_model_reference
 from lorapipe.services.budgets import check_job_estimate
-from lorapipe.services.datasets import canonical_key
+from lorapipe.services.datasets import canonical_key, get_dataset
 from lorapipe.services.estimates import estimate_dataset_run
+from lorapipe.services.file_uploads import file_of_dataset
 from lorapipe.services.job_requests import CreateJobRequest, Hyperparameters
 from lorapipe.settings import Settings
 from lorapipe.storage import ObjectStore
 
 log = logging.getLogger(__name__)
+DATASET_PREFIX = "ds_"
+"""How a dataset id starts (:func:`lorapipe.db.datasets.new_dataset_id`); file ids start ``file-``."""
 
 
 def _data_ref(session: Session, objects: ObjectStore, owner_id: str, file_id: str, param: str) -> DataRef:
@@ -61,6 +64,31 @@ def _data_ref(session: Session, objects: ObjectStore, owner_id: str, file_id: st
             param=param,
         )
     return DataRef(uri=objects.url_for(canonical_key(dataset.id)))
+
+
+def _file_id(session: Session, owner_id: str, ident: str, param: str) -> str:
+    """A file id for ``ident``: a dataset id (``ds_…``, as ``/api/datasets`` and the dashboard name an
+    upload) answers its dataset's file record, made on first use; a file id is kept as it is."""
+    if not ident.startswith(DATASET_PREFIX):
+        return ident
+    try:
+        dataset = get_dataset(session, owner_id, ident)
+    except NotFoundError:
+        raise NotFoundError(f"no file or dataset with id {ident!r}", param=param) from None
+    return file_of_dataset(session, dataset).id
+
+
+def _with_file_ids(session: Session, owner_id: str, request: CreateJobRequest) -> CreateJobRequest:
+    """``request`` with dataset ids replaced by their file ids: the job records a file, whichever id named it."""
+    validation = request.validation_file
+    return request.model_copy(
+        update={
+            "training_file": _file_id(session, owner_id, request.training_file, "training_file"),
+            "validation_file": _file_id(session, owner_id, validation, "validation_file")
+            if validation
+            else None,
+        }
+    )
 
 
 def _frozen_estimate(
@@ -158,6 +186,7 @@ def create_job(
     # A catalogued, cached or hub-known model, or a folder the operator allows: never any server path,
     # and an unknown id is refused now rather than failing in the engine after taking a slot.
     model = check_model_reference(request.model, settings, param="model")
+    request = _with_file_ids(session, owner_id, request)
     dataset = _data_ref(session, objects, owner_id, request.training_file, "training_file")
     validation = (
         _data_ref(session, objects, owner_id, request.validation_file, "validation_file")

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from lorapipe.web.auth import LoginRequired, login_redirect
+from lorapipe.web.error_pages import install_page_errors
 from lorapipe.web.pages import router
 from lorapipe.web.playground import router as playground_router
 from lorapipe.web.security import SecurityHeaders
@@ -26,4 +27,5 @@ def mount_dashboard(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(playground_router)
     app.add_exception_handler(LoginRequired, login_redirect)
+    install_page_errors(app)  # after the API's handlers, which it wraps
     app.add_middleware(SecurityHeaders)

@@ -4,8 +4,9 @@ per concept, the same objects), and renders a template; none writes."""
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from importlib import resources
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
@@ -15,12 +16,12 @@ from lorapipe.contract.config import PRESET_NAMES
 from lorapipe.contract.job_states import JobStatus
 from lorapipe.db.accounts import User
 from lorapipe.db.datasets import DatasetStatus
-from lorapipe.errors import LorapipeError, NotFoundError
+from lorapipe.errors import LorapipeError, NotFoundError, UserError
 from lorapipe.models.catalog import list_models
 from lorapipe.services import adapters as adapter_service
 from lorapipe.services import dataset_views, job_views
 from lorapipe.services.adapter_files import FileDownload
-from lorapipe.services.dataset_views import DatasetPublic, ExamplePublic
+from lorapipe.services.dataset_views import DatasetPublic, DatasetSort, ExamplePublic
 from lorapipe.services.stats import dashboard_stats
 from lorapipe.web.deps import DB, PageUser, State
 from lorapipe.web.report_view import histogram_bars
@@ -29,6 +30,9 @@ from lorapipe.web.security import safe_next
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(resources.files("lorapipe.web") / "templates"))
 PAGE = 20
+DEFAULT_COUNT_MODEL = "Qwen/Qwen3-8B"
+"""Tokenizer an upload is counted with unless the user picks another (every Qwen3 size shares it)."""
+S = TypeVar("S", bound=enum.StrEnum)
 SAMPLE_EXAMPLES = 2
 
 
@@ -65,6 +69,18 @@ def _duration(seconds: float | None) -> str:
 
 
 templates.env.filters.update(when=_when, size=_size, number=_number, duration=_duration)
+
+
+def status_filter(kind: type[S], value: str) -> S | None:
+    """A list's status filter: empty is "any" (what the form's first option sends); an unknown value
+    is a :class:`UserError` (answered with a styled page)."""
+    if not value:
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        names = ", ".join(s.value for s in kind)
+        raise UserError(f"status={value!r} is not a status; use one of {names}", param="status") from None
 
 
 def render(request: Request, name: str, user: User, **context: Any) -> HTMLResponse:
@@ -106,12 +122,14 @@ def datasets(
     request: Request,
     db: DB,
     user: PageUser,
-    status: DatasetStatus | None = None,
+    status: Annotated[str, Query(max_length=32)] = "",
     q: Annotated[str | None, Query(max_length=255)] = None,
+    sort: DatasetSort = "-created",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> HTMLResponse:
+    chosen = status_filter(DatasetStatus, status)
     listing = dataset_views.list_datasets(
-        db, user.id, status=status, q=q, limit=PAGE, offset=(page - 1) * PAGE
+        db, user.id, status=chosen, q=q, sort=sort, limit=PAGE, offset=(page - 1) * PAGE
     )
     return render(
         request,
@@ -119,10 +137,22 @@ def datasets(
         user,
         listing=listing,
         page=page,
-        status=status.value if status else "",
+        status=status,
         q=q or "",
+        sort=sort,
         statuses=[s.value for s in DatasetStatus],
+        **_upload_choices(),
     )
+
+
+def _upload_choices() -> dict[str, Any]:
+    """The upload panel's "count tokens with" choices: every catalogued model, Qwen3 8B chosen."""
+    return {"count_models": list_models(), "default_count_model": DEFAULT_COUNT_MODEL}
+
+
+@router.get("/ui/datasets/upload", response_class=HTMLResponse)
+def dataset_upload(request: Request, user: PageUser) -> HTMLResponse:
+    return render(request, "dataset_upload.html", user, **_upload_choices())
 
 
 def _sample_examples(db: DB, state: State, user: User, dataset: DatasetPublic) -> list[ExamplePublic]:
@@ -154,6 +184,8 @@ def dataset_detail(request: Request, state: State, db: DB, user: PageUser, datas
         examples=[] if report and report.samples else _sample_examples(db, state, user, dataset),
         models=[spec.id for spec in list_models()],
         presets=PRESET_NAMES,
+        # Set by the upload page: the page starts counting with this model (static/dataset.js).
+        auto_count=request.query_params.get("count", "")[:255],
     )
 
 
@@ -162,11 +194,11 @@ def jobs(
     request: Request,
     db: DB,
     user: PageUser,
-    status: JobStatus | None = None,
+    status: Annotated[str, Query(max_length=32)] = "",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> HTMLResponse:
     listing = job_views.list_jobs_with_progress(
-        db, user.id, status=status, limit=PAGE, offset=(page - 1) * PAGE
+        db, user.id, status=status_filter(JobStatus, status), limit=PAGE, offset=(page - 1) * PAGE
     )
     return render(
         request,
@@ -174,7 +206,7 @@ def jobs(
         user,
         listing=listing,
         page=page,
-        status=status.value if status else "",
+        status=status,
         statuses=[s.value for s in JobStatus],
     )
 

@@ -61,6 +61,18 @@ def test_an_invalid_upload_shows_located_problems(page: Any, server: LiveServer,
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"messages":[{"role":"user","content":"hi"}]}\n{"messages": [nope\n', "utf-8")
     page.set_input_files("#upload-file", str(broken))
+    # The browser's pre-check finds the broken line before anything is sent.
+    page.wait_for_selector("#precheck.bad")
+    assert "line 2" in page.inner_text("#precheck")
+    assert page.locator("#upload-form button[type=submit]").is_disabled()
+    # What only the server sees (no trained reply anywhere) is reported by line on the dataset page.
+    unusable = tmp_path / "unusable.jsonl"
+    unusable.write_text(
+        '{"messages":[{"role":"user","content":"hi"}]}\n{"messages":[{"role":"user","content":"ho"}]}\n',
+        "utf-8",
+    )
+    page.set_input_files("#upload-file", str(unusable))
+    page.wait_for_selector("#precheck.ok")
     page.click("#upload-form button[type=submit]")
     page.wait_for_url("**/ui/datasets/ds_*")
     assert page.locator("[role=alert]").first.is_visible()

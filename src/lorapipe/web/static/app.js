@@ -1,4 +1,4 @@
-// lorapipe dashboard: the API key, authenticated fetches, and the page actions (upload, rename,
+// lorapipe dashboard: the API key, authenticated fetches, and the page actions (rename,
 // delete, cancel). Plain JS, no build step. The key lives in localStorage (for fetch) and in a
 // SameSite=Strict cookie (so page loads know the user); writes only ever use the bearer header.
 "use strict";
@@ -67,47 +67,6 @@ function initLogin() {
     }
     lp.saveKey(value);
     location.href = form.dataset.next || "/ui/";
-  });
-}
-
-// XMLHttpRequest rather than fetch: it reports upload progress. The body is the file itself.
-function initUpload() {
-  const form = document.getElementById("upload-form");
-  if (!form) return;
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const file = form.elements.file.files[0];
-    if (!file) return;
-    const name = form.elements.name.value.trim() || file.name;
-    const bar = document.getElementById("upload-progress");
-    const status = document.getElementById("upload-status");
-    const query = new URLSearchParams({ name, filename: file.name });
-    const xhr = new XMLHttpRequest();
-    xhr.open("POST", "/api/datasets?" + query.toString());
-    if (lp.key()) xhr.setRequestHeader("Authorization", "Bearer " + lp.key());
-    xhr.setRequestHeader("Content-Type", "application/octet-stream");
-    bar.hidden = false;
-    bar.value = 0;
-    xhr.upload.onprogress = (e) => {
-      if (e.lengthComputable) bar.value = Math.round((100 * e.loaded) / e.total);
-      status.textContent = e.loaded >= e.total ? "Validating…" : `Uploading… ${bar.value} %`;
-    };
-    xhr.onload = () => {
-      let body = {};
-      try { body = JSON.parse(xhr.responseText); } catch (_) { /* not JSON */ }
-      if (xhr.status === 401) return lp.toLogin();
-      if (xhr.status >= 400) {
-        bar.hidden = true;
-        status.textContent = "Upload refused: " + ((body.error && body.error.message) || xhr.statusText);
-        status.classList.add("error");
-        return;
-      }
-      location.href = "/ui/datasets/" + body.id;
-    };
-    xhr.onerror = () => { status.textContent = "Upload failed: the connection broke."; };
-    status.classList.remove("error");
-    status.textContent = "Uploading…";
-    xhr.send(file);
   });
 }
 
@@ -191,7 +150,8 @@ async function runAction(button) {
     await lp.api(base + id, { method: "PATCH", headers: json, body: JSON.stringify({ name }) });
     location.reload();
   } else if (action === "delete-dataset" || action === "delete-adapter") {
-    if (!confirm("Delete it? It disappears from lists; jobs keep their record.")) return;
+    // The adapter page asks in the page itself (its "Delete for good" button is the confirmation).
+    if (action === "delete-dataset" && !confirm("Delete it? It disappears from lists; jobs keep their record.")) return;
     const dataset = action === "delete-dataset";
     await lp.api((dataset ? "/api/datasets/" : "/api/adapters/") + id, { method: "DELETE" });
     location.href = dataset ? "/ui/datasets" : "/ui/adapters";
@@ -200,6 +160,8 @@ async function runAction(button) {
     await lp.api(`/api/jobs/${id}/cancel`, { method: "POST" });
     button.hidden = true;
     lp.flash("Cancel requested.");
+  } else if (accountActions[action]) {
+    await accountActions[action](button);
   }
 }
 
@@ -210,8 +172,9 @@ document.addEventListener("click", (event) => {
 });
 
 document.addEventListener("DOMContentLoaded", () => {
+  initShell();
+  initAccountForms();
   initLogin();
-  initUpload();
   initTokens();
   initEstimate();
 });
