@@ -25,6 +25,10 @@ def inventory(
     ] = None,
     out: Annotated[Path | None, typer.Option(help="JSON output (the digest goes next to it as .md)")] = None,
     budget: Annotated[int | None, typer.Option(min=1, help="tokens for the markdown digest")] = None,
+    app_dir: Annotated[
+        str | None,
+        typer.Option("--app", help="app folder inside the codebase (default: the one with most routes)"),
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Scan a codebase: JSON inventory plus a ranked markdown digest within a token budget."""
@@ -36,7 +40,14 @@ def inventory(
         raise fail(f"codebase folder not found: {root}")
     json_path = out or cfg.output("inventory_json")
     md_path = json_path.with_suffix(".md") if out else cfg.output("inventory_md")
-    inv = write_inventory(root, json_path, md_path, budget or cfg.inventory_tokens)
+    try:
+        inv = write_inventory(root, json_path, md_path, budget or cfg.inventory_tokens, app_dir)
+    except ValueError as exc:  # an --app folder that does not exist
+        raise fail(str(exc)) from None
+    app = inv["app"]
+    if app["root"] != "." or app["ignored"]:
+        ignored = f"; ignored {', '.join(app['ignored'])}" if app["ignored"] else ""
+        typer.echo(f"app {app['root']}: {app['reason']}{ignored}")
     typer.echo(
         f"{json_path}: {inv['file_count']} files, {len(inv['routes'])} routes, "
         f"{len(inv['database']['tables'])} tables, {len(inv['auth']['helpers'])} auth helpers, "

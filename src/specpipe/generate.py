@@ -28,9 +28,11 @@ def repo_path(cfg: ProjectConfig, path: Path) -> str:
     return Path(os.path.relpath(path.resolve(), cfg.root.resolve())).as_posix()
 
 
-def write_inventory(codebase: Path, json_path: Path, md_path: Path, budget: int) -> dict[str, Any]:
-    """Scan ``codebase``; write the JSON inventory and its markdown digest; return the inventory."""
-    inv = scan_codebase(codebase)
+def write_inventory(
+    codebase: Path, json_path: Path, md_path: Path, budget: int, app: str | None = None
+) -> dict[str, Any]:
+    """Scan ``codebase`` (its app folder ``app``, or the one picked); write JSON and digest; return it."""
+    inv = scan_codebase(codebase, app)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(inv, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     md_path.write_text(render_digest(inv, budget), encoding="utf-8")
@@ -43,24 +45,10 @@ def _digest(cfg: ProjectConfig, inventory_json: Path) -> str:
 
 
 def area_mapping(inv: dict[str, Any]) -> list[dict[str, str]]:
-    """For each infrastructure area, the existing thing the new module USES (from the inventory)."""
+    """For each infrastructure area, the existing thing the new module USES, with its evidence."""
+    from specpipe.inventory.decisions import decisions
 
-    def names(items: list[dict[str, Any]], key: str = "signature", limit: int = 3) -> str:
-        return ", ".join(f"`{i[key]}` (`{i['file']}`)" for i in items[:limit])
-
-    db = inv["database"]
-    api_files = sorted({r["file"] for r in inv["routes"] if r["kind"] == "api"})
-    rows = [
-        ("Authentication", names(inv["auth"]["helpers"]) or ", ".join(inv["auth"]["providers"])),
-        ("Database access", ", ".join(f"{c['kind']} client `{c['file']}`" for c in db["clients"][:2])),
-        ("Database schema", ", ".join(f"`{m['dir']}` ({m['naming']})" for m in db["migrations"])),
-        ("File storage", names(inv["storage"]["helpers"]) or ", ".join(inv["storage"]["providers"])),
-        ("API routes", f"the existing route layout, e.g. `{api_files[0]}`" if api_files else ""),
-        ("UI components", ", ".join(inv["ui"]["libraries"])),
-        ("Data fetching / state", ", ".join(inv["state"]["libraries"])),
-        ("Tests", ", ".join(inv["tests"]["frameworks"])),
-    ]
-    return [{"area": area, "use": use} for area, use in rows if use]
+    return decisions(inv)
 
 
 def _load(inventory_json: Path) -> dict[str, Any]:
@@ -77,6 +65,7 @@ def render_blueprint(cfg: ProjectConfig, spec: Path, codebase: Path, inventory_j
             "project_name": cfg.name,
             "spec_path": repo_path(cfg, spec),
             "codebase_path": repo_path(cfg, codebase),
+            "app_root": _load(inventory_json).get("app", {}).get("root", "."),
             "inventory_json_path": repo_path(cfg, inventory_json),
             "inventory_digest": _digest(cfg, inventory_json),
             "area_mapping": area_mapping(_load(inventory_json)),

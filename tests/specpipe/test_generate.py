@@ -70,11 +70,8 @@ def test_blueprint_embeds_the_inventory_with_repo_relative_paths(project: Path) 
     text = (project / "specpipe-out" / "rep-blueprint-prompt.md").read_text()
     assert "not a comparison of two" in text and "Build it separately" in text
     assert "`async requireUser()` in `src/lib/auth.ts:12`" in text
-    assert (
-        "| Authentication | `async getUser()` (`src/lib/auth.ts`), `async requireUser()` (`src/lib/auth.ts`) |"
-        in text
-    )
-    assert "| Database access | supabase client `src/lib/supabase/server.ts`" in text
+    assert "| Authentication | `async requireUser()` from `src/lib/auth.ts:12`; also `getUser`" in text
+    assert "| Database access | `createClient()` from `src/lib/supabase/server.ts` (supabase, server)" in text
     assert "Existing codebase: `web`" in text and "`specpipe-out/rep-inventory.json`" in text
     assert str(project) not in text  # no absolute paths leak into the prompt
     assert 'spec says "Prisma" -> use the existing Supabase client' in text

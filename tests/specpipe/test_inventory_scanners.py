@@ -91,10 +91,20 @@ def test_sql_comments_constraints_and_quoted_names() -> None:
         "  constraint amount_positive check (amount > 0)\n"
         ");\n"
         "ALTER TABLE ONLY public.invoices ADD COLUMN IF NOT EXISTS paid_at timestamptz;\n"
+        "/* alter table invoices add column ghost int; */\n"
+        "alter table invoices add column a int, add b text, drop column if exists amount,\n"
+        "  add constraint c unique (a), rename column paid_at to settled_at;\n"
     )
-    tables, buckets = scan_sql(SourceFile("m.sql", sql))
-    assert tables == [("Invoices", ["id", "amount"], 2), ("invoices", ["paid_at"], 8)]
-    assert buckets == []
+    found = scan_sql(SourceFile("m.sql", sql))
+    assert found.tables == [("Invoices", ["id", "amount"], 2)]
+    assert [(c.table, c.action, c.column, c.new, c.line) for c in found.changes] == [
+        ("invoices", "add", "paid_at", "", 8),
+        ("invoices", "add", "a", "", 10),
+        ("invoices", "add", "b", "", 10),
+        ("invoices", "drop", "amount", "", 10),
+        ("invoices", "rename", "paid_at", "settled_at", 10),
+    ]
+    assert found.buckets == []
     assert scan_prisma(SourceFile("s.prisma", "// none\n")) == []
 
 
@@ -111,7 +121,14 @@ def test_alembic_constraints_are_not_columns(tmp_path: Path) -> None:
     inv = scan_codebase(root)
     assert inv["database"]["tables"][0]["columns"] == ["id", "name"]
     assert inv["database"]["migrations"] == [
-        {"dir": "db/migrations/versions", "count": 1, "naming": "NNNN_<name>.py"}
+        {
+            "dir": "db/migrations/versions",
+            "tool": "alembic",
+            "count": 1,
+            "naming": "NNNN_<name>.py",
+            "evidence": ["db/migrations/versions/0001_x.py"],
+            "confidence": "high",
+        }
     ]
 
 
@@ -126,13 +143,16 @@ export default function () {}
 @pytest.mark.unit
 def test_tree_sitter_reads_what_regexes_cut_short() -> None:
     pytest.importorskip("tree_sitter_typescript")
-    from specpipe.inventory.ts_parse import parse_declarations
+    from specpipe.inventory.ts_parse import parse_module
 
-    parsed = parse_declarations(TRICKY_TS, ".ts")
+    parsed = parse_module(TRICKY_TS, ".ts")
     assert parsed is not None
-    assert [(s.name, s.signature, s.line) for s in parsed[0]] == [
+    assert [(s.name, s.signature, s.line) for s in parsed.exports] == [
         ("load", "async load(id: string, opts = defaults(), cb = (x: number) => x)", 2),
         ("handler", "async handler(req: Request)", 3),
+        ("a", "a", 4),
+        ("b", "b", 4),
+        ("default", "default()", 5),
     ]
 
 

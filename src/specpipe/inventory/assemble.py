@@ -14,13 +14,16 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from specpipe.inventory import areas, env_and_tests
+from specpipe.inventory.app_root import choose_app
 from specpipe.inventory.files import SourceFile, walk
 from specpipe.inventory.js_scan import JS_SUFFIXES, JsFile, http_handlers, scan_js
 from specpipe.inventory.manifests import all_dependencies, parse_manifest
 from specpipe.inventory.py_scan import PyFile, scan_py
+from specpipe.inventory.roles import Roles
 from specpipe.inventory.sql_scan import scan_prisma, scan_sql
+from specpipe.inventory.symbols import Symbol
 
-INVENTORY_VERSION = 1
+INVENTORY_VERSION = 2
 LANGUAGES = {
     ".ts": "typescript",
     ".tsx": "typescript",
@@ -49,6 +52,10 @@ FRAMEWORKS = {
 }
 NEXT_APP_FILE = re.compile(r"^(?:src/)?app/(?:(.*)/)?(page|route)\.(?:ts|tsx|js|jsx)$")
 NEXT_PAGES_FILE = re.compile(r"^(?:src/)?pages/(.*)\.(?:ts|tsx|js|jsx)$")
+# Tests and migrations define public names nobody imports; they are not part of the export map.
+NOT_IMPORTED = re.compile(
+    r"(^|/)(tests?|__tests__|e2e)/|\.(test|spec)\.\w+$|(^|/)test_\w+\.py$|(^|/)(versions|migrations)/"
+)
 JS_RESOLVE = ("", ".ts", ".tsx", ".js", ".jsx", "/index.ts", "/index.tsx", "/index.js", "/index.jsx")
 
 
@@ -64,9 +71,13 @@ class Scan:
         self.py: dict[str, PyFile] = {
             f.path: p for f in self.files if f.suffix == ".py" and (p := scan_py(f))
         }
+        self.py_modules = {p.module: path for path, p in self.py.items()}
         self.sql = {f.path: scan_sql(f) for f in self.files if f.suffix == ".sql"}
         self.prisma = {f.path: scan_prisma(f) for f in self.files if f.suffix == ".prisma"}
+        self.aliases = self._aliases()
         self.importers = self._importers()
+        self.name_importers = self._name_importers()
+        self._expand_star_exports()
 
     def _aliases(self) -> dict[str, str]:
         """tsconfig ``paths`` aliases (``@/`` -> ``src/``); defaults to the Next.js convention."""
@@ -85,49 +96,105 @@ class Scan:
                 out[alias[:-1]] = posixpath.normpath(targets[0].rstrip("*").removeprefix("./")) + "/"
         return {k: ("" if v == "./" else v) for k, v in out.items()} or default
 
+    def resolve(self, path: str, spec: str) -> str | None:
+        """The file a JS/TS import specifier in ``path`` points to, when it is in the codebase."""
+        if spec.startswith("."):
+            base = posixpath.normpath(posixpath.join(posixpath.dirname(path), spec))
+        else:
+            base = next((t + spec[len(a) :] for a, t in self.aliases.items() if spec.startswith(a)), "")
+            if not base:
+                return None
+        hit = next((base + ext for ext in JS_RESOLVE if base + ext in self.by_path), None)
+        return hit if hit != path else None
+
+    def py_module_file(self, module: str) -> str | None:
+        """The file of a dotted Python module name, when it is in the codebase."""
+        return self.py_modules.get(module)
+
     def _importers(self) -> dict[str, int]:
         """How many other files import each file (the ranking signal, as in a repo map)."""
-        aliases = self._aliases()
-        modules = {p.module: path for path, p in self.py.items()}
         edges: set[tuple[str, str]] = set()
         for path, js in self.js.items():
             for spec in js.imports:
-                base = None
-                if spec.startswith("."):
-                    base = posixpath.normpath(posixpath.join(posixpath.dirname(path), spec))
-                else:
-                    base = next((t + spec[len(a) :] for a, t in aliases.items() if spec.startswith(a)), None)
-                if base is not None:
-                    hit = next((base + ext for ext in JS_RESOLVE if base + ext in self.by_path), None)
-                    if hit and hit != path:
-                        edges.add((path, hit))
+                hit = self.resolve(path, spec)
+                if hit:
+                    edges.add((path, hit))
         for path, py in self.py.items():
             for target in py.imports.values():
                 parts = target.split(".")
                 for k in (len(parts), len(parts) - 1):
-                    hit = modules.get(".".join(parts[:k]))
+                    hit = self.py_modules.get(".".join(parts[:k]))
                     if hit:
                         if hit != path:
                             edges.add((path, hit))
                         break
         return dict(Counter(dst for _src, dst in edges))
 
+    def _name_importers(self) -> Counter[tuple[str, str]]:
+        """How many files import each (file, exported name): which helper the app really calls."""
+        pairs: set[tuple[str, str, str]] = set()
+        for path, js in self.js.items():
+            for spec, imported in js.bindings.values():
+                target = self.resolve(path, spec)
+                if target and target in self.js and imported != "*":
+                    if imported == "default":
+                        imported = next((x.name for x in self.js[target].exports if x.default), "default")
+                    pairs.add((path, target, imported))
+        for path, py in self.py.items():
+            for target in py.imports.values():
+                module, _, name = target.rpartition(".")
+                hit = self.py_modules.get(module)
+                if hit and hit != path:
+                    pairs.add((path, hit, name))
+        return Counter((target, name) for _src, target, name in pairs)
 
-def scan_codebase(root: Path) -> dict[str, Any]:
-    """The inventory of ``root`` as a JSON-ready dict."""
-    s = Scan(root)
+    def _expand_star_exports(self) -> None:
+        """``export * from './x'``: the file re-exports every name ``x`` exports (transitively)."""
+
+        def names(path: str, seen: frozenset[str]) -> list[Symbol]:
+            js = self.js[path]
+            out = [x for x in js.exports]
+            for spec in js.star_sources:
+                target = self.resolve(path, spec)
+                if target and target in self.js and target not in seen:
+                    out += [
+                        Symbol(x.name, "reexport", x.line, x.name, source=spec)
+                        for x in names(target, seen | {target})
+                        if not x.default
+                    ]
+            return out
+
+        for path, js in self.js.items():
+            if js.star_sources:
+                have = {x.name for x in js.exports}
+                extra = [x for x in names(path, frozenset({path})) if x.name not in have]
+                line = next((x.line for x in js.exports), 1)
+                unique = {x.name: Symbol(x.name, "reexport", line, x.name, source=x.source) for x in extra}
+                js.exports = sorted([*js.exports, *unique.values()], key=lambda s: (s.line, s.name))
+
+
+def scan_codebase(root: Path, app: str | None = None) -> dict[str, Any]:
+    """The inventory of ``root`` (of its app folder ``app``, or the one picked) as a JSON-ready dict."""
+    choice = choose_app(root, app)
+    app_root = root / choice.root
+    if not app_root.is_dir():
+        raise ValueError(f"app folder not found: {app_root}")
+    s = Scan(app_root)
     langs = Counter(LANGUAGES[f.suffix] for f in s.files if f.suffix in LANGUAGES)
+    roles = Roles(s)
     return {
         "inventory_version": INVENTORY_VERSION,
         "codebase": root.resolve().name,
+        "app": choice.as_dict(),
         "file_count": len(s.files),
         "languages": dict(sorted(langs.items())),
         "manifests": s.manifests,
         "frameworks": frameworks(s),
         "routes": routes(s),
-        "database": areas.database(s),
-        "auth": areas.auth(s),
-        "storage": areas.storage(s),
+        "exports": exports(s),
+        "database": areas.database(s, roles),
+        "auth": areas.auth(s, roles),
+        "storage": areas.storage(s, roles),
         "ui": areas.ui(s),
         "state": areas.state(s),
         "env": env_and_tests.env(s),
@@ -137,6 +204,33 @@ def scan_codebase(root: Path) -> dict[str, Any]:
             for f, n in sorted(s.importers.items(), key=lambda x: (-x[1], x[0]))[:15]
         ],
     }
+
+
+def exports(s: Scan) -> list[dict[str, Any]]:
+    """Every module's exported names (JS/TS in every export form; Python public or ``__all__``)."""
+    out = []
+    for path, js in s.js.items():
+        if js.exports and not NOT_IMPORTED.search(path):
+            symbols = [
+                {"name": x.name, "kind": x.kind, "line": x.line, "signature": x.signature}
+                | ({"from": x.source} if x.source else {})
+                | ({"default": True} if x.default else {})
+                for x in js.exports
+            ]
+            out.append({"file": path, "importers": s.importers.get(path, 0), "symbols": symbols})
+    for path, py in s.py.items():
+        if NOT_IMPORTED.search(path):
+            continue
+        public = set(py.all_names) if py.all_names is not None else None
+        signatures = {x.name: x.signature for x in py.functions}
+        symbols = [
+            {"name": u.name, "kind": u.kind, "line": u.line, "signature": signatures.get(u.name, u.name)}
+            for u in sorted(py.units.values(), key=lambda u: (u.line, u.name))
+            if (u.name in public if public is not None else not u.name.startswith("_"))
+        ]
+        if symbols:
+            out.append({"file": path, "importers": s.importers.get(path, 0), "symbols": symbols})
+    return sorted(out, key=lambda m: m["file"])
 
 
 def frameworks(s: Scan) -> list[dict[str, Any]]:

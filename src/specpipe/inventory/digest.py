@@ -34,15 +34,29 @@ TITLES = {
 }
 
 
+def _importers(n: int) -> str:
+    return f"{n} importer{'' if n == 1 else 's'}"
+
+
 def _candidates(inv: dict[str, Any]) -> list[tuple[float, str, str]]:
     """(score, area, line) for every optional digest line."""
     out: list[tuple[float, str, str]] = []
     for h in inv["auth"]["helpers"]:
-        out.append(
-            (WEIGHTS["auth"] + h["importers"], "auth", f"- `{h['signature']}` in `{h['file']}:{h['line']}`")
+        line = (
+            f"- `{h['signature']}` in `{h['file']}:{h['line']}`: {h['does']} "
+            f"({_importers(h['importers'])}, {h['confidence']})"
         )
+        out.append((WEIGHTS["auth"] + h["importers"], "auth", line))
     for c in inv["database"]["clients"]:
-        line = f"- {c['kind']} client `{c['file']}`: {', '.join(f'`{e}`' for e in c['exports'])}"
+        line = (
+            f"- {c['kind']} {c['role']} client `{c['file']}:{c['line']}`: "
+            f"{', '.join(f'`{e}`' for e in c['exports'])} ({_importers(c['importers'])}, {c['confidence']})"
+            + (
+                f"; service-role (admin): {', '.join(f'`{e}`' for e in c['admin_exports'])}"
+                if c["admin_exports"]
+                else ""
+            )
+        )
         out.append((WEIGHTS["database"] + c["importers"], "database", line))
     for t in inv["database"]["tables"]:
         cols = ", ".join(t["columns"]) or "columns unknown"
@@ -52,7 +66,8 @@ def _candidates(inv: dict[str, Any]) -> list[tuple[float, str, str]]:
         where = (b["defined_in"] or b["used_in"])[0]
         out.append((WEIGHTS["storage"] + len(b["used_in"]), "storage", f"- bucket `{b['name']}` - `{where}`"))
     for h in inv["storage"]["helpers"]:
-        out.append((WEIGHTS["storage"] + h["importers"], "storage", f"- `{h['signature']}` in `{h['file']}`"))
+        line = f"- `{h['signature']}` in `{h['file']}:{h['line']}` ({_importers(h['importers'])}, {h['confidence']})"
+        out.append((WEIGHTS["storage"] + h["importers"], "storage", line))
     for r in inv["routes"]:
         bonus = 5 if r["kind"] == "api" else 0
         out.append(
@@ -79,9 +94,12 @@ def _header(inv: dict[str, Any]) -> list[str]:
         f"{f['name']} {f['version']}" + (f" ({f['router']} router)" if "router" in f else "")
         for f in inv["frameworks"]
     )
+    app = inv["app"]
     lines = [
         f"# Codebase inventory: {inv['codebase']}",
         "",
+        f"- App folder: `{app['root']}` ({app['reason']}); paths below are relative to it"
+        + (f"; ignored {', '.join(f'`{i}`' for i in app['ignored'])}" if app["ignored"] else ""),
         f"- Frameworks: {fw or 'none detected'}",
         f"- Languages: {', '.join(f'{k} ({v} files)' for k, v in inv['languages'].items()) or 'none'}",
         f"- Auth: {', '.join(inv['auth']['providers']) or 'none detected'}"
@@ -96,7 +114,10 @@ def _header(inv: dict[str, Any]) -> list[str]:
         f"- Tests: {', '.join(inv['tests']['frameworks']) or 'none detected'} ({inv['tests']['test_files']} files)",
     ]
     for m in inv["database"]["migrations"]:
-        lines.append(f"- Migrations: `{m['dir']}` ({m['count']} files, named `{m['naming']}`)")
+        lines.append(f"- Migrations: `{m['dir']}` ({m['tool']}, {m['count']} files, named `{m['naming']}`)")
+    if inv["database"]["sql_outside_migrations"]:
+        files = ", ".join(f"`{x['file']}`" for x in inv["database"]["sql_outside_migrations"])
+        lines.append(f"- SQL outside the migration folders (not migrations, not the schema): {files}")
     return lines
 
 

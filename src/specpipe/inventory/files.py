@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import functools
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,23 @@ SKIP_DIRS = frozenset(
     }
 )
 MAX_BYTES = 512_000  # larger files are generated or data, not code a module calls
+# Copies nobody runs: archive/, old/, backups/, web-old/, app.bak/, "src (copy)"; and packed ones.
+ARCHIVE_DIR = re.compile(
+    r"^_?(?:archived?|archives|old|backups?|bak)$|[-_. ](?:old|bak|backups?|archived?|copy)$|"
+    r"^(?:old|backups?|archived?)[-_. ]|\(copy\)$",
+    re.IGNORECASE,
+)
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tgz", ".tar.gz", ".gz", ".bz2", ".xz", ".7z", ".rar", ".bak", ".orig")
+
+
+def is_archive_dir(name: str) -> bool:
+    """Whether a folder name marks an old copy (``archive``, ``old``, ``web-backup``, ``x.bak``)."""
+    return bool(ARCHIVE_DIR.search(name))
+
+
+def is_archive_file(name: str) -> bool:
+    """Whether a file is a packed or backup copy (zip, tar, .bak)."""
+    return name.lower().endswith(ARCHIVE_SUFFIXES)
 
 
 @dataclass(frozen=True)
@@ -57,11 +75,13 @@ class SourceFile:
 
 
 def walk(root: Path) -> list[SourceFile]:
-    """Every readable text file under ``root`` below MAX_BYTES, sorted by path."""
+    """Every readable text file under ``root`` below MAX_BYTES, sorted by path; archives skipped."""
     found: list[SourceFile] = []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not is_archive_dir(d))
         for name in sorted(filenames):
+            if is_archive_file(name):
+                continue
             full = Path(dirpath) / name
             try:
                 if full.is_symlink() or full.stat().st_size > MAX_BYTES:

@@ -1,8 +1,8 @@
-"""Regex scan of JavaScript/TypeScript files: imports, exports with signatures, env names, Supabase use.
+"""Scan of JavaScript/TypeScript files: imports, exports with signatures, env names, Supabase use.
 
-Regexes, not a parser: they read the declaration forms real apps use (``export function``,
-``export const x = (...) =>``, ``export default function``) and ignore the rest. Comments are not
-stripped, so a commented-out export can show up; the inventory is a grounding aid, not a compiler.
+Exports and definitions come from tree-sitter (ts_parse); the usage facts (imports, env names,
+tables, buckets) are regexes over the text with comments blanked. Without the tree-sitter wheels,
+exports fall back to regexes that read the common declaration forms and trailing export lists.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass, field
 
 from specpipe.inventory.files import SourceFile
-from specpipe.inventory.symbols import Symbol
-from specpipe.inventory.ts_parse import parse_declarations
+from specpipe.inventory.symbols import Symbol, Unit
+from specpipe.inventory.ts_parse import parse_module
 
 JS_SUFFIXES = frozenset({".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs"})
 IMPORT = re.compile(
@@ -26,6 +26,7 @@ EXPORT_ARROW = re.compile(
 )
 EXPORT_CONST = re.compile(r"\bexport\s+(?:const|let)\s+(\w+)")
 EXPORT_TYPE = re.compile(r"\bexport\s+(?:type|interface)\s+(\w+)")
+EXPORT_LIST = re.compile(r"""\bexport\s+(?:type\s+)?\{([^}]*)\}\s*(?:from\s*['"]([^'"]+)['"])?""")
 EXPORT_CLASS = re.compile(r"\bexport\s+(?:default\s+)?class\s+(\w+)")
 ENV = re.compile(
     r"""\bprocess\.env\.([A-Z_][A-Z0-9_]*)|\bprocess\.env\[\s*['"]([A-Z_][A-Z0-9_]*)['"]|"""
@@ -56,6 +57,10 @@ class JsFile:
     buckets: list[tuple[str, int]] = field(default_factory=list)
     auth_calls: int = 0
     express_routes: list[tuple[str, str, int]] = field(default_factory=list)
+    text: str = ""  # comments blanked where tree-sitter read the file
+    units: dict[str, Unit] = field(default_factory=dict)
+    bindings: dict[str, tuple[str, str]] = field(default_factory=dict)  # local -> (module, name)
+    star_sources: list[str] = field(default_factory=list)
 
 
 def _params(raw: str | None) -> str:
@@ -64,11 +69,17 @@ def _params(raw: str | None) -> str:
 
 def scan_js(f: SourceFile) -> JsFile:
     """Scan one JS/TS source file."""
-    text = f.text
-    out = JsFile(f.path)
+    parsed = parse_module(f.text, f.suffix)
+    text = parsed.text if parsed is not None else f.text
+    out = JsFile(f.path, text=text)
     out.imports = sorted({m.group(1) for m in IMPORT.finditer(text)})
-    parsed = parse_declarations(text, f.suffix)
-    out.exports = parsed[0] if parsed is not None else regex_exports(f)
+    if parsed is not None:
+        out.exports, out.units = parsed.exports, parsed.units
+        out.bindings, out.star_sources = parsed.bindings, parsed.star_sources
+    else:
+        out.exports = regex_exports(f)
+        # Without a parser the whole file stands for each exported definition.
+        out.units = {s.name: Unit(s.name, s.kind, s.line, text) for s in out.exports}
     for m in ENV.finditer(text):
         name = next(g for g in m.groups() if g)
         out.env.append((name, f.line_of(m.start())))
@@ -108,6 +119,13 @@ def regex_exports(f: SourceFile) -> list[Symbol]:
             if m.group(1) not in seen:
                 seen.add(m.group(1))
                 exports.append(Symbol(m.group(1), kind, f.line_of(m.start()), m.group(1)))
+    for m in EXPORT_LIST.finditer(text):
+        for part in m.group(1).split(","):
+            name = part.split(" as ")[-1].strip()
+            if name and name not in seen:
+                seen.add(name)
+                kind = "reexport" if m.group(2) else "const"
+                exports.append(Symbol(name, kind, f.line_of(m.start()), name, source=m.group(2) or ""))
     return sorted(exports, key=lambda s: (s.line, s.name))
 
 

@@ -6,7 +6,7 @@ import ast
 from dataclasses import dataclass, field
 
 from specpipe.inventory.files import SourceFile
-from specpipe.inventory.symbols import Symbol
+from specpipe.inventory.symbols import Symbol, Unit
 
 ROUTE_METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
 COLUMN_CALLS = frozenset({"Column", "mapped_column"})
@@ -39,6 +39,8 @@ class PyFile:
     env: list[tuple[str, int]] = field(default_factory=list)
     calls: set[str] = field(default_factory=set)  # dotted names called anywhere, e.g. "boto3.client"
     s3_buckets: list[tuple[str, int]] = field(default_factory=list)
+    units: dict[str, Unit] = field(default_factory=dict)  # top-level defs, classes, instances
+    all_names: list[str] | None = None  # ``__all__`` when the module sets it
 
 
 def module_name(path: str) -> str:
@@ -88,17 +90,48 @@ def scan_py(f: SourceFile) -> PyFile | None:
             and (k := _const(node.slice))
         ):
             out.env.append((k, node.lineno))
+    lines = f.text.splitlines()
     for node in tree.body:
+        _unit(node, lines, out)
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             _function(node, out)
         elif isinstance(node, ast.ClassDef):
             _class(node, out)
+        elif isinstance(node, ast.Assign) and _dotted(node.targets[0]) == "__all__":
+            if isinstance(node.value, ast.List | ast.Tuple):
+                out.all_names = [c for e in node.value.elts if (c := _const(e))]
         elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
             ctor = _dotted(node.value.func).split(".")[-1]
             prefix = _const(_kw(node.value, "prefix") or _kw(node.value, "url_prefix"))
             if ctor in ("APIRouter", "Blueprint") and len(node.targets) == 1:
                 out.router_prefixes[_dotted(node.targets[0])] = prefix or ""
     return out
+
+
+def _source(node: ast.AST, lines: list[str]) -> str:
+    start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])  # type: ignore[attr-defined]
+    return "\n".join(lines[start - 1 : node.end_lineno])  # type: ignore[attr-defined]
+
+
+def _unit(node: ast.stmt, lines: list[str], out: PyFile) -> None:
+    """Record a top-level function, class (with its methods) or instance with its source."""
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        out.units[node.name] = Unit(node.name, "function", node.lineno, _source(node, lines))
+    elif isinstance(node, ast.ClassDef):
+        members = tuple(
+            (m.name, m.lineno, _source(m, lines))
+            for m in node.body
+            if isinstance(m, ast.FunctionDef | ast.AsyncFunctionDef)
+        )
+        out.units[node.name] = Unit(node.name, "class", node.lineno, _source(node, lines), members)
+    elif (
+        isinstance(node, ast.Assign)
+        and len(node.targets) == 1
+        and isinstance(node.targets[0], ast.Name)
+        and isinstance(node.value, ast.Call)
+    ):
+        name = node.targets[0].id
+        out.units[name] = Unit(name, "object", node.lineno, _source(node, lines))
 
 
 def _call(node: ast.Call, out: PyFile) -> None:
