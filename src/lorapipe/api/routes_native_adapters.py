@@ -1,4 +1,5 @@
-"""Native adapter routes: list, detail, download one file or all of them as a zip, rename, delete."""
+"""Native adapter routes: list, detail, download one file or all of them as a zip, rename, delete,
+evaluate."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from lorapipe.api.deps import DB, Caller, State
 from lorapipe.api.params import MAX_PATH_LENGTH, PRINTABLE, ResourceId
 from lorapipe.api.routes_native_deps import Limit, Offset, StreamCaller
-from lorapipe.services import adapters
+from lorapipe.services import adapters, evaluations
 from lorapipe.services.adapter_files import FileDownload
 from lorapipe.services.adapters import AdapterDetail, AdapterPublic
+from lorapipe.services.evaluations import EvaluationPublic, EvaluationRequest
 from lorapipe.services.public import Deleted, Page
 
 router = APIRouter(prefix="/adapters", tags=["adapters"])
@@ -82,3 +84,26 @@ def rename_adapter(db: DB, user: Caller, adapter_id: ResourceId, body: AdapterUp
 @router.delete("/{adapter_id}", summary="Delete an adapter (it leaves lists and /v1/models)")
 def delete_adapter(state: State, db: DB, user: Caller, adapter_id: ResourceId) -> Deleted:
     return adapters.delete_adapter(db, state.objects, user.id, adapter_id)
+
+
+@router.post(
+    "/{adapter_id}/evaluations",
+    status_code=201,
+    summary="Evaluate an adapter against its base (a job: held-out loss, perplexity, per category, end of turn)",
+)
+def create_evaluation(
+    state: State, db: DB, user: Caller, adapter_id: ResourceId, body: EvaluationRequest | None = None
+) -> EvaluationPublic:
+    return evaluations.create_evaluation(
+        db,
+        state.objects,
+        state.settings,
+        owner_id=user.id,
+        adapter_id=adapter_id,
+        request=body or EvaluationRequest(),
+    )
+
+
+@router.get("/{adapter_id}/evaluations", summary="An adapter's evaluations, newest first, with their results")
+def list_evaluations(db: DB, user: Caller, adapter_id: ResourceId) -> list[EvaluationPublic]:
+    return evaluations.list_evaluations(db, user.id, adapter_id)

@@ -1,12 +1,12 @@
-"""``lorapipe adapters``: list, show and download trained adapters (through the service API), and
-check one for serving with vLLM."""
+"""``lorapipe adapters``: list, show and download trained adapters (through the service API), evaluate
+one against its base, and check one for serving with vLLM."""
 
 from __future__ import annotations
 
 import json
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from lorapipe.cli.client import ApiError, connect
-from lorapipe.cli.train import fail
+from lorapipe.cli.train import fail, follow
 
 if TYPE_CHECKING:
     from lorapipe.services.adapter_check import AdapterCheck
@@ -276,3 +276,86 @@ def export(
     out.print(
         escape(done.stdout.strip().splitlines()[-1] if done.stdout.strip() else str(dest)), highlight=False
     )
+
+
+@app.command("eval")
+def evaluate(
+    adapter_id: Annotated[str, typer.Argument(help="An adapter id on the service.")],
+    dataset: Annotated[
+        Path | None,
+        typer.Option(
+            help="A dataset file to evaluate on, whole (uploaded first); default: the adapter's held-out split."
+        ),
+    ] = None,
+    backend: Annotated[str | None, typer.Option(help="Where to run it (default: where it trained).")] = None,
+    generate: Annotated[int, typer.Option(min=0, max=200, help="Prompts for the end-of-turn check.")] = 8,
+    max_new_tokens: Annotated[int, typer.Option(min=1, max=4096, help="A reply must end within this.")] = 128,
+    watch: Annotated[
+        bool | None,
+        typer.Option(help="Follow the evaluation job (default: on when the service is embedded)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the evaluation as one JSON object.")] = False,
+) -> None:
+    """Evaluate an adapter against its base: held-out loss and perplexity, per category, and the share
+    of replies that end within MAX_NEW_TOKENS. It runs as a job on a backend, like training."""
+    body: dict[str, object] = {"generate": generate, "max_new_tokens": max_new_tokens}
+    if backend:
+        body["backend"] = backend
+    try:
+        with connect() as client:
+            if dataset is not None:
+                file = client.upload_file(dataset)
+                err.print(f"uploaded {escape(dataset.name)} as {file['id']} ({file['status']})")
+                body["file"] = file["id"]
+            created = client.call("POST", f"/api/adapters/{adapter_id}/evaluations", json=body)
+            err.print(f"created evaluation {created['id']} (job {created['job_id']}, {created['status']})")
+            if watch is False or (watch is None and not client.embedded):
+                out.print(created["id"])
+                return
+            follow(client, created["job_id"])
+            found = client.call("GET", f"/api/adapters/{adapter_id}/evaluations")
+    except ApiError as exc:
+        raise fail(exc) from None
+    evaluation = next(e for e in found if e["id"] == created["id"])
+    if as_json:
+        print(json.dumps(evaluation, indent=2))
+    else:
+        _print_evaluation(evaluation)
+    raise typer.Exit(0 if evaluation["status"] == "succeeded" else 1)
+
+
+def _print_evaluation(evaluation: dict[str, Any]) -> None:
+    summary = evaluation.get("summary")
+    if not summary:
+        error = evaluation.get("error") or {}
+        err.print(
+            f"[bold red]evaluation {escape(evaluation['status'])}[/] {escape(str(error.get('message', '')))}"
+        )
+        return
+    table = Table("", "loss", "perplexity", "replies ended")
+    for who in ("base", "adapter"):
+        row = summary[who]
+        ended = row.get("ended_share")
+        table.add_row(
+            who,
+            _figure(row.get("loss")),
+            _figure(row.get("perplexity")),
+            "–" if ended is None else f"{ended:.0%}",
+        )
+    out.print(f"{summary['examples']} held-out example(s), {summary['tokens']} trained token(s)")
+    out.print(table)
+    for key, rows in (evaluation.get("categories") or {}).items():
+        by = Table(escape(key), "examples", "base loss", "adapter loss", "change")
+        for row in rows:
+            by.add_row(
+                escape(str(row["value"])),
+                str(row["examples"]),
+                _figure(row["base"]["loss"]),
+                _figure(row["adapter"]["loss"]),
+                _figure(row.get("loss_change")),
+            )
+        out.print(by)
+
+
+def _figure(value: object) -> str:
+    return f"{value:.4f}" if isinstance(value, int | float) else "–"

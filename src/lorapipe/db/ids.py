@@ -13,6 +13,7 @@ PREFIXES = {
     "event": "ftevent-",
     "checkpoint": "ftckpt-",
     "adapter": "ftmodel-",
+    "evaluation": "fteval-",
     "cost": "cost-",
     "notification": "notif-",
     "webhook": "wh-",

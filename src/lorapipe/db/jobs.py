@@ -21,6 +21,7 @@ def _in(column: str, values: tuple[str, ...]) -> str:
 
 
 FILE_STATUS_VALUES = ("uploaded", "processed", "error")
+JOB_KIND_VALUES = ("fine_tune", "evaluation")
 FILE_PURPOSE_VALUES = ("fine-tune",)
 EVENT_LEVEL_VALUES = ("info", "warn", "error")
 
@@ -54,6 +55,7 @@ class Job(Base):
     __table_args__ = (
         CheckConstraint(_in("status", STATUS_VALUES), name="status"),
         CheckConstraint("max_attempts >= 1", name="max_attempts"),
+        CheckConstraint(_in("kind", JOB_KIND_VALUES), name="kind"),
         Index("ix_jobs_owner_id_created_at", "owner_id", "created_at"),
         Index("ix_jobs_status_not_before", "status", "not_before"),
     )
@@ -61,6 +63,8 @@ class Job(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(32))
+    #: ``fine_tune`` trains an adapter; ``evaluation`` measures one (its row in ``evaluations``).
+    kind: Mapped[str] = mapped_column(String(16), default="fine_tune", server_default="fine_tune")
     #: Why the job is in its status (the reason of the last transition).
     status_reason: Mapped[str | None] = mapped_column(Text, default=None)
     model: Mapped[str] = mapped_column(String(255))
@@ -191,6 +195,22 @@ class Adapter(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class Evaluation(Base):
+    """An adapter measured against its base by an evaluation job; ``result`` is the engine's
+    ``evaluation.json``, read from the store once the job's artifacts verified."""
+
+    __tablename__ = "evaluations"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    adapter_id: Mapped[str] = mapped_column(ForeignKey("adapters.id", ondelete="CASCADE"), index=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), unique=True)
+    #: The file evaluated on, or None for the adapter's own held-out split.
+    file_id: Mapped[str | None] = mapped_column(ForeignKey("files.id"), default=None)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument, default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class IdempotencyKey(Base):

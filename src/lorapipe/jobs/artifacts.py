@@ -14,6 +14,7 @@ from lorapipe.storage import ObjectStore, validate_key
 
 MANIFEST_NAME = "manifest.json"
 #: What PEFT's ``PeftModel.from_pretrained`` needs: without both, the "adapter" cannot be loaded.
+EVALUATION_REPORT = "evaluation.json"
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 
@@ -71,14 +72,16 @@ def _manifest(store: ObjectStore, prefix: str) -> dict[str, Any]:
     return manifest
 
 
-def verify_artifacts(store: ObjectStore, prefix: str) -> VerifiedArtifacts:
+def verify_artifacts(store: ObjectStore, prefix: str, *, evaluation: bool = False) -> VerifiedArtifacts:
     """Check ``<prefix>/manifest.json`` in ``store`` against the stored files, reading every byte back;
     raise :class:`IntegrityError` naming the first missing, resized or altered file, or the adapter part
-    the manifest lacks."""
+    (``evaluation``: the evaluation report) the manifest lacks."""
     manifest = _manifest(store, prefix)
     entries = _entries(manifest)
     names = {rel for rel, _, _ in entries}
-    if ADAPTER_CONFIG not in names or not names.intersection(ADAPTER_WEIGHTS):
+    if evaluation and EVALUATION_REPORT not in names:
+        raise IntegrityError(f"the manifest lists no {EVALUATION_REPORT}", param="manifest")
+    if not evaluation and (ADAPTER_CONFIG not in names or not names.intersection(ADAPTER_WEIGHTS)):
         raise IntegrityError(
             f"the manifest lists no loadable adapter ({ADAPTER_CONFIG} and {ADAPTER_WEIGHTS[0]} are needed)",
             param="manifest",

@@ -70,7 +70,8 @@ def _older(
 
 
 def list_jobs(session: Session, owner_id: str, after: str | None, limit: int) -> Page[Job]:
-    query = select(Job).where(Job.owner_id == owner_id)
+    """The owner's fine-tuning jobs (OpenAI's list; evaluations are listed with their adapter)."""
+    query = select(Job).where(Job.owner_id == owner_id, Job.kind == "fine_tune")
     if after:
         anchor = get_job(session, owner_id, after)
         query = query.where(_older(Job.created_at, Job.id, anchor.created_at, anchor.id))

@@ -5,7 +5,9 @@ engine's own error when it sent one), ``cancelled``, or a bounded retry from the
 from __future__ import annotations
 
 import datetime as dt
+import json
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lorapipe.backends.base import PollResult
@@ -13,10 +15,10 @@ from lorapipe.contract.events import ExitCode
 from lorapipe.contract.job_states import JobStatus
 from lorapipe.db.base import utcnow
 from lorapipe.db.ids import new_id
-from lorapipe.db.jobs import Adapter, Attempt, Job
+from lorapipe.db.jobs import Adapter, Attempt, Evaluation, Job
 from lorapipe.errors import IntegrityError
 from lorapipe.jobs import store
-from lorapipe.jobs.artifacts import verify_artifacts
+from lorapipe.jobs.artifacts import EVALUATION_REPORT, verify_artifacts
 from lorapipe.jobs.layout import adapter_prefix
 from lorapipe.jobs.schemas import JobError
 from lorapipe.jobs.transition import transition
@@ -113,7 +115,7 @@ def finish_attempt(
 def _succeed_or_fail(s: Session, job: Job, attempt: Attempt, objects: ObjectStore) -> None:
     prefix = adapter_prefix(job.id, attempt.id)
     try:
-        artifacts = verify_artifacts(objects, prefix)
+        artifacts = verify_artifacts(objects, prefix, evaluation=job.kind == "evaluation")
     except IntegrityError as exc:
         attempt.exit_reason = f"{exc.code}: {exc.message}"
         transition(
@@ -125,6 +127,10 @@ def _succeed_or_fail(s: Session, job: Job, attempt: Attempt, objects: ObjectStor
         )
         return
     attempt.exit_reason = "succeeded"
+    if job.kind == "evaluation":  # measured an adapter: keep its result; no new adapter
+        _record_evaluation(s, job, objects, prefix)
+        transition(s, job, JobStatus.SUCCEEDED, f"evaluated; {len(artifacts.files)} artifact(s) verified")
+        return
     name = fine_tuned_model_name(job)
     engine_result = attempt.handle.get("engine_result") or {}
     # The engine's result event carries its metrics summary under "metrics".
@@ -147,3 +153,11 @@ def _succeed_or_fail(s: Session, job: Job, attempt: Attempt, objects: ObjectStor
     transition(
         s, job, JobStatus.SUCCEEDED, f"{len(artifacts.files)} artifact(s) verified against the manifest"
     )
+
+
+
+def _record_evaluation(s: Session, job: Job, objects: ObjectStore, prefix: str) -> None:
+    """Keep the verified ``evaluation.json`` of an evaluation job on its evaluation row."""
+    row = s.scalar(select(Evaluation).where(Evaluation.job_id == job.id))
+    if row is not None:  # None: its adapter was deleted while it ran (cascade), nothing to keep
+        row.result = json.loads(objects.read_bytes(f"{prefix}/{EVALUATION_REPORT}"))

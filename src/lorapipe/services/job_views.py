@@ -57,6 +57,9 @@ class JobPublic(BaseModel):
     integrations: list[dict[str, Any]] = Field(default_factory=list)
     method: JobMethod = Field(default_factory=JobMethod)
     backend: str = Field(description="Where the job runs.")
+    kind: Literal["fine_tune", "evaluation"] = Field(
+        default="fine_tune", description="fine_tune trains an adapter; evaluation measures one (lorapipe's)."
+    )
     estimate: dict[str, Any] | None = Field(description="The estimate frozen onto the job at creation.")
     preset: str | None
     started_at: int | None
@@ -71,6 +74,7 @@ class JobPublic(BaseModel):
             fine_tuned_model=row.fine_tuned_model,
             organization_id=row.owner_id,
             status=JobStatus(row.status),
+            kind="evaluation" if row.kind == "evaluation" else "fine_tune",
             status_reason=row.status_reason,
             training_file=row.training_file,
             validation_file=row.validation_file,
