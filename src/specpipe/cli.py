@@ -108,19 +108,34 @@ def render(plan: PlanOpt = None, config: ConfigOpt = None) -> None:
 def validate(
     spec: Annotated[Path | None, typer.Argument(help="spec to check (default from specpipe.toml)")] = None,
     plan: PlanOpt = None,
+    inventory_json: Annotated[
+        Path | None,
+        typer.Option(
+            "--inventory",
+            help="inventory JSON to check tables, routes and buckets against (default: the configured one, if it exists)",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print findings as JSON")] = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Check the spec, its plan and prompts; exit 1 when there are errors."""
+    """Check the spec, its plan and prompts (and the spec against the inventory); exit 1 on errors."""
     cfg = config_or_exit(config)
     spec_path = existing(spec or cfg.output("integrated_spec"), "spec")
     plan_path = plan or cfg.output("plan")
+    from specpipe.inventory_checks import check_against_inventory, load_inventory  # only validate needs it
+
+    inv_path = existing(inventory_json, "inventory") if inventory_json else cfg.output("inventory_json")
     try:
         parsed = parse_spec_file(spec_path)
         loaded = load_plan(plan_path) if plan_path.is_file() else None
+        inv = load_inventory(inv_path) if inv_path.is_file() else None
     except ValueError as exc:
         raise fail(str(exc)) from None
     findings = validate_spec(parsed, list(cfg.substitutions))
+    if inv is not None:
+        findings += check_against_inventory(parsed, inv)
+        if not as_json:
+            typer.echo(f"(tables, routes and buckets checked against {inv_path})")
     if loaded is not None:
         findings += validate_plan(loaded, plan_path, parsed)
     elif plan is not None:

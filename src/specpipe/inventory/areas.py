@@ -68,10 +68,11 @@ def _rank(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def database(s: Scan, roles: Roles) -> dict[str, Any]:
     """DB client modules (by importers), tables with columns, and the migration folders tools use."""
     folders, migration_files = migrations.migrations(s)
-    tables, outside = migrations.tables(s, migration_files)
+    tables, used_only, outside = migrations.tables(s, migration_files)
     return {
         "clients": roles.db_clients(),
         "tables": tables,
+        "tables_used_not_created": used_only,
         "migrations": folders,
         "sql_outside_migrations": outside,
     }

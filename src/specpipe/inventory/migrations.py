@@ -96,8 +96,9 @@ def migrations(s: Scan) -> tuple[list[dict[str, Any]], dict[str, tuple[str, str]
 
 def tables(
     s: Scan, migration_files: dict[str, tuple[str, str]]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(tables from migrations, schemas and models with their columns; SQL files outside migrations)."""
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """(tables from migrations, schemas and models with columns; tables the code queries that nothing
+    in the codebase creates; SQL files outside the migration folders)."""
     found: dict[str, dict[str, Any]] = {}
 
     def entry(name: str) -> dict[str, Any]:
@@ -108,7 +109,7 @@ def tables(
         t["columns"] += [c for c in cols if c not in t["columns"]]
         t["defined_in"].append(where)
 
-    outside = []
+    outside: list[dict[str, Any]] = []
     for path in sorted(s.sql):  # timestamped names sort in the order the tool applies them
         sql = s.sql[path]
         if path not in migration_files:
@@ -131,9 +132,11 @@ def tables(
     for path, py in s.py.items():
         for name, cols, line in py.tables:
             create(name, cols, f"{path}:{line}")
+    used_only: dict[str, dict[str, Any]] = {}
     for path, js in s.js.items():
         for name, _line in js.tables:
-            used = found.get(name)
-            if used is not None and path not in used["used_in"]:
-                used["used_in"].append(path)
-    return [found[k] for k in sorted(found) if found[k]["defined_in"] or found[k]["columns"]], outside
+            t = found.get(name) or used_only.setdefault(name, {"name": name, "used_in": []})
+            if path not in t["used_in"]:
+                t["used_in"].append(path)
+    tables = [found[k] for k in sorted(found) if found[k]["defined_in"] or found[k]["columns"]]
+    return tables, [used_only[k] for k in sorted(used_only)], outside
