@@ -15,6 +15,7 @@ evidence (the matched call with file:line, the importer count) and a confidence.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -186,16 +187,14 @@ class Roles:
         """(file, unit name) -> (what it does, hits): direct users, then guards around them, then instances."""
         found: dict[tuple[str, str], tuple[str, list[Hit]]] = {}
         units = self._units()
+        refs = {(path, is_py): self._references(path, is_py) for path, _u, is_py in units}
         for path, unit, is_py in units:
             rx = py_rx if is_py else js_rx
             hits = [] if unit.kind == "object" and not unit.members else _find(rx, unit)
             if not hits and is_py and security:
-                schemes = [
-                    u.name
-                    for u in self.s.py[path].units.values()
-                    if u.kind == "object" and PY_SECURITY.search(u.body)
+                hits = [
+                    h for n in self._schemes(path) for h in _find(re.compile(rf"Depends\(\s*{n}\s*\)"), unit)
                 ]
-                hits = [h for n in schemes for h in _find(re.compile(rf"Depends\(\s*{n}\s*\)"), unit)]
             if hits:
                 found[(path, unit.name)] = ("direct", hits)
         for _ in range(3):  # guards around helpers, helpers around guards, and instances of helper classes
@@ -204,8 +203,8 @@ class Roles:
                 if (path, unit.name) in found:
                     continue
                 guard = py_guard if is_py else js_guard
-                for ref_name, target in self._references(path, is_py):
-                    if target not in found:
+                for ref_name, target in refs[(path, is_py)]:
+                    if target not in found or ref_name not in unit.body:
                         continue
                     m = _calls(ref_name, unit.body) or re.search(
                         rf"Depends\(\s*{re.escape(ref_name)}\s*\)", unit.body
@@ -233,6 +232,12 @@ class Roles:
             if not added:
                 break
         return found
+
+    @functools.cache  # noqa: B019 - one Roles per scan; the cache lives as long as the scan
+    def _schemes(self, path: str) -> tuple[str, ...]:
+        """Module-level FastAPI security schemes (``bearer = HTTPBearer()``) of a Python file."""
+        units = self.s.py[path].units.values()
+        return tuple(u.name for u in units if u.kind == "object" and PY_SECURITY.search(u.body))
 
     def _references(self, path: str, is_py: bool) -> list[tuple[str, tuple[str, str]]]:
         """Names usable in ``path`` -> (file, unit name) they refer to: same-file units and imports."""
