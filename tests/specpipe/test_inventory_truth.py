@@ -181,3 +181,17 @@ if __name__ == "__main__":
     for fixture in FIXTURES:
         for category, (p, r) in scores(fixture).items():
             print(f"{fixture:11} {category:16} precision {p:.2f} recall {r:.2f}")
+
+
+@pytest.mark.unit
+def test_regex_fallback_without_tree_sitter_keeps_the_essentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the wheels are missing: file-level reading, so weaker, but clients, storage, migrations hold."""
+    import specpipe.inventory.ts_parse as ts_parse
+
+    monkeypatch.setattr(ts_parse, "tree_sitter", None)
+    inv, t = scan_codebase(CODEBASES / "monorepo"), truth("monorepo")
+    for category in ("db_clients", "storage_helpers", "migrations", "tables", "buckets"):
+        assert precision_recall(found(inv, category), expected(t, category)) == (1.0, 1.0), category
+    _precision, recall = precision_recall(found(inv, "exports"), expected(t, "exports"))
+    assert recall >= 0.9  # trailing export lists are read by the fallback too
+    assert {"components/ui/button.tsx#Button", "components/ui/card.tsx#CardTitle"} <= found(inv, "exports")

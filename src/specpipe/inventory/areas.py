@@ -11,6 +11,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from specpipe.inventory import migrations
+from specpipe.inventory.db_clients import db_clients
 from specpipe.inventory.env_and_tests import env
 from specpipe.inventory.roles import Roles
 from specpipe.inventory.symbols import Symbol
@@ -65,12 +66,12 @@ def _rank(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(items, key=lambda h: (-h.get("importers", 0), h["file"], h["line"]))
 
 
-def database(s: Scan, roles: Roles) -> dict[str, Any]:
+def database(s: Scan) -> dict[str, Any]:
     """DB client modules (by importers), tables with columns, and the migration folders tools use."""
     folders, migration_files = migrations.migrations(s)
     tables, used_only, outside = migrations.tables(s, migration_files)
     return {
-        "clients": roles.db_clients(),
+        "clients": db_clients(s),
         "tables": tables,
         "tables_used_not_created": used_only,
         "migrations": folders,

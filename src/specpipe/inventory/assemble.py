@@ -192,7 +192,7 @@ def scan_codebase(root: Path, app: str | None = None) -> dict[str, Any]:
         "frameworks": frameworks(s),
         "routes": routes(s),
         "exports": exports(s),
-        "database": areas.database(s, roles),
+        "database": areas.database(s),
         "auth": areas.auth(s, roles),
         "storage": areas.storage(s, roles),
         "ui": areas.ui(s),

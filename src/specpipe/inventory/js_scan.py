@@ -27,6 +27,9 @@ EXPORT_ARROW = re.compile(
 EXPORT_CONST = re.compile(r"\bexport\s+(?:const|let)\s+(\w+)")
 EXPORT_TYPE = re.compile(r"\bexport\s+(?:type|interface)\s+(\w+)")
 EXPORT_LIST = re.compile(r"""\bexport\s+(?:type\s+)?\{([^}]*)\}\s*(?:from\s*['"]([^'"]+)['"])?""")
+IMPORT_BINDINGS = re.compile(
+    r"""\bimport\s+(?:type\s+)?(?:(\w+)\s*,?\s*)?(?:\*\s*as\s+(\w+)\s*)?(?:\{([^}]*)\}\s*)?from\s*['"]([^'"]+)['"]"""
+)
 EXPORT_CLASS = re.compile(r"\bexport\s+(?:default\s+)?class\s+(\w+)")
 ENV = re.compile(
     r"""\bprocess\.env\.([A-Z_][A-Z0-9_]*)|\bprocess\.env\[\s*['"]([A-Z_][A-Z0-9_]*)['"]|"""
@@ -80,6 +83,7 @@ def scan_js(f: SourceFile) -> JsFile:
         out.exports = regex_exports(f)
         # Without a parser the whole file stands for each exported definition.
         out.units = {s.name: Unit(s.name, s.kind, s.line, text) for s in out.exports}
+        out.bindings = regex_bindings(text)
     for m in ENV.finditer(text):
         name = next(g for g in m.groups() if g)
         out.env.append((name, f.line_of(m.start())))
@@ -127,6 +131,22 @@ def regex_exports(f: SourceFile) -> list[Symbol]:
                 kind = "reexport" if m.group(2) else "const"
                 exports.append(Symbol(name, kind, f.line_of(m.start()), name, source=m.group(2) or ""))
     return sorted(exports, key=lambda s: (s.line, s.name))
+
+
+def regex_bindings(text: str) -> dict[str, tuple[str, str]]:
+    """Import bindings (local -> (module, imported name)) found by regex: the fallback's view."""
+    out: dict[str, tuple[str, str]] = {}
+    for m in IMPORT_BINDINGS.finditer(text):
+        default, namespace, named, source = m.groups()
+        if default:
+            out[default] = (source, "default")
+        if namespace:
+            out[namespace] = (source, "*")
+        for part in (named or "").split(","):
+            name, _, alias = part.replace("type ", "").strip().partition(" as ")
+            if name:
+                out[(alias or name).strip()] = (source, name.strip())
+    return out
 
 
 def http_handlers(js: JsFile) -> list[Symbol]:

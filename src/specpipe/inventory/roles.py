@@ -1,8 +1,5 @@
-"""Infrastructure roles recognised by what code does, not by what it is called.
+"""Auth and storage helpers recognised by what their code does, not by what they are called.
 
-- A **database client module** calls a client factory imported from a database package
-  (``createServerClient`` from ``@supabase/ssr``, ``new PrismaClient()``, ``create_engine``) and
-  exports something; ranked by how many files import it, which is how the app really queries.
 - An **auth helper** is an exported function, class or object (never a component: components render
   markup) whose code reads the session or user (``supabase.auth.getUser()``, ``getServerSession``,
   ``jwt.decode``), or that guards (redirects, throws, answers 401/403) around another auth helper.
@@ -29,50 +26,6 @@ CONSUMER_FILE = re.compile(
     r"(^|/)(route|page|layout|loading|error|template|middleware)\.(ts|tsx|js|jsx)$|(^|/)pages/|"
     r"(^|/)(tests?|__tests__|e2e)/|\.(test|spec)\.\w+$"
 )
-# package prefix -> (client kind, factory names; "default" = the default import, whatever its local name)
-DB_FACTORIES: dict[str, tuple[str, frozenset[str]]] = {
-    "@supabase/": (
-        "supabase",
-        frozenset(
-            {
-                "createClient",
-                "createServerClient",
-                "createBrowserClient",
-                "createRouteHandlerClient",
-                "createServerComponentClient",
-                "createClientComponentClient",
-                "createServerActionClient",
-                "createMiddlewareClient",
-                "createPagesServerClient",
-                "createPagesBrowserClient",
-            }
-        ),
-    ),
-    "@prisma/client": ("prisma", frozenset({"PrismaClient"})),
-    "drizzle-orm": ("drizzle", frozenset({"drizzle"})),
-    "pg": ("postgres (pg)", frozenset({"Pool", "Client"})),
-    "postgres": ("postgres.js", frozenset({"default"})),
-    "mysql2": ("mysql2", frozenset({"createPool", "createConnection"})),
-    "kysely": ("kysely", frozenset({"Kysely"})),
-    "knex": ("knex", frozenset({"default", "knex"})),
-    "mongodb": ("mongodb", frozenset({"MongoClient"})),
-    "mongoose": ("mongoose", frozenset({"default", "connect", "createConnection"})),
-}
-BROWSER_FACTORIES = frozenset(
-    {"createBrowserClient", "createClientComponentClient", "createPagesBrowserClient"}
-)
-PRIVILEGED = re.compile(r"service_?role|SERVICE_ROLE|serviceRole|SERVICE_KEY", re.IGNORECASE)
-PY_DB_CALLS = {
-    "create_engine": "sqlalchemy",
-    "create_async_engine": "sqlalchemy",
-    "sessionmaker": "sqlalchemy",
-    "async_sessionmaker": "sqlalchemy",
-    "psycopg.connect": "psycopg",
-    "psycopg2.connect": "psycopg2",
-    "asyncpg.create_pool": "asyncpg",
-    "create_client": "supabase",
-}
-
 JS_SESSION = re.compile(
     r"\.auth\s*\.\s*(?:getUser|getSession|getClaims|onAuthStateChange)\s*\(|\bgetServerSession\s*\(|"
     r"\bgetToken\s*\(|\bcurrentUser\s*\(\s*\)|(?<![.\w])auth\s*\(\s*\)|\bjwtVerify\s*\(|"
@@ -142,22 +95,14 @@ def _find(rx: re.Pattern[str], unit: Unit) -> list[Hit]:
     return hits
 
 
-def _db_package(spec: str) -> str | None:
-    """The DB_FACTORIES key a module specifier belongs to (``@supabase/ssr`` -> ``@supabase/``)."""
-    for p in DB_FACTORIES:
-        if spec.startswith(p) if p.endswith("/") else (spec == p or spec.startswith(p + "/")):
-            return p
-    return None
-
-
-def _calls(name: str, body: str) -> re.Match[str] | None:
+def calls(name: str, body: str) -> re.Match[str] | None:
     return re.search(
         rf"(?<![\w.$]){re.escape(name)}\s*(?:<[^<>()]*>)?\s*\(|\bnew\s+{re.escape(name)}\b", body
     )
 
 
 class Roles:
-    """The three role lists for one scan, JS/TS and Python together."""
+    """The auth and storage helpers of one scan, JS/TS and Python together."""
 
     def __init__(self, s: Scan) -> None:
         self.s = s
@@ -206,7 +151,7 @@ class Roles:
                 for ref_name, target in refs[(path, is_py)]:
                     if target not in found or ref_name not in unit.body:
                         continue
-                    m = _calls(ref_name, unit.body) or re.search(
+                    m = calls(ref_name, unit.body) or re.search(
                         rf"Depends\(\s*{re.escape(ref_name)}\s*\)", unit.body
                     )
                     if m is None:
@@ -314,96 +259,3 @@ class Roles:
                     sig = next((f.signature for f in py.functions if f.name == name), name)
                     out.append((path, name, sig, u.kind, u.line, py.docstrings.get(name, "")))
         return out
-
-    # -- database clients ----------------------------------------------------------------------
-    def db_clients(self) -> list[dict[str, Any]]:
-        """Modules that create a database client and export it, most imported first."""
-        out = []
-        for path, js in self.s.js.items():
-            if CONSUMER_FILE.search(path):
-                continue
-            factories = {
-                local: (spec, imported)
-                for local, (spec, imported) in sorted(js.bindings.items())
-                if (pkg := _db_package(spec)) and imported in DB_FACTORIES[pkg][1]
-            }
-            creators = []  # (export signature, privileged, factory local name, line)
-            for x in js.exports:
-                unit = js.units.get(x.name)
-                if unit is None or x.kind in ("type", "reexport", "namespace"):
-                    continue
-                for local in factories:
-                    if m := _calls(local, unit.body):
-                        line = unit.line + unit.body.count("\n", 0, m.start())
-                        creators.append((x.signature, bool(PRIVILEGED.search(unit.body)), local, line))
-                        break
-            if not creators and any(x.kind != "type" for x in js.exports):  # created at module level
-                for local in factories:
-                    if m := _calls(local, js.text):
-                        line = self.s.by_path[path].line_of(m.start())
-                        creators.append(("", bool(PRIVILEGED.search(js.text)), local, line))
-                        break
-            if creators:
-                out.append(self._js_client(path, factories, creators))
-        for path, py in self.s.py.items():
-            call = next(
-                (c for c in sorted(py.calls) if c in PY_DB_CALLS or c.rsplit(".", 1)[-1] in PY_DB_CALLS), None
-            )
-            if call is None or py.routes:
-                continue
-            key = call if call in PY_DB_CALLS else call.rsplit(".", 1)[-1]
-            if key == "create_client" and not py.imports.get("create_client", "").startswith("supabase"):
-                continue
-            text = self.s.by_path[path].text
-            m = re.search(rf"\b{re.escape(call.rsplit('.', 1)[-1])}\s*\(", text)
-            line = self.s.by_path[path].line_of(m.start()) if m else 1
-            out.append(self._client(path, PY_DB_CALLS[key], call, PY_DB_CALLS[key], line, text))
-        return sorted(out, key=lambda c: (-c["importers"], c["file"]))
-
-    def _js_client(
-        self,
-        path: str,
-        factories: dict[str, tuple[str, str]],
-        creators: list[tuple[str, bool, str, int]],
-    ) -> dict[str, Any]:
-        """A JS/TS client module; its role comes from the exports that create clients."""
-        importers = self.s.importers.get(path, 0)
-        plain = [c for c in creators if not c[1]]
-        first = (plain or creators)[0]
-        spec, imported = factories[first[2]]
-        factory = imported if imported != "default" else first[2]
-        role = "admin" if not plain else "browser" if factory in BROWSER_FACTORIES else "server"
-        admin = [c[0] for c in creators if c[1] and c[0]]
-        evidence = [f"{path}:{first[3]}: {factory}() from {spec}", imported_by(importers)]
-        evidence += [
-            f"{path}:{c[3]}: {c[0]} uses the service-role key (bypasses row-level security)"
-            for c in creators
-            if c[1]
-        ]
-        return {
-            "kind": DB_FACTORIES[_db_package(spec) or ""][0],
-            "file": path,
-            "line": first[3],
-            "role": role,
-            "exports": [x.signature for x in self.s.js[path].exports if x.kind not in ("type", "reexport")],
-            "admin_exports": admin,
-            "importers": importers,
-            "evidence": evidence,
-            "confidence": confidence(importers, strong=bool(plain)),
-        }
-
-    def _client(self, path: str, kind: str, factory: str, spec: str, line: int, text: str) -> dict[str, Any]:
-        """A Python client module."""
-        importers = self.s.importers.get(path, 0)
-        privileged = bool(PRIVILEGED.search(text))
-        return {
-            "kind": kind,
-            "file": path,
-            "line": line,
-            "role": "admin" if privileged else "server",
-            "exports": [f.signature for f in self.s.py[path].functions if not f.name.startswith("_")],
-            "admin_exports": [],
-            "importers": importers,
-            "evidence": [f"{path}:{line}: {factory}() from {spec}", imported_by(importers)],
-            "confidence": confidence(importers, strong=not privileged),
-        }
