@@ -89,6 +89,15 @@ def segment(
     # segment is done only when its output passes validate: a plan with errors is not a success.
     parsed = parse_spec_file(spec_path)
     findings = validate_spec(parsed, list(cfg.substitutions)) + validate_plan(p, plan_path, parsed)
+    inv_path = cfg.output("inventory_json")
+    if inv_path.is_file():  # the same spec-against-codebase checks validate runs
+        from specpipe.inventory_checks import check_against_inventory, load_inventory
+
+        try:
+            findings += check_against_inventory(parsed, load_inventory(inv_path))
+        except ValueError as exc:
+            raise fail(str(exc)) from None
+        typer.echo(f"(tables, routes and buckets checked against {inv_path})")
     _report(sorted(findings, key=lambda f: (f.file, f.line, f.code)), as_json=False)
 
 

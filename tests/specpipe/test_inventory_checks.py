@@ -115,3 +115,16 @@ def test_validate_reports_them_with_inventory(tmp_path: Path) -> None:
         app, ["validate", str(SPEC), "--inventory", str(broken), "--config", str(tmp_path / "x.toml")]
     )
     assert bad.exit_code == 2 and "not an inventory" in bad.output
+
+
+@pytest.mark.integration
+def test_segment_runs_the_same_checks_when_the_inventory_exists(tmp_path: Path) -> None:
+    runner = CliRunner()
+    init = ["init", str(tmp_path), "--name", "Runs", "--abbrev", "runs", "--codebase", str(CODEBASE)]
+    assert runner.invoke(app, [*init, "--spec", str(SPEC)]).exit_code == 0
+    cfg = ["--config", str(tmp_path / "specpipe.toml")]
+    assert runner.invoke(app, ["inventory", *cfg]).exit_code == 0
+    result = runner.invoke(app, ["segment", str(SPEC), *cfg])
+    assert result.exit_code == 1, result.output
+    assert f":{line_of('references lora_datasets')}: error TABLE_NOT_FOUND" in result.output
+    assert "checked against" in result.output
