@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from lorapipe.api.deps import DB, Caller, State
 from lorapipe.api.params import INT4_MAX, ResourceId
@@ -50,9 +51,18 @@ def list_metrics(
     return job_events.list_metrics(db, user.id, job_id, after_step=after_step)
 
 
+class CancelRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=500, description="Why, kept in the job's event log.")
+
+
 @router.post("/{job_id}/cancel", summary="Cancel a job (its process is stopped)")
-def cancel_job(db: DB, user: Caller, job_id: ResourceId) -> NativeJobPublic:
-    return job_views.with_progress(db, job_views.cancel_job(db, user.id, job_id))
+def cancel_job(
+    db: DB, user: Caller, job_id: ResourceId, body: CancelRequest | None = None
+) -> NativeJobPublic:
+    reason = body.reason if body is not None else None
+    return job_views.with_progress(db, job_views.cancel_job(db, user.id, job_id, reason))
 
 
 @router.get(

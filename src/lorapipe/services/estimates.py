@@ -99,16 +99,22 @@ class DatasetEstimateRequest(BaseModel):
     gpus: list[str] | None = Field(default=None, description="Only these GPU ids (default: all).")
     budget_usd: float | None = Field(default=None, ge=0, description="Monthly budget, USD.")
     spent_usd: float = Field(default=0.0, ge=0, description="Already spent this month, USD.")
+    approximate: bool = Field(
+        default=False,
+        description="When the dataset has no token counts yet, estimate from its characters (as a new job's "
+        "frozen estimate does; the assumptions say so) instead of refusing with 409.",
+    )
 
 
 def estimate_stored_dataset(
     session: Session, settings: Settings, owner_id: str, dataset_id: str, request: DatasetEstimateRequest
 ) -> EstimateReport:
     """Estimate a run on the owner's dataset from its counted tokens, on every GPU and backend;
-    :class:`ConflictError` until its tokens are counted."""
+    :class:`ConflictError` until its tokens are counted (unless ``request.approximate``) or while it has
+    no report."""
     dataset = dataset_service.get_dataset(session, owner_id, dataset_id)
     report = DatasetReport.model_validate(dataset.report) if dataset.report else None
-    if report is None or report.tokens is None:
+    if report is None or (report.tokens is None and not request.approximate):
         raise ConflictError(
             f"dataset {dataset_id} has no token counts yet",
             param="dataset_id",

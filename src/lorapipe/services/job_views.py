@@ -195,9 +195,11 @@ def list_jobs(session: Session, owner_id: str, *, after: str | None, limit: int)
     return CursorPage[JobPublic].of([JobPublic.from_row(j) for j in page.items], has_more=page.has_more)
 
 
-def cancel_job(session: Session, owner_id: str, job_id: str) -> JobPublic:
+def cancel_job(session: Session, owner_id: str, job_id: str, reason: str | None = None) -> JobPublic:
     """Cancel (see :func:`lorapipe.services.jobs.cancel_job`); commits."""
-    return JobPublic.from_row(job_service.cancel_job(session, owner_id=owner_id, job_id=job_id))
+    return JobPublic.from_row(
+        job_service.cancel_job(session, owner_id=owner_id, job_id=job_id, reason=reason)
+    )
 
 
 def get_job_with_progress(session: Session, owner_id: str, job_id: str) -> NativeJobPublic:

@@ -44,6 +44,8 @@ from lorapipe.settings import Settings
 from lorapipe.storage import ObjectStore
 
 log = logging.getLogger(__name__)
+MAX_CANCEL_REASON = 500
+"""Characters of a cancel reason kept."""
 DATASET_PREFIX = "ds_"
 """How a dataset id starts (:func:`lorapipe.db.datasets.new_dataset_id`); file ids start ``file-``."""
 
@@ -273,9 +275,10 @@ def _idempotent_answer(session: Session, owner_id: str, key: str, digest: str) -
     return store.get_job(session, owner_id, seen.resource_id)
 
 
-def cancel_job(session: Session, *, owner_id: str, job_id: str) -> Job:
+def cancel_job(session: Session, *, owner_id: str, job_id: str, reason: str | None = None) -> Job:
     """Cancel: a job that never reached a backend ends ``cancelled`` now; a started one goes to
-    ``cancelling`` and the reconciler stops its process. Cancelling a finished job is a 409."""
+    ``cancelling`` and the reconciler stops its process. Cancelling a finished job is a 409.
+    ``reason`` (the user's words) is kept in the job's status reason and its event log."""
     job = store.get_job(session, owner_id, job_id, for_update=True)
     status = JobStatus(job.status)
     if status is JobStatus.CANCELLING:
@@ -289,6 +292,12 @@ def cancel_job(session: Session, *, owner_id: str, job_id: str) -> Job:
         if status in (JobStatus.VALIDATING_FILES, JobStatus.QUEUED)
         else JobStatus.CANCELLING
     )
-    transition(session, job, target, "cancel requested by the user")
+    why = " ".join((reason or "").split())[:MAX_CANCEL_REASON]
+    transition(
+        session,
+        job,
+        target,
+        f"cancel requested by the user: {why}" if why else "cancel requested by the user",
+    )
     session.commit()
     return job

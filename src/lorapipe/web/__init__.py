@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from lorapipe.web.auth import LoginRequired, login_redirect
 from lorapipe.web.error_pages import install_page_errors
+from lorapipe.web.launch import router as launch_router
 from lorapipe.web.pages import router
 from lorapipe.web.playground import router as playground_router
 from lorapipe.web.security import SecurityHeaders
@@ -24,6 +25,7 @@ def mount_dashboard(app: FastAPI) -> None:
     ``app``."""
     static = resources.files("lorapipe.web") / "static"
     app.mount("/ui/static", StaticFiles(directory=str(static)), name="ui-static")
+    app.include_router(launch_router)  # before pages: /ui/jobs/new is not a job id
     app.include_router(router)
     app.include_router(playground_router)
     app.add_exception_handler(LoginRequired, login_redirect)

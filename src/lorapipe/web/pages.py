@@ -22,6 +22,7 @@ from lorapipe.services import adapters as adapter_service
 from lorapipe.services import dataset_views, job_views
 from lorapipe.services.adapter_files import FileDownload
 from lorapipe.services.dataset_views import DatasetPublic, DatasetSort, ExamplePublic
+from lorapipe.services.job_monitor import STAGES, monitor_view
 from lorapipe.services.stats import dashboard_stats
 from lorapipe.web.deps import DB, PageUser, State
 from lorapipe.web.report_view import histogram_bars
@@ -225,6 +226,8 @@ def job_detail(request: Request, db: DB, user: PageUser, job_id: str) -> HTMLRes
         terminal=job.status.is_terminal,
         adapter=adapter_service.adapter_of_job(db, user.id, job.id),
         dataset_id=job_views.training_dataset_id(db, user.id, job),
+        monitor=monitor_view(db, user.id, job),
+        stages=STAGES,
     )
 
 

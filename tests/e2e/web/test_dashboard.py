@@ -180,14 +180,16 @@ def test_job_page_follows_progress_over_sse(page: Any, server: LiveServer) -> No
     # The stream ends and the page reloads once to show the final record.
     page.wait_for_selector("#job[data-terminal=true]")
     assert page.locator("#job-status .badge-succeeded").is_visible()
-    assert page.locator("[data-action=cancel-job]").is_hidden()
+    assert page.locator("#cancel-open").is_hidden()
 
 
 def test_cancel_from_the_job_page(page: Any, server: LiveServer) -> None:
     job_id, _ = _running_job(server)
     page.goto(f"{server.url}/ui/jobs/{job_id}")
-    page.on("dialog", lambda dialog: dialog.accept())
-    page.click("[data-action=cancel-job]")
+    page.click("#cancel-open")
+    page.fill("#cancel-reason", "wrong dataset")
+    page.click("#cancel-confirm")
     page.wait_for_function("() => document.querySelector('#job-status .badge').textContent === 'cancelling'")
     with server.api() as api:
-        assert api.get(f"/api/jobs/{job_id}").json()["status"] == "cancelling"
+        job = api.get(f"/api/jobs/{job_id}").json()
+    assert job["status"] == "cancelling" and job["status_reason"].endswith("wrong dataset")

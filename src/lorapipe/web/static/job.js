@@ -1,6 +1,7 @@
 // Live job page: reads the job's server-sent event stream with fetch (EventSource cannot send the
-// bearer header), resumes with Last-Event-ID after a dropped connection, and updates the figures,
-// the event list and the loss chart (inline SVG).
+// bearer header), resumes with Last-Event-ID after a dropped connection, and updates the stepper, the
+// figures (no ETA once the job has ended), the current metrics with their trend, the event list (numbers
+// rounded) and the loss chart (inline SVG). Cancel asks for a reason in a dialog.
 "use strict";
 
 (() => {
@@ -8,11 +9,20 @@
   if (!root) return;
   const jobId = root.dataset.jobId;
   const $ = (id) => document.getElementById(id);
+  const TERMINAL = ["succeeded", "failed", "cancelled"];
+  // Engine stages and job statuses -> the stepper's steps.
+  const STEP = {
+    validating_files: "queued", queued: "queued", provisioning: "starting", downloading: "starting",
+    loading_model: "starting", tokenizing: "tokenizing", training: "training", evaluating: "evaluating",
+    saving: "saving", uploading: "saving", succeeded: "done",
+  };
   const train = []; // [step, loss]
   const evals = []; // [step, eval_loss]
+  const last = {}; // metric -> previous value, for the trend arrows
   let lastSeq = 0;
   let retryMs = 2000;
   let finished = false;
+  let ended = root.dataset.terminal === "true";
 
   // Four significant digits, like the server-rendered figures ("1.25", not "1.250").
   const fmt = (v) => {
@@ -26,8 +36,34 @@
     const pad = (n) => String(n).padStart(2, "0");
     return s >= 3600 ? `${Math.floor(s / 3600)}h ${pad(Math.floor((s % 3600) / 60))}m` : `${Math.floor(s / 60)}m ${pad(s % 60)}s`;
   };
+  const bytes = (b) => (b >= 1 << 30 ? `${(b / (1 << 30)).toFixed(2)} GiB` : `${(b / (1 << 20)).toFixed(0)} MiB`);
+  // Long decimals in event messages ("loss=2.345678912") read as four significant digits.
+  const roundNumbers = (text) => text.replace(/-?\d+\.\d{5,}(e-?\d+)?/g, (n) => String(Number(Number(n).toPrecision(4))));
 
   function setText(id, value) { const el = $(id); if (el) el.textContent = value; }
+
+  function setStep(name) {
+    const stepper = $("stepper");
+    if (!stepper || !name) return;
+    stepper.dataset.current = name;
+    let reached = true;
+    for (const li of stepper.children) {
+      const current = li.dataset.step === name;
+      li.className = current ? "current" : reached ? "done" : "";
+      if (current) { li.setAttribute("aria-current", "step"); reached = false; } else li.removeAttribute("aria-current");
+    }
+  }
+
+  function trend(key, value, id, show) {
+    const prev = last[key];
+    last[key] = value;
+    setText(id, show(value));
+    const arrow = $("t-" + id.slice(2));
+    if (arrow && typeof prev === "number") {
+      arrow.textContent = value > prev * 1.001 ? "↑" : value < prev * 0.999 ? "↓" : "→";
+      arrow.title = "was " + show(prev);
+    }
+  }
 
   function onMetrics(d) {
     if (typeof d.step === "number") {
@@ -35,19 +71,32 @@
       $("job-progress").value = d.step;
     }
     if (d.total_steps) { setText("p-total", fmt(d.total_steps)); $("job-progress").max = d.total_steps; }
-    if (d.epoch !== undefined && d.epoch !== null) setText("p-epoch", fmt(d.epoch));
+    if (typeof d.epoch === "number") setText("p-epoch", d.epoch.toFixed(2));
     if (typeof d.loss === "number") { setText("p-loss", fmt(d.loss)); train.push([d.step, d.loss]); }
     if (typeof d.eval_loss === "number") { setText("p-eval", fmt(d.eval_loss)); evals.push([d.step, d.eval_loss]); }
-    if (d.eta_s !== undefined && d.eta_s !== null) setText("p-eta", duration(d.eta_s));
+    // An ended job has no time left: a replayed ETA would be stale.
+    if (!ended && d.eta_s !== undefined && d.eta_s !== null) setText("p-eta", duration(d.eta_s));
     if (d.elapsed_s !== undefined && d.elapsed_s !== null) setText("p-elapsed", duration(d.elapsed_s));
+    if (typeof d.lr === "number") trend("lr", d.lr, "m-lr", (v) => v.toExponential(2));
+    if (typeof d.tokens_per_s === "number") trend("tps", d.tokens_per_s, "m-tps", (v) => Math.round(v).toLocaleString());
+    if (typeof d.grad_norm === "number") trend("grad", d.grad_norm, "m-grad", fmt);
+    if (typeof d.peak_memory_bytes === "number") trend("mem", d.peak_memory_bytes, "m-mem", bytes);
+    if (d.phase === "eval") setStep("evaluating");
+    else if (typeof d.loss === "number") setStep("training");
   }
 
-  function onStatus(d) {
-    const status = d.to || d.status;
+  function onStatus(status) {
     if (!status) return;
     const badge = document.querySelector("#job-status .badge");
     badge.className = "badge badge-" + status;
     badge.textContent = status.replace(/_/g, " ");
+    root.dataset.status = status;
+    if (TERMINAL.includes(status)) {
+      ended = true;
+      setText("p-eta", status);
+      $("stepper").dataset.ended = status;
+      if (status === "succeeded") setStep("done");
+    } else if (STEP[status] && status !== "running") setStep(STEP[status]);
   }
 
   function addEvent(e) {
@@ -56,7 +105,12 @@
     const seq = document.createElement("span");
     seq.className = "seq";
     seq.textContent = "#" + e.seq;
-    li.append(seq, e.message);
+    let text = roundNumbers(e.message);
+    // A failure is shown once, in the panel above: its log lines say where to look.
+    const failurePanel = $("job-failure");
+    if (failurePanel && e.level === "error") text = text.split(":")[0] + ": see the failure above";
+    if (failurePanel && e.event === "status" && (e.data || {}).to === "failed") text = "failed: see the failure above";
+    li.append(seq, text);
     const list = $("events");
     list.prepend(li);
     while (list.children.length > 300) list.lastChild.remove();
@@ -65,6 +119,7 @@
   function drawChart() {
     const svg = $("loss-chart");
     const points = train.concat(evals);
+    svg.dataset.points = String(train.length);
     if (!points.length) return;
     const W = 640, H = 220, L = 48, R = 12, T = 10, B = 26;
     const steps = points.map((p) => p[0]), values = points.map((p) => p[1]);
@@ -93,17 +148,22 @@
     if (message.event === "end") {
       finished = true;
       setText("stream-state", `The job ended: ${message.data.status}.`);
-      onStatus({ status: message.data.status });
-      document.querySelectorAll("[data-action=cancel-job]").forEach((b) => { b.hidden = true; });
-      // Show the final record (adapter, error) once, when the page was rendered while the job ran.
+      onStatus(message.data.status);
+      $("cancel-open").hidden = true;
+      // Show the final record (adapter, error, cost) once, when the page was rendered while the job ran.
       if (root.dataset.terminal === "false") setTimeout(() => location.reload(), 800);
       return;
     }
     const e = message.data;
     lastSeq = e.seq;
     addEvent(e);
-    if (e.event === "metrics") onMetrics(e.data || {});
-    if (e.event === "status") { onStatus(e.data || {}); setText("job-reason", e.message.replace(/^[a-z_]+: /, "")); }
+    const data = e.data || {};
+    if (e.event === "metrics") onMetrics(data);
+    if (e.event === "stage" && STEP[data.stage]) setStep(STEP[data.stage]);
+    if (e.event === "status") {
+      onStatus(data.to || data.status);
+      if ($("job-reason")) setText("job-reason", e.message.replace(/^[a-z_]+: /, ""));
+    }
   }
 
   // Parse "field: value" blocks separated by a blank line (the text/event-stream format).
@@ -160,5 +220,34 @@
     }
   }
 
-  document.addEventListener("DOMContentLoaded", run);
+  function initCancel() {
+    const dialog = $("cancel-dialog");
+    $("cancel-open").addEventListener("click", () => {
+      $("cancel-error").hidden = true;
+      dialog.showModal();
+    });
+    $("cancel-confirm").addEventListener("click", async () => {
+      const reason = $("cancel-reason").value.trim();
+      try {
+        await lp.api(`/api/jobs/${jobId}/cancel`, {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify(reason ? { reason } : {}),
+        });
+        dialog.close();
+        $("cancel-open").hidden = true;
+        lp.flash("Cancel requested" + (reason ? `: ${reason}` : "."));
+      } catch (err) {
+        $("cancel-error").textContent = err.message;
+        $("cancel-error").hidden = false;
+      }
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    setStep($("stepper").dataset.current);
+    if (ended) setText("p-eta", root.dataset.status);
+    initCancel();
+    run();
+  });
 })();
