@@ -195,3 +195,20 @@ def test_regex_fallback_without_tree_sitter_keeps_the_essentials(monkeypatch: py
     _precision, recall = precision_recall(found(inv, "exports"), expected(t, "exports"))
     assert recall >= 0.9  # trailing export lists are read by the fallback too
     assert {"components/ui/button.tsx#Button", "components/ui/card.tsx#CardTitle"} <= found(inv, "exports")
+
+
+@pytest.mark.integration
+def test_app_option_overrides_the_choice(tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = tmp_path / "inv.json"
+    result = runner.invoke(
+        app, ["inventory", str(CODEBASES / "monorepo"), "--app", "apps/admin", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    inv = json.loads(out.read_text())
+    assert inv["app"]["root"] == "apps/admin" and inv["app"]["reason"] == "given with --app"
+    assert [c["file"] for c in inv["database"]["clients"]] == ["lib/supabase.ts"]
+    missing = runner.invoke(
+        app, ["inventory", str(CODEBASES / "monorepo"), "--app", "apps/nope", "--out", str(out)]
+    )
+    assert missing.exit_code == 2 and "app folder not found" in missing.output
