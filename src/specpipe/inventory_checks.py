@@ -26,7 +26,7 @@ SQL_FROM = re.compile(r"\b(?:from|join|into|update)\s+(?:(\w+)\.)?\"?([a-z_]\w*)
 SQL_LINE = re.compile(r"^\s*(?:select|insert|update|delete|with)\b|\bjoin\b", re.IGNORECASE)
 PROSE_TABLE = re.compile(
     r"\b(?:reads?|reading|quer(?:y|ies|ying)|selects?|selecting|fetch(?:es|ing)?|loads?|loading|joins?|"
-    r"joined|lists?|listing|looks? up|writes?|inserts?|updates?)\b[^.;\n]{0,40}?\b(?:the\s+)?`?([a-z_][a-z0-9_]*)`?"
+    r"joined|joining|lists?|listing|looks? up|writes?|inserts?|updates?)\b[^.;\n]{0,40}?(?:`(\w+)`|\b([a-z]\w*_\w+))"
     r"\s+table\b",
     re.IGNORECASE,
 )
@@ -135,8 +135,8 @@ def check_against_inventory(spec: Spec, inv: dict[str, Any]) -> list[Finding]:
         ]
         if code and SQL_LINE.search(text) and "import " not in text:
             tables += [(b, "queried") for a, b in SQL_FROM.findall(text) if a.lower() not in SYSTEM_SCHEMAS]
-        if not code:
-            tables += [(m, "read") for m in PROSE_TABLE.findall(text)]
+        if not code:  # prose: only names that look like identifiers (`quoted` or snake_case)
+            tables += [(a or b, "read") for a, b in PROSE_TABLE.findall(text)]
         for name, verb in tables:
             name = name.lower()
             if name not in SQL_WORDS and name not in new_tables and name not in known_tables:

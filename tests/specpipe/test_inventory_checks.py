@@ -58,6 +58,7 @@ def test_what_the_spec_creates_or_the_codebase_has_is_not_reported(inventory: di
         "insert into storage.buckets (id, name) values ('exports', 'exports');\n"
         "select * from jobs join training_jobs on true;\n```\n\n"
         "#### FR-1.2: Page\n\n**Type**: UI Component\n\n"
+        "It reads every row of the matching table, then a table of totals, and updates the table.\n"
         "It reads from the datasets table and the `avatars` bucket, calls GET /api/jobs and\n"
         "`fetch('/api/datasets/' + id)`, `fetch(`/api/datasets/${id}`)` and GET /api/profile.\n"
         "```ts\nsupabase.storage.from('exports').upload(p, f); supabase.from('documents').select();\n"
