@@ -12,7 +12,6 @@ evidence (the matched call with file:line, the importer count) and a confidence.
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -106,6 +105,7 @@ class Roles:
 
     def __init__(self, s: Scan) -> None:
         self.s = s
+        self._scheme_names: dict[str, tuple[str, ...]] = {}
         self.auth_units = self._fixpoint(JS_SESSION, JS_GUARD, PY_SESSION, PY_GUARD, security=True)
         self.storage_units = self._fixpoint(JS_STORAGE, None, PY_STORAGE, None, security=False)
 
@@ -178,11 +178,13 @@ class Roles:
                 break
         return found
 
-    @functools.cache  # noqa: B019 - one Roles per scan; the cache lives as long as the scan
     def _schemes(self, path: str) -> tuple[str, ...]:
         """Module-level FastAPI security schemes (``bearer = HTTPBearer()``) of a Python file."""
-        units = self.s.py[path].units.values()
-        return tuple(u.name for u in units if u.kind == "object" and PY_SECURITY.search(u.body))
+        if path not in self._scheme_names:
+            units = self.s.py[path].units.values()
+            names = tuple(u.name for u in units if u.kind == "object" and PY_SECURITY.search(u.body))
+            self._scheme_names[path] = names
+        return self._scheme_names[path]
 
     def _references(self, path: str, is_py: bool) -> list[tuple[str, tuple[str, str]]]:
         """Names usable in ``path`` -> (file, unit name) they refer to: same-file units and imports."""
