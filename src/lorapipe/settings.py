@@ -247,6 +247,17 @@ class Settings(BaseSettings):
     chat_device: Literal["auto", "cpu", "cuda"] = Field(
         default="auto", description="Where the inference worker runs models: auto = cuda when available."
     )
+    chat_engine: Literal["auto", "transformers", "vllm"] = Field(
+        default="auto",
+        description="What generates chat replies: vllm (multi-LoRA; needs a GPU and vLLM installed), "
+        "transformers, or auto = vllm when both are present, else transformers.",
+    )
+    chat_max_lora_rank: int = Field(
+        default=64,
+        ge=1,
+        le=512,
+        description="With vLLM: the largest adapter rank it serves (its --max-lora-rank; memory grows with it).",
+    )
 
     api_url: str | None = Field(
         default=None,

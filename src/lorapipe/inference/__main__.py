@@ -1,7 +1,8 @@
 """``python -m lorapipe.inference CONFIG_JSON``: the inference worker's loop (protocol in
 :mod:`lorapipe.contract.inference`).
 
-CONFIG_JSON: ``{"data_dir", "model_cache_dir", "model_dirs", "max_adapters", "device"}``. A reader
+CONFIG_JSON: ``{"data_dir", "model_cache_dir", "model_dirs", "max_adapters", "device", "engine",
+"max_lora_rank"}`` (engine: auto, transformers or vllm: :mod:`lorapipe.inference.vllm_engine`). A reader
 thread takes requests from stdin (so a ``cancel`` reaches a reply being generated); the main thread
 answers one request at a time. stdout carries only protocol lines: fd 1 is pointed at stderr so that
 library prints cannot corrupt them. The worker exits when stdin closes (its parent is gone).
@@ -17,11 +18,18 @@ import threading
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from lorapipe.contract.inference import CANCELLED, error_event
 from lorapipe.errors import LorapipeError
 from lorapipe.settings import Settings
+
+if TYPE_CHECKING:
+    from lorapipe.inference.decode import Params, Reply
+
+Emit = Callable[[str], None]
+Answer = Callable[[dict[str, Any], "Params", Emit, Callable[[], bool]], "Reply"]
+"""(request, its sampling settings, emit a piece of text, is it cancelled?) -> the finished reply."""
 
 
 def _protocol_stream() -> IO[str]:
@@ -56,11 +64,43 @@ def _delta(send: Callable[[dict[str, Any]], None], rid: str, text: str) -> None:
     send({"type": "delta", "id": rid, "text": text})
 
 
+def _answerer(config: dict[str, Any], settings: Settings, device: str) -> Answer:
+    """The reply function of the configured engine: vLLM with multi-LoRA (``engine`` vllm, or auto
+    with CUDA and vLLM installed), else the transformers decoding loop."""
+    from lorapipe.inference.decode import reply
+    from lorapipe.inference.loaded import LoadedModels
+    from lorapipe.inference.vllm_engine import VllmChat, open_vllm, vllm_available
+
+    engine = config.get("engine") or "auto"
+    max_adapters = int(config.get("max_adapters", 4))
+    if engine == "vllm" or (engine == "auto" and device == "cuda" and vllm_available()):
+        from transformers import AutoTokenizer
+
+        from lorapipe.models.sources import load_tokenizer, resolve_model
+
+        chat = VllmChat(
+            resolve=lambda ref: resolve_model(ref, settings).path,
+            load_tokenizer=lambda ref: load_tokenizer(ref, settings),
+            # The adapter folder carries the tokenizer and chat template it was trained with.
+            adapter_tokenizer=AutoTokenizer.from_pretrained,
+            max_adapters=max_adapters,
+            max_lora_rank=int(config.get("max_lora_rank", 64)),
+            open_engine=open_vllm,
+        )
+        return chat.answer
+    models = LoadedModels(settings, max_adapters, device)
+
+    def answer(request: dict[str, Any], params: Params, emit: Emit, cancelled: Callable[[], bool]) -> Reply:
+        target = models.target(request["base"], request.get("adapter"))
+        return reply(target, request["messages"], params, emit=emit, cancelled=cancelled)
+
+    return answer
+
+
 def serve(config: dict[str, Any], source: IO[str], sink: IO[str]) -> None:
     import torch
 
-    from lorapipe.inference.decode import Params, Stopped, reply
-    from lorapipe.inference.loaded import LoadedModels
+    from lorapipe.inference.decode import Params, Stopped
 
     def send(event: dict[str, Any]) -> None:
         sink.write(json.dumps(event, ensure_ascii=False) + "\n")
@@ -73,7 +113,7 @@ def serve(config: dict[str, Any], source: IO[str], sink: IO[str]) -> None:
     device = config.get("device") or "auto"
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    models = LoadedModels(settings, int(config.get("max_adapters", 4)), device)
+    answer = _answerer(config, settings, device)
     inbox = Inbox(source)
     send({"type": "ready", "device": device})
     while (request := inbox.requests.get()) is not None:
@@ -82,21 +122,11 @@ def serve(config: dict[str, Any], source: IO[str], sink: IO[str]) -> None:
             send(error_event(rid, CANCELLED, "the request was cancelled", "user"))
             continue
         try:
-            target = models.target(request["base"], request.get("adapter"))
-            params = Params(
-                max_tokens=int(request["max_tokens"]),
-                temperature=float(request["temperature"]),
-                top_p=float(request["top_p"]),
-                stop=tuple(request.get("stop") or ()),
-                seed=request.get("seed"),
-                time_limit_s=float(request["time_limit_s"]),
-            )
-            done = reply(
-                target,
-                request["messages"],
-                params,
-                emit=partial(_delta, send, rid),
-                cancelled=partial(inbox.cancelled.__contains__, rid),
+            done = answer(
+                request,
+                Params.of(request),
+                partial(_delta, send, rid),
+                partial(inbox.cancelled.__contains__, rid),
             )
         except Stopped as stop:
             send(error_event(rid, stop.code, stop.message, stop.kind, stop.param))

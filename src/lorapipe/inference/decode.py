@@ -14,6 +14,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -38,6 +39,18 @@ class Params:
     seed: int | None
     time_limit_s: float
 
+    @classmethod
+    def of(cls, request: dict[str, Any]) -> Params:
+        """The sampling settings of a ``generate`` request (:mod:`lorapipe.contract.inference`)."""
+        return cls(
+            max_tokens=int(request["max_tokens"]),
+            temperature=float(request["temperature"]),
+            top_p=float(request["top_p"]),
+            stop=tuple(request.get("stop") or ()),
+            seed=request.get("seed"),
+            time_limit_s=float(request["time_limit_s"]),
+        )
+
 
 @dataclass(frozen=True)
 class Reply:
@@ -53,7 +66,7 @@ def _end_ids(target: Target) -> set[int]:
     return {i for i in ids if isinstance(i, int)}
 
 
-def _held_back(text: str, stops: tuple[str, ...]) -> int:
+def held_back(text: str, stops: tuple[str, ...]) -> int:
     """How many trailing characters of ``text`` could begin a stop string (not sent yet)."""
     longest = 0
     for stop in stops:
@@ -129,7 +142,7 @@ def reply(
                 finish, stop_hit = "stop", True
                 break
             # A trailing U+FFFD is half a multi-byte character: wait for the rest.
-            ready = len(text.rstrip("\ufffd")) - _held_back(text, params.stop)
+            ready = len(text.rstrip("\ufffd")) - held_back(text, params.stop)
             if ready > sent:
                 emit(text[sent:ready])
                 sent = ready

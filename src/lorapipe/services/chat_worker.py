@@ -79,6 +79,8 @@ class InferenceWorker:
                 "model_dirs": [str(p) for p in s.model_dirs],
                 "max_adapters": s.chat_max_adapters,
                 "device": s.chat_device,
+                "engine": s.chat_engine,
+                "max_lora_rank": s.chat_max_lora_rank,
             }
         )
 
