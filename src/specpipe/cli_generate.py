@@ -27,7 +27,10 @@ def inventory(
     budget: Annotated[int | None, typer.Option(min=1, help="tokens for the markdown digest")] = None,
     app_dir: Annotated[
         str | None,
-        typer.Option("--app", help="app folder inside the codebase (default: the one with most routes)"),
+        typer.Option(
+            "--app",
+            help="app folder inside the codebase (default: [paths] app, else the one with most routes)",
+        ),
     ] = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -41,7 +44,9 @@ def inventory(
     json_path = out or cfg.output("inventory_json")
     md_path = json_path.with_suffix(".md") if out else cfg.output("inventory_md")
     try:
-        inv = write_inventory(root, json_path, md_path, budget or cfg.inventory_tokens, app_dir)
+        inv = write_inventory(
+            root, json_path, md_path, budget or cfg.inventory_tokens, app_dir or cfg.app or None
+        )
     except ValueError as exc:  # an --app folder that does not exist
         raise fail(str(exc)) from None
     app = inv["app"]
@@ -91,7 +96,10 @@ def blueprint(
     root = codebase or cfg.path(cfg.codebase)
     inv = inventory_json or cfg.output("inventory_json")
     if not inv.is_file():
-        write_inventory(root, inv, cfg.output("inventory_md"), cfg.inventory_tokens)
+        try:
+            write_inventory(root, inv, cfg.output("inventory_md"), cfg.inventory_tokens, cfg.app or None)
+        except ValueError as exc:  # a configured app folder that does not exist
+            raise fail(str(exc)) from None
         typer.echo(f"wrote {inv} (inventory was missing)")
     try:
         rendered = render_blueprint(cfg, spec_path, root, inv)
@@ -136,7 +144,12 @@ def merge(
     ]
     inv = cfg.output("inventory_json")
     if not inv.is_file():
-        write_inventory(cfg.path(cfg.codebase), inv, cfg.output("inventory_md"), cfg.inventory_tokens)
+        try:
+            write_inventory(
+                cfg.path(cfg.codebase), inv, cfg.output("inventory_md"), cfg.inventory_tokens, cfg.app or None
+            )
+        except ValueError as exc:  # a configured app folder that does not exist
+            raise fail(str(exc)) from None
     try:
         rendered = render_merge(cfg, spec_path, doc_paths, inv, cfg.output("integrated_spec"))
     except ValueError as exc:  # a TemplateInputError, or a spec that is not UTF-8 text

@@ -65,6 +65,7 @@ class ProjectConfig(BaseModel):
     name: str = "New Module"
     abbrev: str = "module"
     codebase: str = "."
+    app: str = Field("", description="app folder inside the codebase; empty: the one with the most routes")
     spec: str = "spec.md"
     blueprint_docs: list[str] = Field(default_factory=list)
     context: list[str] = Field(default_factory=list, description="files pasted into every execution prompt")
@@ -135,6 +136,7 @@ abbrev = {_toml_str(abbrev)}
 
 [paths]
 codebase = {_toml_str(codebase)}      # the existing application the module extends
+app = ""                # its app folder when the codebase holds several ("" = the one with most routes)
 spec = {_toml_str(spec)}          # the structured spec of the new module
 blueprint_docs = []     # the documents the blueprint step produced (inventory, strategy, guide)
 context = []            # files pasted into every execution prompt (a tool reference, conventions)

@@ -206,9 +206,24 @@ def test_app_option_overrides_the_choice(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     inv = json.loads(out.read_text())
-    assert inv["app"]["root"] == "apps/admin" and inv["app"]["reason"] == "given with --app"
+    assert inv["app"]["root"] == "apps/admin" and inv["app"]["reason"] == "given with --app or [paths] app"
     assert [c["file"] for c in inv["database"]["clients"]] == ["lib/supabase.ts"]
     missing = runner.invoke(
         app, ["inventory", str(CODEBASES / "monorepo"), "--app", "apps/nope", "--out", str(out)]
     )
     assert missing.exit_code == 2 and "app folder not found" in missing.output
+
+
+@pytest.mark.integration
+def test_app_folder_from_the_project_file(tmp_path: Path) -> None:
+    runner = CliRunner()
+    init = ["init", str(tmp_path), "--name", "A", "--abbrev", "a", "--codebase", str(CODEBASES / "monorepo")]
+    assert runner.invoke(app, init).exit_code == 0
+    toml = tmp_path / "specpipe.toml"
+    assert 'app = ""' in toml.read_text()
+    toml.write_text(toml.read_text().replace('app = ""', 'app = "apps/admin"'))
+    result = runner.invoke(app, ["inventory", "--config", str(toml)])
+    assert result.exit_code == 0, result.output
+    assert "app apps/admin: given with --app or [paths] app" in result.output
+    inv = json.loads((tmp_path / "specpipe-out" / "a-inventory.json").read_text())
+    assert inv["app"]["root"] == "apps/admin"

@@ -120,7 +120,9 @@ def choose_app(root: Path, app: str | None = None) -> AppChoice:
             owner.routes += route
     found = list(candidates.values())
     if app is not None:
-        return AppChoice(PurePosixPath(app).as_posix().strip("/") or ".", "given with --app", found, ignored)
+        return AppChoice(
+            PurePosixPath(app).as_posix().strip("/") or ".", "given with --app or [paths] app", found, ignored
+        )
     if not found:
         return AppChoice(".", "no package manifest found: the whole folder", found, ignored)
     best = max(found, key=Candidate.key)
