@@ -1,11 +1,11 @@
 """Native adapter routes: list, detail, download one file or all of them as a zip, rename, delete,
-evaluate."""
+evaluate, check for vLLM."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,6 +13,7 @@ from lorapipe.api.deps import DB, Caller, State
 from lorapipe.api.params import MAX_PATH_LENGTH, PRINTABLE, ResourceId
 from lorapipe.api.routes_native_deps import Limit, Offset, StreamCaller
 from lorapipe.services import adapters, evaluations
+from lorapipe.services.adapter_check import AdapterCheck, check_stored_adapter
 from lorapipe.services.adapter_files import FileDownload
 from lorapipe.services.adapters import AdapterDetail, AdapterPublic
 from lorapipe.services.evaluations import EvaluationPublic, EvaluationRequest
@@ -107,3 +108,20 @@ def create_evaluation(
 @router.get("/{adapter_id}/evaluations", summary="An adapter's evaluations, newest first, with their results")
 def list_evaluations(db: DB, user: Caller, adapter_id: ResourceId) -> list[EvaluationPublic]:
     return evaluations.list_evaluations(db, user.id, adapter_id)
+
+
+@router.get(
+    "/{adapter_id}/check",
+    summary="Will this adapter load in vLLM? Each check with its reason, and the exact `vllm serve` command",
+)
+def check_adapter(
+    state: State,
+    db: DB,
+    user: Caller,
+    adapter_id: ResourceId,
+    target: Annotated[Literal["vllm"], Query(alias="for", description="Serving engine (vllm).")] = "vllm",
+    max_lora_rank: Annotated[
+        int | None, Query(ge=1, le=1024, description="The --max-lora-rank of the target server.")
+    ] = None,
+) -> AdapterCheck:
+    return check_stored_adapter(db, state.settings, user.id, adapter_id, max_lora_rank=max_lora_rank)

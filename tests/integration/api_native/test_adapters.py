@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from pathlib import Path
 
 import pytest
 from native_app import Native, finish, make_adapter, start_attempt
@@ -100,3 +101,40 @@ def test_rename_to_a_taken_name_is_409(native: Native) -> None:
     native.client.patch(f"/api/adapters/{first}", headers=native.auth("alice"), json={"name": "taken"})
     r = native.client.patch(f"/api/adapters/{second}", headers=native.auth("alice"), json={"name": "taken"})
     assert r.status_code == 409 and r.json()["error"]["param"] == "name"
+
+
+def test_the_vllm_check_reads_the_stored_adapter(native: Native, tmp_path: Path) -> None:
+    """A real PEFT adapter of the tiny model, stored as a job's artifacts: it passes with its `vllm serve`
+    command; a server limit under its rank fails with the reason; another user gets a 404."""
+    from peft import LoraConfig, get_peft_model
+
+    from lorapipe.models.sources import load_model
+    from lorapipe.settings import Settings
+
+    model = load_model("lorapipe/tiny-qwen3", Settings(data_dir=tmp_path / "data"), dtype="float32")
+    peft_model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", r=8, target_modules=["q_proj"]))
+    peft_model.save_pretrained(tmp_path / "adapter")
+    config = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = "lorapipe/tiny-qwen3"
+    files = {
+        "adapter_config.json": json.dumps(config).encode(),
+        "adapter_model.safetensors": (tmp_path / "adapter" / "adapter_model.safetensors").read_bytes(),
+    }
+    job_id = native.job("alice")
+    start_attempt(native.sessions, job_id)
+    finish(native.sessions, job_id)
+    adapter_id = make_adapter(native, "alice", job_id, files)
+
+    ok = native.client.get(f"/api/adapters/{adapter_id}/check", headers=native.auth("alice")).json()
+    assert ok["compatible"] is True and "vllm serve lorapipe/tiny-qwen3" in ok["command"], ok
+    tight = native.client.get(
+        f"/api/adapters/{adapter_id}/check", params={"max_lora_rank": 4}, headers=native.auth("alice")
+    ).json()
+    failed = {f["check"]: f["message"] for f in tight["findings"] if not f["ok"]}
+    assert tight["compatible"] is False and "rank" in " ".join(failed), tight
+    other = native.client.get(f"/api/adapters/{adapter_id}/check", headers=native.auth("bob"))
+    assert other.status_code == 404
+    wrong = native.client.get(
+        f"/api/adapters/{adapter_id}/check", params={"for": "tgi"}, headers=native.auth("alice")
+    )
+    assert wrong.status_code == 400 and "for" in wrong.text
