@@ -167,3 +167,30 @@ def test_regex_fallback_finds_the_same_simple_exports() -> None:
         ("Card", "function", "Card()"),
         ("T", "type", "T"),
     ]
+
+
+@pytest.mark.unit
+def test_drizzle_schema_tables_and_migration_folder(tmp_path: Path) -> None:
+    root = tree(
+        tmp_path,
+        {
+            "package.json": json.dumps({"dependencies": {"drizzle-orm": "0.33.0", "postgres": "3.4.4"}}),
+            "drizzle.config.ts": 'export default { schema: "./src/db/schema.ts", out: "./src/db/migrations" };\n',
+            "src/db/schema.ts": 'import { pgTable, serial, text } from "drizzle-orm/pg-core";\n'
+            'export const users = pgTable("users", {\n  id: serial("id").primaryKey(),\n'
+            '  email: text("email").notNull().default(sql`a, b: c`),\n}, (t) => ({ idx: index("i").on(t.email) }));\n',
+            "src/db/index.ts": 'import { drizzle } from "drizzle-orm/postgres-js";\nimport postgres from "postgres";\n'
+            "export const db = drizzle(postgres(process.env.DATABASE_URL!));\n",
+            "src/db/migrations/0000_init.sql": 'CREATE TABLE IF NOT EXISTS "users" ("id" serial PRIMARY KEY, "email" text);\n',
+            "src/scripts/dump.sql": "create table users_copy (id int);\n",
+        },
+    )
+    inv = scan_codebase(root)
+    tables = {t["name"]: t for t in inv["database"]["tables"]}
+    assert set(tables) == {"users"} and tables["users"]["columns"] == ["id", "email"]
+    assert "src/db/schema.ts:2" in tables["users"]["defined_in"]
+    assert [(m["dir"], m["tool"]) for m in inv["database"]["migrations"]] == [
+        ("src/db/migrations", "drizzle")
+    ]
+    assert [(c["file"], c["kind"]) for c in inv["database"]["clients"]] == [("src/db/index.ts", "drizzle")]
+    assert [x["file"] for x in inv["database"]["sql_outside_migrations"]] == ["src/scripts/dump.sql"]

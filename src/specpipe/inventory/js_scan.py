@@ -35,6 +35,8 @@ ENV = re.compile(
     r"""\bprocess\.env\.([A-Z_][A-Z0-9_]*)|\bprocess\.env\[\s*['"]([A-Z_][A-Z0-9_]*)['"]|"""
     r"""\bimport\.meta\.env\.([A-Z_][A-Z0-9_]*)|\bDeno\.env\.get\(\s*['"]([A-Z_][A-Z0-9_]*)['"]"""
 )
+ORM_TABLE = re.compile(r"""\b(?:pgTable|mysqlTable|sqliteTable)\s*\(\s*['"](\w+)['"]\s*,\s*\{""")
+ORM_COLUMN = re.compile(r"""(?:^|[{,])\s*['"]?(\w+)['"]?\s*:""")
 TABLE_USE = re.compile(r"""(?<!storage)\.from\(\s*['"](\w+)['"]\s*\)""")
 BUCKET_USE = re.compile(r"""\.storage\s*\.from\(\s*(?:['"]([\w-]+)['"]|(\w+))\s*\)""")
 STRING_CONST = re.compile(r"""\bconst\s+(\w+)\s*=\s*['"]([\w-]+)['"]""")
@@ -57,6 +59,7 @@ class JsFile:
     exports: list[Symbol] = field(default_factory=list)
     env: list[tuple[str, int]] = field(default_factory=list)
     tables: list[tuple[str, int]] = field(default_factory=list)
+    defined_tables: list[tuple[str, list[str], int]] = field(default_factory=list)  # Drizzle pgTable(...)
     buckets: list[tuple[str, int]] = field(default_factory=list)
     auth_calls: int = 0
     express_routes: list[tuple[str, str, int]] = field(default_factory=list)
@@ -88,6 +91,9 @@ def scan_js(f: SourceFile) -> JsFile:
         name = next(g for g in m.groups() if g)
         out.env.append((name, f.line_of(m.start())))
     out.tables = [(m.group(1), f.line_of(m.start())) for m in TABLE_USE.finditer(text)]
+    out.defined_tables = [
+        (m.group(1), _object_keys(text, m.end()), f.line_of(m.start())) for m in ORM_TABLE.finditer(text)
+    ]
     consts = dict(STRING_CONST.findall(text))
     for m in BUCKET_USE.finditer(text):
         name = m.group(1) or consts.get(m.group(2) or "")
@@ -131,6 +137,22 @@ def regex_exports(f: SourceFile) -> list[Symbol]:
                 kind = "reexport" if m.group(2) else "const"
                 exports.append(Symbol(name, kind, f.line_of(m.start()), name, source=m.group(2) or ""))
     return sorted(exports, key=lambda s: (s.line, s.name))
+
+
+def _object_keys(text: str, start: int) -> list[str]:
+    """Top-level keys of the object literal that opens just before ``start`` (Drizzle column names)."""
+    depth, i = 1, start
+    top_level: list[str] = []  # the literal's own characters; nested (...), {...}, [...] left out
+    while i < len(text) and depth:
+        ch = text[i]
+        if ch in "({[":
+            depth += 1
+        elif ch in ")}]":
+            depth -= 1
+        elif depth == 1:
+            top_level.append(ch)
+        i += 1
+    return [m.group(1) for m in ORM_COLUMN.finditer("," + "".join(top_level))]
 
 
 def regex_bindings(text: str) -> dict[str, tuple[str, str]]:

@@ -132,6 +132,9 @@ def tables(
     for path, py in s.py.items():
         for name, cols, line in py.tables:
             create(name, cols, f"{path}:{line}")
+    for path, js in s.js.items():  # Drizzle schema files: pgTable("name", { column: … })
+        for name, cols, line in js.defined_tables:
+            create(name, cols, f"{path}:{line}")
     used_only: dict[str, dict[str, Any]] = {}
     for path, js in s.js.items():
         for name, _line in js.tables:
