@@ -7,6 +7,7 @@ Every function takes the caller's owner id: another user's adapter, or a deleted
 from __future__ import annotations
 
 import logging
+import math
 import re
 from typing import Any, Literal
 
@@ -77,15 +78,30 @@ def adapter_row(session: Session, owner_id: str, adapter_id: str) -> Adapter:
     return row
 
 
+AdapterSort = Literal["date", "eval_loss"]
+
+
+def _eval_loss_after(adapter: AdapterPublic) -> float:
+    value = adapter.summary.get("eval_loss_after")
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else math.inf
+
+
 def list_adapters(
-    session: Session, owner_id: str, *, limit: int = 20, offset: int = 0
+    session: Session, owner_id: str, *, limit: int = 20, offset: int = 0, sort: AdapterSort = "date"
 ) -> Page[AdapterPublic]:
-    """The owner's adapters, newest first, with the total over all pages."""
+    """The owner's adapters, with the total over all pages: newest first, or (``sort="eval_loss"``)
+    lowest held-out loss after training first, adapters without one last."""
     query = (
         select(Adapter)
         .where(Adapter.owner_id == owner_id, Adapter.deleted_at.is_(None))
         .order_by(Adapter.created_at.desc(), Adapter.id.desc())
     )
+    if sort == "eval_loss":
+        # The loss lives in the manifest (JSON): sorted here, over one user's adapters (a few hundred).
+        every = sorted((AdapterPublic.from_row(r) for r in session.scalars(query)), key=_eval_loss_after)
+        return Page[AdapterPublic].of(
+            every[offset : offset + limit], total=len(every), limit=limit, offset=offset
+        )
     rows, total = rows_with_total(session, query, limit=limit, offset=offset)
     return Page[AdapterPublic].of(
         [AdapterPublic.from_row(r) for r in rows], total=total, limit=limit, offset=offset

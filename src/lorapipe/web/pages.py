@@ -9,7 +9,7 @@ from importlib import resources
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from lorapipe.contract.config import PRESET_NAMES
@@ -20,7 +20,6 @@ from lorapipe.errors import LorapipeError, NotFoundError, UserError
 from lorapipe.models.catalog import list_models
 from lorapipe.services import adapters as adapter_service
 from lorapipe.services import dataset_views, job_views
-from lorapipe.services.adapter_files import FileDownload
 from lorapipe.services.dataset_views import DatasetPublic, DatasetSort, ExamplePublic
 from lorapipe.services.job_monitor import STAGES, monitor_view
 from lorapipe.services.stats import dashboard_stats
@@ -229,32 +228,3 @@ def job_detail(request: Request, db: DB, user: PageUser, job_id: str) -> HTMLRes
         monitor=monitor_view(db, user.id, job),
         stages=STAGES,
     )
-
-
-@router.get("/ui/adapters", response_class=HTMLResponse)
-def adapters(
-    request: Request, db: DB, user: PageUser, page: Annotated[int, Query(ge=1, le=100_000)] = 1
-) -> HTMLResponse:
-    listing = adapter_service.list_adapters(db, user.id, limit=PAGE, offset=(page - 1) * PAGE)
-    return render(request, "adapters.html", user, listing=listing, page=page)
-
-
-def attachment(download: FileDownload) -> StreamingResponse:
-    return StreamingResponse(
-        download.chunks,
-        media_type=download.media_type,
-        headers={"Content-Disposition": download.content_disposition},
-    )
-
-
-# Downloads for plain links (a link cannot carry a bearer header); read-only, cookie-identified.
-@router.get("/ui/adapters/{adapter_id}/download")
-def adapter_zip(state: State, user: PageUser, adapter_id: str) -> StreamingResponse:
-    with state.sessions() as session:
-        return attachment(adapter_service.download_zip(session, state.settings, user.id, adapter_id))
-
-
-@router.get("/ui/adapters/{adapter_id}/files/{path:path}")
-def adapter_file(state: State, user: PageUser, adapter_id: str, path: str) -> StreamingResponse:
-    with state.sessions() as session:
-        return attachment(adapter_service.download_file(session, state.settings, user.id, adapter_id, path))
