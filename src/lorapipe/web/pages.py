@@ -6,10 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from importlib import resources
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from lorapipe.contract.config import PRESET_NAMES
@@ -29,6 +30,7 @@ from lorapipe.web.security import safe_next
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(resources.files("lorapipe.web") / "templates"))
+STATIC = Path(str(resources.files("lorapipe.web") / "static"))
 PAGE = 20
 DEFAULT_COUNT_MODEL = "Qwen/Qwen3-8B"
 """Tokenizer an upload is counted with unless the user picks another (every Qwen3 size shares it)."""
@@ -97,6 +99,14 @@ def not_found(request: Request, user: User, exc: NotFoundError) -> HTMLResponse:
 @router.get("/", response_class=RedirectResponse)
 def root() -> RedirectResponse:
     return RedirectResponse("/ui/", status_code=307)
+
+
+@router.get("/favicon.ico")
+def favicon() -> FileResponse:
+    # Browsers ask for it on every site; a 404 there is a console error on every page.
+    return FileResponse(
+        STATIC / "favicon.svg", media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"}
+    )
 
 
 @router.get("/ui/login", response_class=HTMLResponse)
