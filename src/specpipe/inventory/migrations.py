@@ -14,6 +14,8 @@ import re
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from specpipe.inventory.sql_scan import ColumnChange
+
 if TYPE_CHECKING:
     from specpipe.inventory.assemble import Scan
 
@@ -109,6 +111,19 @@ def tables(
         t["columns"] += [c for c in cols if c not in t["columns"]]
         t["defined_in"].append(where)
 
+    def apply(changes: list[ColumnChange]) -> None:
+        for ch in changes:
+            t = entry(ch.table)
+            if ch.action == "add" and ch.column not in t["columns"]:
+                t["columns"].append(ch.column)
+            elif ch.action == "drop" and ch.column in t["columns"]:
+                t["columns"].remove(ch.column)
+            elif ch.action == "rename" and ch.column in t["columns"]:
+                if ch.new in t["columns"]:  # a model already names the new column
+                    t["columns"].remove(ch.column)
+                else:
+                    t["columns"][t["columns"].index(ch.column)] = ch.new
+
     outside: list[dict[str, Any]] = []
     for path in sorted(s.sql):  # timestamped names sort in the order the tool applies them
         sql = s.sql[path]
@@ -118,20 +133,16 @@ def tables(
             continue
         for name, cols, line in sql.tables:
             create(name, cols, f"{path}:{line}")
-        for ch in sql.changes:
-            t = entry(ch.table)
-            if ch.action == "add" and ch.column not in t["columns"]:
-                t["columns"].append(ch.column)
-            elif ch.action == "drop" and ch.column in t["columns"]:
-                t["columns"].remove(ch.column)
-            elif ch.action == "rename" and ch.column in t["columns"]:
-                t["columns"][t["columns"].index(ch.column)] = ch.new
+        apply(sql.changes)
     for path, models in s.prisma.items():
         for name, cols, line in models:
             create(name, cols, f"{path}:{line}")
     for path, py in s.py.items():
         for name, cols, line in py.tables:
             create(name, cols, f"{path}:{line}")
+    for path in sorted(p for p in s.py if p in migration_files):
+        # Alembic revisions are named by hash, not in order; drops and renames come after every add.
+        apply(s.py[path].column_changes)
     for path, js in s.js.items():  # Drizzle schema files: pgTable("name", { column: … })
         for name, cols, line in js.defined_tables:
             create(name, cols, f"{path}:{line}")

@@ -6,6 +6,7 @@ import ast
 from dataclasses import dataclass, field
 
 from specpipe.inventory.files import SourceFile
+from specpipe.inventory.sql_scan import ColumnChange
 from specpipe.inventory.symbols import Symbol, Unit
 
 ROUTE_METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
@@ -39,6 +40,7 @@ class PyFile:
     env: list[tuple[str, int]] = field(default_factory=list)
     calls: set[str] = field(default_factory=set)  # dotted names called anywhere, e.g. "boto3.client"
     s3_buckets: list[tuple[str, int]] = field(default_factory=list)
+    column_changes: list[ColumnChange] = field(default_factory=list)  # alembic drop/rename
     units: dict[str, Unit] = field(default_factory=dict)  # top-level defs, classes, instances
     all_names: list[str] | None = None  # ``__all__`` when the module sets it
 
@@ -154,6 +156,12 @@ def _call(node: ast.Call, out: PyFile) -> None:
             and (c := _const(a.args[0] if a.args else None))
         ]
         out.tables.append((first, cols, node.lineno))
+    elif name in ("op.drop_column", "op.alter_column") and first and len(node.args) > 1:
+        col, renamed = _const(node.args[1]), _const(_kw(node, "new_column_name"))
+        if col and name == "op.drop_column":
+            out.column_changes.append(ColumnChange(first, "drop", col, "", node.lineno))
+        elif col and renamed:
+            out.column_changes.append(ColumnChange(first, "rename", col, renamed, node.lineno))
     bucket = _const(_kw(node, "Bucket"))
     if bucket:
         out.s3_buckets.append((bucket, node.lineno))
