@@ -31,6 +31,10 @@ PROSE_TABLE = re.compile(
     re.IGNORECASE,
 )
 FETCH = re.compile(r"""\b(?:fetch|axios\.\w+|ky\.\w+|api\.\w+)\(\s*[`'"](/[^`'"\s?#]*)""")
+# Navigation to a page: router.push('/x'), redirect('/x'), <Link href="/x">; files (/logo.png) are not pages.
+NAVIGATE = re.compile(
+    r"""(?:\brouter\.(?:push|replace)\(|\bredirect\(|\bhref=\{?)\s*[`'"](/[^`'"\s?#.]*)[`'"]"""
+)
 METHOD_PATH = re.compile(r"\b(GET|POST|PUT|PATCH|DELETE)\s+`?(/[\w/\-\[\]{}:.$]*)")
 BUCKET_CALL = re.compile(r"""\.storage\s*\.from\(\s*['"`]([\w-]+)['"`]""")
 PROSE_BUCKET = re.compile(r"`([\w-]+)`\s+(?:storage\s+)?bucket\b|\bbucket\s+`([\w-]+)`", re.IGNORECASE)
@@ -141,7 +145,7 @@ def check_against_inventory(spec: Spec, inv: dict[str, Any]) -> list[Finding]:
             name = name.lower()
             if name not in SQL_WORDS and name not in new_tables and name not in known_tables:
                 report("table", name, line, verb, known_tables)
-        paths = FETCH.findall(text)
+        paths = FETCH.findall(text) + NAVIGATE.findall(text)
         if layers.get(line) != "api":
             paths += [p for _m, p in METHOD_PATH.findall(text)]
         for path in paths:

@@ -62,7 +62,8 @@ def test_what_the_spec_creates_or_the_codebase_has_is_not_reported(inventory: di
         "It reads from the datasets table and the `avatars` bucket, calls GET /api/jobs and\n"
         "`fetch('/api/datasets/' + id)`, `fetch(`/api/datasets/${id}`)` and GET /api/profile.\n"
         "```ts\nsupabase.storage.from('exports').upload(p, f); supabase.from('documents').select();\n"
-        "supabase.from('jobs').select('*, auth.users(email)');\n```\n"
+        "supabase.from('jobs').select('*, auth.users(email)');\n"
+        'router.push(\'/datasets/\' + id); redirect(`/datasets/${id}`); <Link href="/dashboard"><img src="/logo.png"/>\n```\n'
     )
     assert check_against_inventory(parse_spec(spec, "s.md"), inventory) == []
 
@@ -129,3 +130,10 @@ def test_segment_runs_the_same_checks_when_the_inventory_exists(tmp_path: Path) 
     assert result.exit_code == 1, result.output
     assert f":{line_of('references lora_datasets')}: error TABLE_NOT_FOUND" in result.output
     assert "checked against" in result.output
+
+
+@pytest.mark.unit
+def test_navigation_to_a_missing_page_is_reported(inventory: dict[str, object]) -> None:
+    spec = '# S\n\n## SECTION 1: A\n\n```tsx\n<Link href="/runs/history">History</Link>\n```\n'
+    found = check_against_inventory(parse_spec(spec, "s.md"), inventory)
+    assert [(f.code, f.line) for f in found] == [("ROUTE_NOT_FOUND", 6)]
