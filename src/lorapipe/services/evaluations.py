@@ -22,8 +22,7 @@ from lorapipe.db.ids import new_id
 from lorapipe.db.jobs import Evaluation, Job
 from lorapipe.jobs.transition import transition
 from lorapipe.services.adapters import adapter_row
-from lorapipe.services.jobs import _check_active_jobs as check_active_jobs
-from lorapipe.services.jobs import _data_ref as data_ref
+from lorapipe.services.jobs import check_active_jobs, data_ref, file_id_of
 from lorapipe.services.public import ts
 from lorapipe.settings import Settings
 from lorapipe.storage import ObjectStore
@@ -39,7 +38,7 @@ class EvaluationRequest(BaseModel):
     file: str | None = Field(
         default=None,
         max_length=64,
-        description="A processed file (or dataset) id to evaluate on, whole; default: the held-out part "
+        description="A processed file or dataset id to evaluate on, whole; default: the held-out part "
         "of the adapter's own training data (its validation file when it had one).",
     )
     backend: str | None = Field(default=None, max_length=32, description="Default: the training job's.")
@@ -102,8 +101,9 @@ def create_evaluation(
     admit_job(backend, settings, None, None, 1)
     check_active_jobs(session, owner_id, settings.max_active_jobs_per_user)
     source = TrainingJobSpec.parse(trained.spec)
-    if request.file:
-        dataset, validation = data_ref(session, objects, owner_id, request.file, "file"), None
+    file_id = file_id_of(session, owner_id, request.file, "file") if request.file else None
+    if file_id:
+        dataset, validation = data_ref(session, objects, owner_id, file_id, "file"), None
     else:
         dataset, validation = source.dataset, source.validation
     job_id = new_id("job")
@@ -131,8 +131,8 @@ def create_evaluation(
         kind="evaluation",
         status=JobStatus.VALIDATING_FILES.value,
         model=trained.model,
-        training_file=request.file or trained.training_file,
-        validation_file=None if request.file else trained.validation_file,
+        training_file=file_id or trained.training_file,
+        validation_file=None if file_id else trained.validation_file,
         seed=trained.seed,
         backend=backend,
         hyperparameters=trained.hyperparameters,
@@ -144,7 +144,7 @@ def create_evaluation(
     session.flush()
     transition(session, job, JobStatus.QUEUED, f"evaluation of {adapter.name}; waiting for a worker")
     row = Evaluation(
-        id=new_id("evaluation"), owner_id=owner_id, adapter_id=adapter.id, job_id=job.id, file_id=request.file
+        id=new_id("evaluation"), owner_id=owner_id, adapter_id=adapter.id, job_id=job.id, file_id=file_id
     )
     session.add(row)
     session.commit()

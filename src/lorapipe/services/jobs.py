@@ -50,7 +50,7 @@ DATASET_PREFIX = "ds_"
 """How a dataset id starts (:func:`lorapipe.db.datasets.new_dataset_id`); file ids start ``file-``."""
 
 
-def _data_ref(session: Session, objects: ObjectStore, owner_id: str, file_id: str, param: str) -> DataRef:
+def data_ref(session: Session, objects: ObjectStore, owner_id: str, file_id: str, param: str) -> DataRef:
     try:
         file = store.get_file(session, owner_id, file_id)
     except NotFoundError as exc:
@@ -68,7 +68,7 @@ def _data_ref(session: Session, objects: ObjectStore, owner_id: str, file_id: st
     return DataRef(uri=objects.url_for(canonical_key(dataset.id)))
 
 
-def _file_id(session: Session, owner_id: str, ident: str, param: str) -> str:
+def file_id_of(session: Session, owner_id: str, ident: str, param: str) -> str:
     """A file id for ``ident``: a dataset id (``ds_…``, as ``/api/datasets`` and the dashboard name an
     upload) answers its dataset's file record, made on first use; a file id is kept as it is."""
     if not ident.startswith(DATASET_PREFIX):
@@ -85,8 +85,8 @@ def _with_file_ids(session: Session, owner_id: str, request: CreateJobRequest) -
     validation = request.validation_file
     return request.model_copy(
         update={
-            "training_file": _file_id(session, owner_id, request.training_file, "training_file"),
-            "validation_file": _file_id(session, owner_id, validation, "validation_file")
+            "training_file": file_id_of(session, owner_id, request.training_file, "training_file"),
+            "validation_file": file_id_of(session, owner_id, validation, "validation_file")
             if validation
             else None,
         }
@@ -152,7 +152,7 @@ def _request_hash(request: CreateJobRequest) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _check_active_jobs(session: Session, owner_id: str, limit: int) -> None:
+def check_active_jobs(session: Session, owner_id: str, limit: int) -> None:
     active = session.scalar(
         select(func.count())
         .select_from(Job)
@@ -184,14 +184,14 @@ def create_job(
             return earlier
     # Before any work: an unknown or unconfigured backend, or more GPUs than it gives one job.
     admit_job(request.backend, settings, None, request.timeout_s, request.gpus or 1)
-    _check_active_jobs(session, owner_id, settings.max_active_jobs_per_user)
+    check_active_jobs(session, owner_id, settings.max_active_jobs_per_user)
     # A catalogued, cached or hub-known model, or a folder the operator allows: never any server path,
     # and an unknown id is refused now rather than failing in the engine after taking a slot.
     model = check_model_reference(request.model, settings, param="model")
     request = _with_file_ids(session, owner_id, request)
-    dataset = _data_ref(session, objects, owner_id, request.training_file, "training_file")
+    dataset = data_ref(session, objects, owner_id, request.training_file, "training_file")
     validation = (
-        _data_ref(session, objects, owner_id, request.validation_file, "validation_file")
+        data_ref(session, objects, owner_id, request.validation_file, "validation_file")
         if request.validation_file
         else None
     )
