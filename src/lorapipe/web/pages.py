@@ -13,7 +13,6 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
-from lorapipe.contract.config import PRESET_NAMES
 from lorapipe.contract.job_states import JobStatus
 from lorapipe.db.accounts import User
 from lorapipe.db.datasets import DatasetStatus
@@ -193,7 +192,6 @@ def dataset_detail(request: Request, state: State, db: DB, user: PageUser, datas
         bars=histogram_bars(tokens.histogram) if tokens else None,
         examples=[] if report and report.samples else _sample_examples(db, state, user, dataset),
         models=[spec.id for spec in list_models()],
-        presets=PRESET_NAMES,
         # Set by the upload page: the page starts counting with this model (static/dataset.js).
         auto_count=request.query_params.get("count", "")[:255],
     )

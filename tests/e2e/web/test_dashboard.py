@@ -43,12 +43,17 @@ def test_upload_eq12_and_read_the_report(page: Any, server: LiveServer) -> None:
     assert page.inner_text("#count-examples") == "44"
     page.screenshot(path="/tmp/lorapipe-web-dataset-tokens.png", full_page=True)
 
-    page.select_option("#estimate-model", "Qwen/Qwen3-8B")
-    page.click("#estimate-form button[type=submit]")
-    page.wait_for_selector("#estimate-table tbody tr")
-    assert page.inner_text("#estimate-summary").startswith("Recommended: ")
-    assert page.locator("#estimate-table tbody tr").count() >= 10
-    page.locator("#estimate-title").locator("..").screenshot(path="/tmp/lorapipe-web-estimate.png")
+    # The estimate lives on the new-job page: memory by part, fit and cost per GPU, a recommendation.
+    page.click("#estimate-link")
+    page.wait_for_url("**/ui/jobs/new?dataset=ds_*")
+    page.select_option("#nj-model", "Qwen/Qwen3-8B")
+    page.wait_for_selector("#est-cost tbody tr")
+    page.wait_for_function(
+        "() => document.getElementById('est-summary').textContent.startsWith('Recommended: ')"
+    )
+    assert page.locator("#est-cost tbody tr").count() >= 10
+    assert page.locator("#est-vram tr[data-part=total]").count() == 1
+    page.locator("#estimate-panel").screenshot(path="/tmp/lorapipe-web-estimate.png")
 
     page.goto(server.url + "/ui/datasets")
     assert "EQ-12 sample" in page.inner_text("#datasets-table")

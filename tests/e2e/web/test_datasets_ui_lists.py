@@ -75,6 +75,8 @@ def test_filters_on_any_and_page_two_of_every_list(browser: Any, server: LiveSer
         assert page.inner_text("h1") == "Not found"
         page.goto(server.url + "/ui/no/such/page")
         assert page.inner_text("h1") == "Not found" and page.locator("nav[aria-label=Main]").count() == 1
-        assert all(p.startswith("404 GET") or "404 (Not Found)" in p for p in watched.problems), watched.problems
+        assert all(p.startswith("404 GET") or "404 (Not Found)" in p for p in watched.problems), (
+            watched.problems
+        )
     finally:
         watched.close()

@@ -95,49 +95,6 @@ function initTokens() {
   });
 }
 
-// The estimate table is built with textContent only: nothing from the answer is parsed as HTML.
-function initEstimate() {
-  const form = document.getElementById("estimate-form");
-  if (!form) return;
-  const range = (r, digits) => (r ? `${r.low.toFixed(digits)}–${r.high.toFixed(digits)}` : "–");
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const summary = document.getElementById("estimate-summary");
-    const table = document.getElementById("estimate-table");
-    summary.classList.remove("error");
-    summary.textContent = "Estimating…";
-    try {
-      const body = { model: form.elements.model.value, preset: form.elements.preset.value };
-      const response = await lp.api(`/api/datasets/${form.dataset.id}/estimate`, {
-        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
-      });
-      const report = await response.json();
-      const rec = report.recommendation;
-      summary.textContent = rec ? `Recommended: ${rec.gpu} (${rec.tier.replace(/_/g, " ")}). ${rec.reason}`
-        : "No GPU in the catalogue fits this run.";
-      const rows = report.options.slice().sort((a, b) => (b.usable - a.usable) || ((a.usd ? a.usd.mid : 1e9) - (b.usd ? b.usd.mid : 1e9)));
-      const tbody = table.querySelector("tbody");
-      tbody.replaceChildren(...rows.map((o) => {
-        const tr = document.createElement("tr");
-        const cells = [o.gpu_name, o.tier.replace(/_/g, " "), `${o.memory_gib} GiB`, o.fits ? "yes" : "no",
-          range(o.hours, 2), range(o.usd, 2), o.warnings.join(" ")];
-        cells.forEach((text, i) => {
-          const td = document.createElement("td");
-          td.textContent = text;
-          if (i === 2 || i === 4 || i === 5) td.className = "num nowrap";
-          tr.append(td);
-        });
-        if (!o.usable) tr.className = "muted";
-        return tr;
-      }));
-      table.hidden = false;
-    } catch (err) {
-      summary.textContent = err.message;
-      summary.classList.add("error");
-    }
-  });
-}
-
 async function runAction(button) {
   const id = button.dataset.id;
   const action = button.dataset.action;
@@ -176,5 +133,4 @@ document.addEventListener("DOMContentLoaded", () => {
   initAccountForms();
   initLogin();
   initTokens();
-  initEstimate();
 });
