@@ -116,3 +116,37 @@ def ml_stack_reachable(edges: list[Edge], entries: tuple[str, ...] = WEB_ENTRY) 
                         seen[target] = f"{seen[module]} -> {target}"
                         todo.append(target)
     return problems
+
+
+#: What a route module may take from SQLAlchemy: the session type and database errors, no query building.
+SQL_ALLOWED = {"sqlalchemy.orm": {"Session", "sessionmaker"}, "sqlalchemy.exc": None}
+#: Session methods that run SQL; a route calls a service instead.
+SQL_CALLS = frozenset({"execute", "scalar", "scalars", "query", "flush", "commit", "rollback"})
+
+
+def sql_in_routes(api_root: Path) -> list[str]:
+    """One line per SQL construct in the route package at ``api_root`` (``src/lorapipe/api``): an import
+    of SQLAlchemy's query building (``select``, ``func``, ``text``, ``sqlalchemy`` itself) or a call of
+    a session method that runs SQL (``.execute``, ``.scalars``, ``.commit``...)."""
+    problems = []
+    for path in sorted(api_root.rglob("*.py")):
+        rel = path.relative_to(api_root.parent).as_posix()
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.Import):
+                problems += [
+                    f"{rel}:{node.lineno}: import {a.name}"
+                    for a in node.names
+                    if a.name.split(".")[0] == "sqlalchemy"
+                ]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "sqlalchemy":
+                allowed = SQL_ALLOWED.get(node.module or "", set())
+                bad = [a.name for a in node.names if allowed is not None and a.name not in allowed]
+                if bad:
+                    problems.append(f"{rel}:{node.lineno}: from {node.module} import {', '.join(bad)}")
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in SQL_CALLS
+            ):
+                problems.append(f"{rel}:{node.lineno}: .{node.func.attr}(...) runs SQL in a route module")
+    return problems

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from import_rules import LAYERS, collect_edges, layer_violations, ml_stack_reachable, unit_of
+from import_rules import LAYERS, collect_edges, layer_violations, ml_stack_reachable, sql_in_routes, unit_of
 
 pytestmark = pytest.mark.unit
 
@@ -82,3 +82,36 @@ def test_a_planted_torch_import_under_the_web_process_is_caught(tmp_path: Path) 
 
 def test_unit_of_names_the_package() -> None:
     assert unit_of("lorapipe.jobs.store") == "jobs" and unit_of("torch.nn") is None
+
+
+def test_web_imports_no_api_module() -> None:
+    """Pages and routes both call services; a page never calls a route handler."""
+    found = [e for e in collect_edges(PACKAGE) if unit_of(e.source) == "web" and unit_of(e.target) == "api"]
+    assert found == []
+
+
+def test_route_modules_hold_no_sql() -> None:
+    assert sql_in_routes(PACKAGE / "api") == []
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("from sqlalchemy import select", "from sqlalchemy import select"),
+        ("import sqlalchemy", "import sqlalchemy"),
+        ("from sqlalchemy.orm import Session, joinedload", "from sqlalchemy.orm import joinedload"),
+        ("db.scalars(query)", ".scalars(...) runs SQL"),
+        ("db.commit()", ".commit(...) runs SQL"),
+    ],
+)
+def test_sql_planted_in_a_route_module_is_caught(tmp_path: Path, line: str, expected: str) -> None:
+    api = tmp_path / "api"
+    shutil.copytree(PACKAGE / "api", api, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    routes = api / "routes_native_costs.py"
+    routes.write_text(routes.read_text("utf-8") + f"\n\ndef _planted(db) -> None:\n    {line}\n", "utf-8")
+    problems = sql_in_routes(api)
+    assert (
+        len(problems) == 1
+        and expected in problems[0]
+        and problems[0].startswith("api/routes_native_costs.py:")
+    )
