@@ -139,6 +139,7 @@ def seed_adapter(
             "files": listed,
             "libraries": {"lorapipe": "0.1.0", "torch": "2.5.0", "peft": "0.13.0"},
         }
+        (folder / "manifest.json").write_text(json.dumps(manifest), "utf-8")
         name = f"ft:tiny-qwen3:{job.id}"
         adapter = Adapter(
             id=new_id("adapter"),
