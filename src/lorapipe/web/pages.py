@@ -122,6 +122,7 @@ def overview(request: Request, db: DB, user: PageUser) -> HTMLResponse:
         user,
         stats=dashboard_stats(db, user.id),
         jobs=job_views.list_jobs_with_progress(db, user.id, limit=5).data,
+        running=job_views.list_jobs_with_progress(db, user.id, status=JobStatus.RUNNING, limit=5).data,
         datasets=dataset_views.list_datasets(db, user.id, limit=5).data,
     )
 

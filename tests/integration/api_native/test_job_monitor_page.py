@@ -108,3 +108,20 @@ def test_a_failed_job_shows_its_error_once_with_advice(native_sqlite: Native) ->
     assert "Change the setting or the data the message names" in page
     assert f'href="/ui/jobs/new?retry={job_id}"' in page
     assert 'id="job-reason"' not in page and "{&#39;" not in page
+
+
+def test_the_overview_shows_running_jobs_with_progress_and_failures(native_sqlite: Native) -> None:
+    native = native_sqlite
+    running = _job(native)
+    attempt = start_attempt(native.sessions, running)
+    add_metrics(native.sessions, running, attempt, 3, loss=1.25, eta_s=65.0)
+    failed = native.job("alice")
+    with session_scope(native.sessions) as s:
+        job = s.get(Job, failed)
+        assert job is not None
+        transition(s, job, JobStatus.FAILED, "test", error=JobError(code="x", message="y", kind="user"))
+    page = native.client.get("/ui/").text
+    section = page.split('id="running-jobs"')[1].split("</section>")[0]
+    assert running in section and 'value="3"' in section and "1m 05s" in section and failed not in section
+    assert '<span class="stat-value">1</span><span class="stat-label">failed</span>' in page
+    assert 'href="/ui/jobs/new"' in page and 'href="/ui/datasets/upload"' in page
