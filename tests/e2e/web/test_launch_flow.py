@@ -2,12 +2,14 @@
 sign in, upload EQ-12 by drag-and-drop, read its report (44 examples) and labelled histogram, "Train on
 this dataset", pick the tiny model and a preset, watch the estimate change with the preset, launch after
 acknowledging the cost, watch the loss chart receive points while the job runs, see the completion
-banner, open the adapter page and download a file whose sha256 matches the manifest. The test fails on
-any console error and on any 4xx/5xx answer to a request the page made."""
+banner, open the adapter page and download a file whose sha256 matches the manifest, see the job's
+notification and its cost on the Costs page. The test fails on any console error and on any 4xx/5xx
+answer to a request the page made."""
 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -136,6 +138,20 @@ def test_upload_launch_watch_and_download(browser: Any, running_server: LiveServ
         data = Path(download.value.path()).read_bytes()
         assert hashlib.sha256(data).hexdigest() == listed[path]
         page.screenshot(path="/tmp/lorapipe-web-launch-adapter.png", full_page=True)
+
+        # The notification about the job (bell panel, linking to it) and its cost line on the Costs page,
+        # both booked by the service's outbox thread after the job ended.
+        deadline = time.monotonic() + 60
+        while True:
+            page.goto(f"{server.url}/ui/costs")
+            if job_id in (page.text_content("main") or ""):
+                break
+            assert time.monotonic() < deadline, "the job's cost never reached the Costs page"
+            page.wait_for_timeout(500)
+        assert page.locator(f"#costs-table a[href='/ui/jobs/{job_id}']").count() >= 1
+        page.click("#bell")
+        page.wait_for_selector("#notif-panel:not([hidden])")
+        assert page.locator(f"#notif-panel a.note-link[href*='{job_id}']").count() >= 1
         assert not watched.problems, watched.problems
     finally:
         watched.close()
