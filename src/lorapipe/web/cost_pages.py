@@ -1,11 +1,11 @@
 """The costs page: a date range (both days included, UTC), USD per day as a bar chart, totals by type,
-the cost lines, the CSV export (``/api/costs.csv``, fetched with the bearer key) and this month's
-spend against the budget."""
+the cost lines, the CSV export (``/ui/costs.csv``: the same service call as ``/api/costs.csv``) and this
+month's spend against the budget."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -20,9 +20,14 @@ from lorapipe.web.pages import render
 
 router = APIRouter(include_in_schema=False)
 
-Day = Annotated[str, Query(max_length=10)]
+Day = Annotated[str, Query(max_length=32)]
 """A day as the date input sends it (YYYY-MM-DD), or empty: parsed here, so a bad value is a message on
 the page rather than an error answer."""
+
+
+def _kind(value: str) -> CostKind | None:
+    """The type filter; empty (the form's "any") or unknown is every type."""
+    return cast(CostKind, value) if value in COST_KINDS else None
 
 
 def _day(value: str, name: str) -> dt.date | None:
@@ -44,7 +49,7 @@ def costs(
     kind: Annotated[str, Query(max_length=20)] = "",
 ) -> HTMLResponse:
     problem = None
-    chosen: CostKind | None = kind if kind in COST_KINDS else None  # type: ignore[assignment]
+    chosen = _kind(kind)
     try:
         listing = cost_views.costs(db, user.id, _day(start, "start"), _day(end, "end"), kind=chosen)
     except UserError as exc:
@@ -72,7 +77,7 @@ def costs(
 def costs_csv(
     db: DB, user: PageUser, start: Day = "", end: Day = "", kind: Annotated[str, Query(max_length=20)] = ""
 ) -> Response:
-    chosen: CostKind | None = kind if kind in COST_KINDS else None  # type: ignore[assignment]
+    chosen = _kind(kind)
     csv = cost_views.costs_csv(db, user.id, _day(start, "start"), _day(end, "end"), kind=chosen)
     disposition = f'attachment; filename="{csv.filename}"'
     return Response(csv.text, media_type="text/csv", headers={"content-disposition": disposition})

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_checks import DESKTOP, PHONE, signed_in
+from browser_checks import DESKTOP, PHONE, screenshot, signed_in
 from dashboard_seed import Seeded, seed_adapter, seed_budget_notification
 from web_live_server import LiveServer, live_server
 
@@ -74,6 +74,7 @@ def test_the_panel_fits_a_phone(browser: Any, noted: tuple[LiveServer, Seeded]) 
     server, _ = noted
     with signed_in(browser, server, PHONE) as (page, _watch):
         page.click("#bell")
+        screenshot(page, "notification-panel-375")
         box = page.locator("#notif-panel").bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]

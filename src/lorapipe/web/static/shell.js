@@ -81,6 +81,8 @@ function initShell() {
     document.body.classList.toggle("drawer-open", open);
     menu.setAttribute("aria-expanded", String(open));
     scrim.hidden = !open;
+    // The page behind the open drawer is out of reach (Tab stays in the drawer and the top bar).
+    document.getElementById("main").inert = open;
     if (open) sidebar.querySelector("a").focus();
     else if (focusBack) menu.focus();
   };
