@@ -220,12 +220,22 @@ def jobs(
     )
 
 
+def _dataset_name(db: DB, user: User, dataset_id: str | None) -> str | None:
+    if dataset_id is None:
+        return None
+    try:
+        return dataset_views.get_dataset(db, user.id, dataset_id).name
+    except NotFoundError:
+        return None  # deleted since: the page shows the file id
+
+
 @router.get("/ui/jobs/{job_id}", response_class=HTMLResponse)
 def job_detail(request: Request, db: DB, user: PageUser, job_id: str) -> HTMLResponse:
     try:
         job = job_views.get_job_with_progress(db, user.id, job_id)
     except NotFoundError as exc:
         return not_found(request, user, exc)
+    dataset_id = job_views.training_dataset_id(db, user.id, job)
     return render(
         request,
         "job.html",
@@ -233,7 +243,8 @@ def job_detail(request: Request, db: DB, user: PageUser, job_id: str) -> HTMLRes
         job=job,
         terminal=job.status.is_terminal,
         adapter=adapter_service.adapter_of_job(db, user.id, job.id),
-        dataset_id=job_views.training_dataset_id(db, user.id, job),
+        dataset_id=dataset_id,
+        dataset_name=_dataset_name(db, user, dataset_id),
         monitor=monitor_view(db, user.id, job),
         stages=STAGES,
     )
