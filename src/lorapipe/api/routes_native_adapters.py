@@ -17,7 +17,7 @@ from lorapipe.services.adapter_check import AdapterCheck, check_stored_adapter
 from lorapipe.services.adapter_files import FileDownload
 from lorapipe.services.adapters import AdapterDetail, AdapterPublic
 from lorapipe.services.evaluations import EvaluationPublic, EvaluationRequest
-from lorapipe.services.public import Deleted, Page
+from lorapipe.services.public import Deleted, ItemList, Page
 
 router = APIRouter(prefix="/adapters", tags=["adapters"])
 
@@ -106,8 +106,8 @@ def create_evaluation(
 
 
 @router.get("/{adapter_id}/evaluations", summary="An adapter's evaluations, newest first, with their results")
-def list_evaluations(db: DB, user: Caller, adapter_id: ResourceId) -> list[EvaluationPublic]:
-    return evaluations.list_evaluations(db, user.id, adapter_id)
+def list_evaluations(db: DB, user: Caller, adapter_id: ResourceId) -> ItemList[EvaluationPublic]:
+    return ItemList[EvaluationPublic](data=evaluations.list_evaluations(db, user.id, adapter_id))
 
 
 @router.get(

@@ -313,7 +313,7 @@ def evaluate(
                 out.print(created["id"])
                 return
             follow(client, created["job_id"])
-            found = client.call("GET", f"/api/adapters/{adapter_id}/evaluations")
+            found = client.call("GET", f"/api/adapters/{adapter_id}/evaluations")["data"]
     except ApiError as exc:
         raise fail(exc) from None
     evaluation = next(e for e in found if e["id"] == created["id"])

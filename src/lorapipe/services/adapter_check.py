@@ -273,9 +273,26 @@ def check_stored_adapter(
     """Check one of the caller's adapters where it is stored (its config, and only the header of its
     weights). The command's path is the folder ``lorapipe adapters download`` writes."""
     row = adapter_row(session, owner_id, adapter_id)
+    stored = {f.path for f in adapter_files(row)}
+    if "adapter_config.json" not in stored:  # not a PEFT adapter folder: a verdict, not a missing object
+        return AdapterCheck(
+            compatible=False,
+            base_model=None,
+            revision=None,
+            rank=None,
+            max_lora_rank=max_lora_rank,
+            findings=[
+                Finding(
+                    check="adapter_config",
+                    ok=False,
+                    message="the adapter has no adapter_config.json: not a PEFT adapter vLLM can load",
+                )
+            ],
+            command=None,
+        )
     config = json.loads(b"".join(file_download(row, "adapter_config.json", settings).chunks))
     keys: list[str] = []
-    if any(f.path == "adapter_model.safetensors" for f in adapter_files(row)):
+    if "adapter_model.safetensors" in stored:
         keys = safetensors_keys(read_header(file_download(row, "adapter_model.safetensors", settings).chunks))
     folder = "".join(c if c.isalnum() or c in "._-" else "-" for c in row.name)
     return check_for_vllm(config, keys, name=row.name, path=f"./{folder}", max_lora_rank=max_lora_rank)

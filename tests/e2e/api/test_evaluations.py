@@ -93,7 +93,7 @@ def test_an_adapter_is_evaluated_against_its_base_on_any_backend(
     made = api.post(f"/api/adapters/{adapter['id']}/evaluations", json={"file": file_id, "generate": 0})
     assert made.status_code == 201, made.text
     assert _wait(api, made.json()["job_id"])["status"] == "succeeded"
-    listed = api.get(f"/api/adapters/{adapter['id']}/evaluations").json()
+    listed = api.get(f"/api/adapters/{adapter['id']}/evaluations").json()["data"]
     assert [e["id"] for e in listed] == [made.json()["id"], evaluation["id"]]
     whole = listed[0]["summary"]
     assert whole["examples"] > summary["examples"] and whole["adapter"]["ended_share"] is None
