@@ -34,7 +34,8 @@ ALICE_SKIP = ("/stream", "/tokens")
 
 
 def alices_objects(api: Api, tmp_path: Path) -> dict[str, str]:
-    """A file, dataset, succeeded job with its adapter and checkpoint, notification and webhook."""
+    """A file, dataset, succeeded job with its adapter and checkpoint, notification, webhook and a spare
+    API key."""
     c, auth = api.client, api.alice
     f = c.post(
         "/v1/files",
@@ -70,6 +71,9 @@ def alices_objects(api: Api, tmp_path: Path) -> dict[str, str]:
     notes = c.get("/api/notifications", headers=auth).json()
     hook = c.post("/api/webhooks", headers=auth, json={"url": "https://93.184.216.34/hook", "events": ["*"]})
     assert hook.status_code == 201, hook.text
+    # A second key of alice's: revoking it (her own call below) leaves the key these calls use.
+    key = c.post("/api/keys", headers=auth, json={"name": "spare"})
+    assert key.status_code == 201, key.text
     return {
         "file_id": file["id"],
         "dataset_id": file["dataset_id"],
@@ -79,6 +83,7 @@ def alices_objects(api: Api, tmp_path: Path) -> dict[str, str]:
         "path": "manifest.json",
         "notification_id": notes["data"][0]["id"],
         "webhook_id": hook.json()["id"],
+        "key_id": key.json()["id"],
     }
 
 
