@@ -130,9 +130,12 @@
 
     function showDataset() {
       const d = datasets[$("nj-dataset").value];
-      $("nj-dataset-note").textContent = d && !d.tokens_counted
-        ? "Tokens not counted yet: the estimate approximates them from characters."
-        : d ? `Tokens counted with ${d.tokenizer}.` : "";
+      const model = $("nj-model").value;
+      let note = "";
+      if (d && !d.tokens_counted) note = "Tokens not counted yet: the estimate approximates them from characters.";
+      else if (d && d.tokenizer !== model) note = `Tokens counted with ${d.tokenizer}; ${model}'s tokenizer may count differently.`;
+      else if (d) note = `Tokens counted with ${d.tokenizer}.`;
+      $("nj-dataset-note").textContent = note;
     }
 
     // ---- the estimate ----
