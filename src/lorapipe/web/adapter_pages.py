@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from lorapipe.errors import NotFoundError
 from lorapipe.services import adapters as adapter_service
 from lorapipe.services import dataset_views, job_views
+from lorapipe.services import evaluations as evaluation_service
 from lorapipe.services.adapter_files import FileDownload
 from lorapipe.services.adapter_samples import held_out_prompts
 from lorapipe.services.adapters import AdapterSort
@@ -128,6 +129,7 @@ def adapter_detail(request: Request, state: State, db: DB, user: PageUser, adapt
         dataset_id=dataset_id,
         dataset=dataset,
         samples=held_out_prompts(db, state.settings, user.id, adapter_id),
+        evaluations=evaluation_service.list_evaluations(db, user.id, adapter_id),
     )
 
 

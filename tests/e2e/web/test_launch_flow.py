@@ -139,6 +139,24 @@ def test_upload_launch_watch_and_download(browser: Any, running_server: LiveServ
         assert hashlib.sha256(data).hexdigest() == listed[path]
         page.screenshot(path="/tmp/lorapipe-web-launch-adapter.png", full_page=True)
 
+        # Evaluate it from its page: a job like any other, then base vs adapter on the adapter's page.
+        assert page.locator("#no-evaluations").count() == 1
+        page.click("[data-action=evaluate-adapter]")
+        page.wait_for_url("**/ui/jobs/*")
+        page.wait_for_selector("#job[data-terminal=true]", state="attached", timeout=300_000)
+        assert page.locator("#job-status .badge-succeeded").count() == 1, page.inner_text("main")[:2000]
+        page.click("#open-evaluation")
+        page.wait_for_url(f"**/ui/adapters/{adapter_id}#evaluations")
+        evaluation = page.locator("#evaluations .evaluation").first
+        assert "succeeded" in evaluation.inner_text()
+        rows = evaluation.locator("tbody tr")
+        assert [(rows.nth(i).locator("th").text_content() or "").strip() for i in range(2)] == [
+            "base",
+            "adapter",
+        ]
+        losses = [float(rows.nth(i).locator("td").first.inner_text()) for i in range(2)]
+        assert losses[1] < losses[0], losses  # the adapter learned the held-out conversations' style
+
         # The notification about the job (bell panel, linking to it) and its cost line on the Costs page,
         # both booked by the service's outbox thread after the job ended.
         deadline = time.monotonic() + 60

@@ -112,6 +112,15 @@ async function runAction(button) {
     const dataset = action === "delete-dataset";
     await lp.api((dataset ? "/api/datasets/" : "/api/adapters/") + id, { method: "DELETE" });
     location.href = dataset ? "/ui/datasets" : "/ui/adapters";
+  } else if (action === "evaluate-adapter") {
+    button.disabled = true;
+    try {
+      const made = await (await lp.api(`/api/adapters/${id}/evaluations`, { method: "POST", headers: json, body: "{}" })).json();
+      location.href = `/ui/jobs/${made.job_id}`;
+    } catch (err) {
+      button.disabled = false;
+      throw err;
+    }
   } else if (action === "cancel-job") {
     if (!confirm("Cancel this job? Its process is stopped.")) return;
     await lp.api(`/api/jobs/${id}/cancel`, { method: "POST" });
