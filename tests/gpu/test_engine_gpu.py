@@ -92,6 +92,29 @@ def test_tiny_lora_bf16_with_checkpointing(model_settings: Settings, tmp_path: P
     manifest = result.manifest
     assert manifest["hardware"]["device"] == "cuda" and manifest["hardware"]["precision"] in ("bf16", "fp16")
     assert 0 < s["peak_memory_bytes"] < torch.cuda.get_device_properties(0).total_memory
+    assert s["peak_memory_measure"] == "cuda_max_allocated"
+    liger = importlib.util.find_spec("liger_kernel") is not None
+    assert s["loss_computation"] == ("liger" if liger else "chunked")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("liger_kernel") is None, reason="needs liger-kernel")
+def test_liger_fused_loss_equals_the_chunked_loss_in_bf16(model_settings: Settings) -> None:
+    """On a GPU the engine hands the loss to Liger's fused linear cross-entropy where installed; it
+    must agree with the chunked loss the engine uses elsewhere (bf16: within 1e-2)."""
+    from peft import LoraConfig, get_peft_model
+    from transformers.integrations.liger import apply_liger_kernel
+
+    from lorapipe.models.sources import load_model
+    from lorapipe.training.loss import causal_lm_loss
+
+    model = load_model("lorapipe/tiny-qwen3", model_settings, dtype=torch.bfloat16).cuda()
+    model = get_peft_model(model, LoraConfig(r=8, target_modules="all-linear", task_type="CAUSAL_LM"))
+    model.train()  # Liger's fused loss replaces the logits in training
+    ids = torch.randint(0, model.config.vocab_size, (2, 64), device="cuda")
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids.clone()}
+    chunked = causal_lm_loss(model, batch).item()
+    apply_liger_kernel(model, None)  # as the Trainer does with use_liger_kernel
+    assert model(**batch).loss.item() == pytest.approx(chunked, rel=1e-2)
 
 
 @pytest.mark.parametrize("method", ["lora", "qlora", "dora"])

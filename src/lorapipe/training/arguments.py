@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from pathlib import Path
 from typing import Any
@@ -63,4 +64,7 @@ def training_arguments(
         # The best adapter is picked by us (checkpoints.load_adapter_weights): the Trainer's own reload would also
         # demand save/eval step alignment for runs whose final adapter is the last one.
         load_best_model_at_end=False,
+        # On a GPU, Liger's fused linear cross-entropy where installed (the Trainer patches the model);
+        # elsewhere EngineTrainer's chunked loss keeps the full logits from being materialised.
+        use_liger_kernel=hw.device == "cuda" and importlib.util.find_spec("liger_kernel") is not None,
     )

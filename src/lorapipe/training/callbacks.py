@@ -1,8 +1,9 @@
 """Trainer callbacks: progress events, NaN detection, cancellation, and the engine's Trainer subclass.
 
-``EngineTrainer`` changes two things in ``transformers.Trainer``: the training order comes from
-:class:`~lorapipe.training.data.EpochBatchOrder` (reproducible per epoch, so resume is exact), and
-every training step counts the tokens that carry labels.
+``EngineTrainer`` changes three things in ``transformers.Trainer``: the training order comes from
+:class:`~lorapipe.training.data.EpochBatchOrder` (reproducible per epoch, so resume is exact), every
+training step counts the tokens that carry labels, and the loss is computed without full logits
+(:mod:`lorapipe.training.loss`) where the model's head allows it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from lorapipe.models.encoding import IGNORE_INDEX
 from lorapipe.training.distributed import any_rank
 from lorapipe.training.events import EventWriter
 from lorapipe.training.failures import NAN_HINT, CancelFlag
+from lorapipe.training.loss import causal_lm_loss, supports_chunked_loss
 
 PROGRESS_FILE = "lorapipe_progress.json"
 
@@ -56,6 +58,11 @@ def peak_memory_bytes() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux reports KiB
 
 
+def peak_memory_measure() -> str:
+    """What :func:`peak_memory_bytes` measures: ``cuda_max_allocated`` or ``rss``."""
+    return "cuda_max_allocated" if torch.cuda.is_available() and torch.cuda.is_initialized() else "rss"
+
+
 class EngineTrainer(Trainer):
     """``Trainer`` with our epoch-seeded batch order, a trained-token counter, and evaluation that
     always runs on padded (unpacked) batches, so eval loss means the same with or without packing."""
@@ -77,6 +84,7 @@ class EngineTrainer(Trainer):
             eval_collator,
         )
         self._in_loop = False
+        self.chunked_loss = supports_chunked_loss(self.model) and not self.args.use_liger_kernel
 
     def _get_train_sampler(self, train_dataset: Any = None) -> Any:
         return self._order
@@ -86,6 +94,28 @@ class EngineTrainer(Trainer):
     ) -> torch.Tensor:
         self._progress.trained_tokens += int((inputs["labels"] != IGNORE_INDEX).sum())
         return super().training_step(model, inputs, num_items_in_batch)
+
+    def compute_loss(
+        self,
+        model: Any,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: Any = None,
+    ) -> Any:
+        """The model's own loss, from hidden states in chunks when this process holds the whole,
+        unwrapped model (a DDP/FSDP wrapper must run its own forward for its hooks); else Trainer's."""
+        if not (
+            self.chunked_loss
+            and model is self.model
+            and "labels" in inputs
+            and self.label_smoother is None
+            and self.compute_loss_func is None
+            and self.accelerator.num_processes == 1
+        ):
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        # As Trainer does: the model divides by num_items_in_batch only when its forward accepts it.
+        loss = causal_lm_loss(model, inputs, num_items_in_batch if self.model_accepts_loss_kwargs else None)
+        return (loss, {"loss": loss}) if return_outputs else loss
 
     def train(self, *args: Any, **kwargs: Any) -> Any:
         self._in_loop = True

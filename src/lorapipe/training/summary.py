@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lorapipe.training import artifacts
-from lorapipe.training.callbacks import Progress, peak_memory_bytes
+from lorapipe.training.callbacks import Progress, peak_memory_bytes, peak_memory_measure
 from lorapipe.training.data import EncodedSet
 
 
@@ -42,6 +42,12 @@ def run_summary(
         "train_cpu_seconds": round(progress.train_cpu_seconds or 0.0, 3),
         "padding_efficiency": round(efficiency, 4),
         "peak_memory_bytes": peak_memory_bytes(),
+        # What the peak is (a GPU's allocated peak compares with the VRAM estimate; a CPU's RSS does not)
+        # and how the loss met the vocabulary (chunked: never the full logits; see training/loss.py).
+        "peak_memory_measure": peak_memory_measure(),
+        "loss_computation": (
+            "liger" if trainer.args.use_liger_kernel else "chunked" if trainer.chunked_loss else "model"
+        ),
         "trainable_parameters": trainable,
         "total_parameters": total,
     }

@@ -119,6 +119,9 @@ def test_manifest_lists_every_artifact_with_size_and_sha256(
     assert manifest["libraries"]["peft"] and manifest["libraries"]["transformers"]
     assert manifest["metrics"]["eval_loss_after"] < manifest["metrics"]["eval_loss_before"]
     assert manifest["timings_s"]["training"] > 0 and manifest["metrics"]["peak_memory_bytes"] > 0
+    # the process's peak RSS on CPU; the loss from hidden states in chunks, never the full logits
+    assert manifest["metrics"]["peak_memory_measure"] == "rss"
+    assert manifest["metrics"]["loss_computation"] == "chunked"
     assert (
         manifest["dataset"]["train"]["examples_used"] + manifest["dataset"]["validation"]["examples_used"]
         == 80
