@@ -2,18 +2,22 @@
 
 Both sides train the same base model with the same LoRA config on the same encoded EQ-12 examples
 (our assistant-only labels), same batch size, precision, learning rate and one epoch; they are
-timed in this same process, alternating, best of ``--repeats``. Throughput = trained (label) tokens
-per second of the training loop (Trainer's train-begin to train-end, on both sides), per wall second
-and per CPU second of this process; the RESULT ratio uses CPU seconds, which other processes on a
-shared machine disturb far less than wall time. The plain side is what a user would write: the Trainer's random
-sampler and a padding collator.
+timed alternating, best of ``--repeats``, each run in a fresh process (spawned from this one) so
+that its peak resident set (``ru_maxrss``: model, tokenizer, data, training) is its own. Throughput =
+trained (label) tokens per second of the training loop (Trainer's train-begin to train-end, on both
+sides), per wall second and per CPU second of that process; the RESULT ratio uses CPU seconds, which
+other processes on a shared machine disturb far less than wall time. The plain side is what a user
+would write: the Trainer's random sampler and a padding collator. ``--max-steps`` bounds both sides to
+that many optimizer steps (a real model on CPU: one epoch of EQ-12 takes long).
 
 Padding efficiency = real tokens / (rows x longest row) over one epoch's batches of EQ-12:
 ours (length-grouped) vs naive (random batches, mean over 5 epochs).
 
     .venv/bin/python bench/engine.py [--model lorapipe/tiny-qwen3] [--max-length 1024] [--repeats 2]
+                                     [--batch-size 4] [--max-steps N] [--data-dir DIR]
 
-Last line: ``RESULT engine speed_ratio=<ours/plain> padding_eff=<ours> padding_eff_naive=<naive>``.
+Last line: ``RESULT engine speed_ratio=<ours/plain> padding_eff=<ours> padding_eff_naive=<naive>
+peak_rss_mb=<ours> peak_rss_mb_plain=<plain>`` (peak RSS: the lowest of the repeats, MB = 10^6 bytes).
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import multiprocessing
 import random
+import resource
 import statistics
 import sys
 import tempfile
@@ -49,6 +55,7 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
         "batch_size": args.batch_size,
         "gradient_accumulation_steps": 1,
         "max_length": args.max_length,
+        "max_steps": args.max_steps,
         "validation_split": 0.0,
         "gradient_checkpointing": False,
         "precision": "fp32",
@@ -93,18 +100,20 @@ def _loop_clock() -> Any:
     return LoopClock()
 
 
-def plain(
-    args: argparse.Namespace, settings: Any, features: list[dict[str, list[int]]], tokenizer: Any
-) -> tuple[float, float, int]:
+def plain(args: argparse.Namespace, settings: Any) -> tuple[float, float, int]:
     """A plain Trainer + PEFT script over the same encoded examples."""
     import transformers
     from peft import LoraConfig, get_peft_model
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
-    from lorapipe.models.sources import load_model
+    from lorapipe.models.sources import load_model, load_tokenizer
+    from lorapipe.training.data import encode_examples, load_examples
+
+    tokenizer = load_tokenizer(args.model, settings)
+    features = encode_examples(tokenizer, load_examples(EQ12), args.max_length, None).features
 
     transformers.set_seed(0)
-    model = load_model(args.model, settings, dtype="float32", attn_implementation="sdpa")
+    model: Any = load_model(args.model, settings, dtype="float32", attn_implementation="sdpa")
     model.config.use_cache = False
     lora = LoraConfig(
         r=8,
@@ -120,6 +129,7 @@ def plain(
             per_device_train_batch_size=args.batch_size,
             learning_rate=2e-4,
             num_train_epochs=1,
+            max_steps=args.max_steps or -1,
             lr_scheduler_type="constant",
             use_cpu=True,
             report_to=[],
@@ -129,14 +139,37 @@ def plain(
             remove_unused_columns=False,
             seed=0,
         )
-        collator = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100, padding=True)
+        batches = _Counting(DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100, padding=True))
         clock = _loop_clock()
         trainer = Trainer(
-            model=model, args=targs, train_dataset=features, data_collator=collator, callbacks=[clock]
+            model=model, args=targs, train_dataset=features, data_collator=batches, callbacks=[clock]
         )
         trainer.train()
-    trained = sum(sum(1 for x in f["labels"] if x != -100) for f in features)
+        # accelerate's loader collates one batch ahead: count the batches the steps trained on
+        trained = sum(int((b["labels"] != -100).sum()) for b in batches.seen[: trainer.state.global_step])
     return trained / clock.seconds, trained / clock.cpu_seconds, trained
+
+
+class _Counting:
+    """Keeps the batches a collator made (to count the label tokens a bounded run trained)."""
+
+    def __init__(self, collator: Any) -> None:
+        self.collator = collator
+        self.seen: list[dict[str, Any]] = []
+
+    def __call__(self, rows: list[dict[str, Any]]) -> Any:
+        batch = self.collator(rows)
+        self.seen.append({"labels": batch["labels"]})
+        return batch
+
+
+def _measured(side: str, args: argparse.Namespace) -> tuple[float, float, int, int]:
+    """One side, run in this (fresh) process: its rates and tokens, and the process's peak RSS in bytes."""
+    from lorapipe.settings import Settings
+
+    settings = Settings(data_dir=args.data_dir) if args.data_dir else Settings()
+    wall, cpu, tokens = (ours if side == "ours" else plain)(args, settings)
+    return wall, cpu, tokens, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
 
 
 def main() -> None:
@@ -145,6 +178,9 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=1024)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument(
+        "--max-steps", type=int, default=None, help="optimizer steps per run (default: one epoch)"
+    )
     parser.add_argument("--data-dir", type=Path, default=None, help="lorapipe data dir (model cache)")
     args = parser.parse_args()
 
@@ -181,18 +217,18 @@ def main() -> None:
         )
     eff_naive = statistics.mean(naive)
 
-    torch.set_num_threads(torch.get_num_threads())
     rates: dict[str, list[float]] = {"ours": [], "plain": []}
     cpu_rates: dict[str, list[float]] = {"ours": [], "plain": []}
+    peaks: dict[str, list[int]] = {"ours": [], "plain": []}
     tokens: dict[str, int] = {}
+    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no allocator state carried over
     for _ in range(args.repeats):
-        for name, measure in (
-            ("plain", lambda: plain(args, settings, features, tokenizer)),
-            ("ours", lambda: ours(args, settings)),
-        ):
-            wall, cpu, tokens[name] = measure()
+        for name in ("plain", "ours"):
+            with spawn.Pool(1) as pool:
+                wall, cpu, tokens[name], peak = pool.apply(_measured, (name, args))
             rates[name].append(wall)
             cpu_rates[name].append(cpu)
+            peaks[name].append(peak)
     best = {k: max(v) for k, v in rates.items()}
     best_cpu = {k: max(v) for k, v in cpu_rates.items()}
     print(
@@ -205,6 +241,7 @@ def main() -> None:
                 "trained_tokens_per_epoch": tokens,
                 "tokens_per_s": rates,
                 "tokens_per_cpu_s": cpu_rates,
+                "peak_rss_bytes": peaks,
                 "speed_ratio_wall": best["ours"] / best["plain"],
                 "padding_eff_runs_naive": naive,
                 "threads": torch.get_num_threads(),
@@ -214,7 +251,8 @@ def main() -> None:
     # Per CPU second: on a shared machine, wall time measures the neighbours as much as the code.
     ratio = best_cpu["ours"] / best_cpu["plain"]
     print(
-        f"RESULT engine speed_ratio={ratio:.3f} padding_eff={eff_ours:.3f} padding_eff_naive={eff_naive:.3f}"
+        f"RESULT engine speed_ratio={ratio:.3f} padding_eff={eff_ours:.3f} padding_eff_naive={eff_naive:.3f} "
+        f"peak_rss_mb={min(peaks['ours']) / 1e6:.0f} peak_rss_mb_plain={min(peaks['plain']) / 1e6:.0f}"
     )
 
 
