@@ -155,7 +155,6 @@ def _succeed_or_fail(s: Session, job: Job, attempt: Attempt, objects: ObjectStor
     )
 
 
-
 def _record_evaluation(s: Session, job: Job, objects: ObjectStore, prefix: str) -> None:
     """Keep the verified ``evaluation.json`` of an evaluation job on its evaluation row."""
     row = s.scalar(select(Evaluation).where(Evaluation.job_id == job.id))
