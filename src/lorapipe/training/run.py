@@ -27,7 +27,7 @@ from lorapipe.contract.spec import TrainingJobSpec
 from lorapipe.errors import ConfigError, DatasetError
 from lorapipe.models.references import hub_revision
 from lorapipe.settings import Settings
-from lorapipe.training import artifacts
+from lorapipe.training import allocator, artifacts
 from lorapipe.training.adapter import (
     add_adapter,
     load_base_model,
@@ -130,6 +130,7 @@ def run(
     from lorapipe.models.sources import load_tokenizer
 
     transformers.set_seed(config.seed)  # the adapter's random init comes from here
+    allocator.map_large_blocks()  # freed activations leave the process (see training/allocator.py)
     hw = pick_hardware(config)
     msettings = model_settings(spec, settings)
     tokenizer = load_tokenizer(model_ref(spec), msettings)  # with lorapipe's {% generation %} template
