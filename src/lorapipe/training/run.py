@@ -69,6 +69,7 @@ from lorapipe.training.fetch import (
     resolve_base_model,
 )
 from lorapipe.training.generation import generate_samples
+from lorapipe.training.memory_report import current_rss_bytes, memory_report
 from lorapipe.training.store_sync import CheckpointMirror, fetch_latest_checkpoint, upload_artifacts
 from lorapipe.training.summary import dataset_facts, run_summary
 
@@ -136,6 +137,7 @@ def run(
     tokenizer = load_tokenizer(model_ref(spec), msettings)  # with lorapipe's {% generation %} template
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token  # labels mask padding by position, so sharing is safe
+    baseline_rss = current_rss_bytes()  # the process before the model: what its peak is measured over
     model = add_adapter(load_base_model(model_ref(spec), msettings, config, hw), config)
     trainable, total = trainable_parameters(model)
     stage_done("loading_model")
@@ -283,6 +285,16 @@ def run(
             "hardware": {"device": hw.device, "precision": hw.precision, "attention": hw.attention},
             "dataset": dataset_facts(train_file, val_file, train_set, val_set, efficiency),
             "metrics": summary,
+            "memory": memory_report(
+                model,
+                config,
+                precision=hw.precision,
+                longest_row=config.max_length if config.packing else max(train_set.lengths, default=1),
+                loss_computation=str(summary["loss_computation"]),
+                peak_bytes=int(summary["peak_memory_bytes"]),
+                peak_measure=str(summary["peak_memory_measure"]),
+                baseline_rss_bytes=baseline_rss,
+            ),
             "timings_s": timings,
             "metadata": dict(spec.metadata),
         },

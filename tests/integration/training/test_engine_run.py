@@ -128,6 +128,25 @@ def test_manifest_lists_every_artifact_with_size_and_sha256(
     )
 
 
+def test_manifest_puts_the_estimators_prediction_beside_the_measured_peak(
+    finished: tuple[RunResult, list[dict[str, Any]]],
+) -> None:
+    result = finished[0]
+    memory = json.loads((result.out_dir / "manifest.json").read_text())["memory"]
+    frozen = [p for _, p in result.model.named_parameters() if not p.requires_grad]
+    weights = sum(p.numel() * p.element_size() for p in frozen)
+    # predicted from the loaded model's own config at its real dtype (fp32 here): within the biases
+    assert memory["predicted_parts_bytes"]["weights"] == pytest.approx(weights, rel=0.05)
+    assert memory["estimate_inputs"]["base_bytes_per_param"] == 4.0
+    assert memory["estimate_inputs"]["logits"] == "fused"  # the chunked loss never holds the full logits
+    assert memory["estimate_inputs"]["max_length"] <= 256  # the longest row trained, not the cap
+    assert memory["measure"] == "rss_growth" and memory["process_baseline_bytes"] > 0
+    assert memory["predicted_peak_bytes"] == sum(memory["predicted_parts_bytes"].values())
+    assert memory["ratio"] == pytest.approx(
+        memory["measured_peak_bytes"] / memory["predicted_peak_bytes"], rel=1e-2
+    )
+
+
 def test_adapter_config_names_the_base_model_by_its_public_id(
     finished: tuple[RunResult, list[dict[str, Any]]],
 ) -> None:
