@@ -17,7 +17,9 @@ ours (length-grouped) vs naive (random batches, mean over 5 epochs).
                                      [--batch-size 4] [--max-steps N] [--data-dir DIR]
 
 Last line: ``RESULT engine speed_ratio=<ours/plain> padding_eff=<ours> padding_eff_naive=<naive>
-peak_rss_mb=<ours> peak_rss_mb_plain=<plain>`` (peak RSS: the lowest of the repeats, MB = 10^6 bytes).
+peak_rss_mb=<ours> peak_rss_mb_plain=<plain> measured_growth_mb=<m> predicted_mb=<p> memory_ratio=<m/p>``
+(peak RSS: the lowest of the repeats, MB = 10^6 bytes; the last three from our run's manifest: its RSS
+growth over the footprint before the model loaded, against the estimator's prediction for that run).
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def ours(args: argparse.Namespace, settings: Any) -> tuple[float, float, int]:
+def ours(args: argparse.Namespace, settings: Any) -> tuple[float, float, int, dict[str, Any] | None]:
     """Our engine, whole recipe: trained tokens per wall second and per CPU second of its training loop."""
     from lorapipe.contract.spec import TrainingJobSpec
     from lorapipe.training.events import EventWriter
@@ -77,7 +79,13 @@ def ours(args: argparse.Namespace, settings: Any) -> tuple[float, float, int]:
     with tempfile.TemporaryDirectory() as out:
         result = run(spec, Path(out), EventWriter(io.StringIO(), None), settings=settings)
     s = result.summary
-    return float(s["tokens_per_s"]), s["trained_tokens"] / s["train_cpu_seconds"], int(s["trained_tokens"])
+    memory = result.manifest.get("memory")  # the estimator's prediction beside the measured peak
+    return (
+        float(s["tokens_per_s"]),
+        s["trained_tokens"] / s["train_cpu_seconds"],
+        int(s["trained_tokens"]),
+        memory,
+    )
 
 
 def _loop_clock() -> Any:
@@ -100,7 +108,7 @@ def _loop_clock() -> Any:
     return LoopClock()
 
 
-def plain(args: argparse.Namespace, settings: Any) -> tuple[float, float, int]:
+def plain(args: argparse.Namespace, settings: Any) -> tuple[float, float, int, dict[str, Any] | None]:
     """A plain Trainer + PEFT script over the same encoded examples."""
     import transformers
     from peft import LoraConfig, get_peft_model
@@ -147,7 +155,7 @@ def plain(args: argparse.Namespace, settings: Any) -> tuple[float, float, int]:
         trainer.train()
         # accelerate's loader collates one batch ahead: count the batches the steps trained on
         trained = sum(int((b["labels"] != -100).sum()) for b in batches.seen[: trainer.state.global_step])
-    return trained / clock.seconds, trained / clock.cpu_seconds, trained
+    return trained / clock.seconds, trained / clock.cpu_seconds, trained, None
 
 
 class _Counting:
@@ -163,13 +171,13 @@ class _Counting:
         return batch
 
 
-def _measured(side: str, args: argparse.Namespace) -> tuple[float, float, int, int]:
+def _measured(side: str, args: argparse.Namespace) -> tuple[float, float, int, int, dict[str, Any] | None]:
     """One side, run in this (fresh) process: its rates and tokens, and the process's peak RSS in bytes."""
     from lorapipe.settings import Settings
 
     settings = Settings(data_dir=args.data_dir) if args.data_dir else Settings()
-    wall, cpu, tokens = (ours if side == "ours" else plain)(args, settings)
-    return wall, cpu, tokens, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+    wall, cpu, tokens, memory = (ours if side == "ours" else plain)(args, settings)
+    return wall, cpu, tokens, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, memory  # KiB
 
 
 def main() -> None:
@@ -221,11 +229,12 @@ def main() -> None:
     cpu_rates: dict[str, list[float]] = {"ours": [], "plain": []}
     peaks: dict[str, list[int]] = {"ours": [], "plain": []}
     tokens: dict[str, int] = {}
+    memory: dict[str, Any] = {}
     spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no allocator state carried over
     for _ in range(args.repeats):
         for name in ("plain", "ours"):
             with spawn.Pool(1) as pool:
-                wall, cpu, tokens[name], peak = pool.apply(_measured, (name, args))
+                wall, cpu, tokens[name], peak, memory[name] = pool.apply(_measured, (name, args))
             rates[name].append(wall)
             cpu_rates[name].append(cpu)
             peaks[name].append(peak)
@@ -242,6 +251,7 @@ def main() -> None:
                 "tokens_per_s": rates,
                 "tokens_per_cpu_s": cpu_rates,
                 "peak_rss_bytes": peaks,
+                "memory_manifest": memory.get("ours"),
                 "speed_ratio_wall": best["ours"] / best["plain"],
                 "padding_eff_runs_naive": naive,
                 "threads": torch.get_num_threads(),
@@ -253,6 +263,17 @@ def main() -> None:
     print(
         f"RESULT engine speed_ratio={ratio:.3f} padding_eff={eff_ours:.3f} padding_eff_naive={eff_naive:.3f} "
         f"peak_rss_mb={min(peaks['ours']) / 1e6:.0f} peak_rss_mb_plain={min(peaks['plain']) / 1e6:.0f}"
+        + _predicted(memory.get("ours"))
+    )
+
+
+def _predicted(memory: dict[str, Any] | None) -> str:
+    """The manifest's estimate beside what it measured (RSS growth over the pre-model footprint)."""
+    if not memory or "error" in memory:
+        return ""
+    return (
+        f" measured_growth_mb={memory['measured_peak_bytes'] / 1e6:.0f}"
+        f" predicted_mb={memory['predicted_peak_bytes'] / 1e6:.0f} memory_ratio={memory['ratio']}"
     )
 
 
