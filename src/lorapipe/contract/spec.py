@@ -26,6 +26,14 @@ _JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _SECRET_KEY = re.compile(r"(secret|password|passwd|token|api[_-]?key|credential|private[_-]?key)", re.I)
 
 
+def _without_password(url: str | None, *, presign: bool = False) -> str | None:
+    """``url`` unchanged, unless it carries a password: the spec is logged and stored, so it never may."""
+    if url and "://" in url and urlsplit(url).password:
+        fix = "use a presigned URL or worker credentials" if presign else "use worker credentials instead"
+        raise ValueError(f"URL carries a password; {fix}")
+    return url
+
+
 class DataRef(BaseModel):
     """Where a dataset file lives: a local path, ``file://`` URL, or any fsspec URL (s3://, https://)."""
 
@@ -41,12 +49,7 @@ class DataRef(BaseModel):
         description="Expected sha256 of the file; checked after download.",
     )
 
-    @field_validator("uri")
-    @classmethod
-    def _no_credentials(cls, v: str) -> str:
-        if "://" in v and urlsplit(v).password:
-            raise ValueError("URL carries a password; use a presigned URL or worker credentials")
-        return v
+    _no_credentials = field_validator("uri")(classmethod(lambda cls, v: _without_password(v, presign=True)))
 
 
 class OutputRef(BaseModel):
@@ -63,12 +66,9 @@ class OutputRef(BaseModel):
         "with --resume on a machine without a local checkpoint continues from the newest one there.",
     )
 
-    @field_validator("upload_uri", "checkpoint_uri")
-    @classmethod
-    def _no_credentials(cls, v: str | None) -> str | None:
-        if v and "://" in v and urlsplit(v).password:
-            raise ValueError("URL carries a password; use worker credentials instead")
-        return v
+    _no_credentials = field_validator("upload_uri", "checkpoint_uri")(
+        classmethod(lambda cls, v: _without_password(v))
+    )
 
 
 class EvaluationRef(BaseModel):
@@ -97,12 +97,7 @@ class EvaluationRef(BaseModel):
         description="A reply that has not ended within this many tokens fails the end-of-turn check.",
     )
 
-    @field_validator("adapter_uri")
-    @classmethod
-    def _no_credentials(cls, v: str) -> str:
-        if "://" in v and urlsplit(v).password:
-            raise ValueError("URL carries a password; use worker credentials instead")
-        return v
+    _no_credentials = field_validator("adapter_uri")(classmethod(lambda cls, v: _without_password(v)))
 
 
 class TrainingJobSpec(BaseModel):

@@ -9,12 +9,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from lorapipe.contract.artifacts import EVALUATION_REPORT, MANIFEST
 from lorapipe.errors import IntegrityError, ObjectNotFoundError, StorageKeyError
 from lorapipe.storage import ObjectStore, validate_key
 
-MANIFEST_NAME = "manifest.json"
 #: What PEFT's ``PeftModel.from_pretrained`` needs: without both, the "adapter" cannot be loaded.
-EVALUATION_REPORT = "evaluation.json"
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 
@@ -62,13 +61,13 @@ def _digest(store: ObjectStore, key: str) -> tuple[int, str]:
 
 def _manifest(store: ObjectStore, prefix: str) -> dict[str, Any]:
     try:
-        manifest = json.loads(store.read_bytes(f"{prefix}/{MANIFEST_NAME}"))
+        manifest = json.loads(store.read_bytes(f"{prefix}/{MANIFEST}"))
     except ObjectNotFoundError:
-        raise IntegrityError(f"the run stored no {MANIFEST_NAME}", param="manifest") from None
+        raise IntegrityError(f"the run stored no {MANIFEST}", param="manifest") from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise IntegrityError(f"{MANIFEST_NAME} is not valid JSON: {exc}", param="manifest") from None
+        raise IntegrityError(f"{MANIFEST} is not valid JSON: {exc}", param="manifest") from None
     if not isinstance(manifest, dict):
-        raise IntegrityError(f"{MANIFEST_NAME} is not a JSON object", param="manifest")
+        raise IntegrityError(f"{MANIFEST} is not a JSON object", param="manifest")
     return manifest
 
 

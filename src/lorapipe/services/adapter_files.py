@@ -19,13 +19,13 @@ from urllib.parse import quote
 import fsspec
 from pydantic import BaseModel
 
+from lorapipe.contract.artifacts import MANIFEST
 from lorapipe.db.jobs import Adapter
 from lorapipe.errors import NotFoundError, ObjectNotFoundError
 from lorapipe.settings import Settings
 from lorapipe.storage import storage_options_for
 
 CHUNK_BYTES = 1024 * 1024
-MANIFEST = "manifest.json"
 
 
 class AdapterFile(BaseModel):

@@ -17,9 +17,9 @@ from typing import Any
 
 import yaml
 
+from lorapipe.contract.artifacts import MANIFEST
 from lorapipe.contract.conversation import Example
 
-MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 NOT_ARTIFACTS = ("checkpoints", "work")
 LIBRARIES = (

@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from lorapipe.contract.artifacts import EVALUATION_REPORT
 from lorapipe.contract.conversation import Example
 from lorapipe.contract.spec import EvaluationRef, TrainingJobSpec
 from lorapipe.datasets.inspect import METADATA_KEYS
@@ -53,7 +54,6 @@ from lorapipe.training.fetch import (
 )
 from lorapipe.training.store_sync import upload_artifacts
 
-EVALUATION_FILE = "evaluation.json"
 EVALUATION_VERSION = 1
 BATCH_TOKENS = 8192
 """Tokens (rows x longest row) one loss forward pass takes."""
@@ -186,7 +186,7 @@ def evaluate(
         "categories": categories(used, base_losses, adapter_losses),
         "end_of_turn": {"max_new_tokens": ref.max_new_tokens, "replies": replies},
     }
-    (out_dir / EVALUATION_FILE).write_text(json.dumps(report, indent=2, ensure_ascii=False), "utf-8")
+    (out_dir / EVALUATION_REPORT).write_text(json.dumps(report, indent=2, ensure_ascii=False), "utf-8")
     stage_done("saving")
     events.close()
     artifacts.write_manifest(

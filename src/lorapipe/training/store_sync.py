@@ -22,13 +22,13 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from lorapipe.contract.artifacts import MANIFEST
 from lorapipe.errors import IntegrityError, StorageError
 from lorapipe.settings import Settings
 from lorapipe.storage import ObjectStore, storage_options_for
 from lorapipe.training.events import EventWriter
 from lorapipe.training.failures import redact
 
-MANIFEST = "manifest.json"
 COMPLETE = "_complete"
 CHECKPOINT_PREFIX = "checkpoint-"
 

@@ -40,6 +40,8 @@ def test_all_problems_reported_together() -> None:
         {"metadata": {"aws_secret_access_key": "x"}},
         {"dataset": {"uri": "https://user:pw@example.com/d.jsonl"}},
         {"output": {"upload_uri": "s3://key:secret@bucket/x"}},
+        {"output": {"checkpoint_uri": "s3://key:secret@bucket/ckpt"}},
+        {"task": "evaluate", "evaluation": {"adapter_uri": "https://u:pw@example.com/adapter"}},
     ],
 )
 def test_secrets_are_refused(bad: dict) -> None:
