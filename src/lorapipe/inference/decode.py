@@ -20,6 +20,7 @@ import torch
 
 from lorapipe.contract.inference import CANCELLED, CONTEXT_LENGTH, TIMEOUT
 from lorapipe.inference.loaded import Target
+from lorapipe.models.end_tokens import end_of_turn_ids
 
 
 class Stopped(Exception):
@@ -57,13 +58,6 @@ class Reply:
     finish_reason: str  # "stop" (end of turn or a stop string) or "length" (max_tokens)
     prompt_tokens: int
     completion_tokens: int
-
-
-def _end_ids(target: Target) -> set[int]:
-    ids = {target.tokenizer.eos_token_id}
-    configured = getattr(target.model.generation_config, "eos_token_id", None)
-    ids |= set(configured) if isinstance(configured, list) else {configured}
-    return {i for i in ids if isinstance(i, int)}
 
 
 def held_back(text: str, stops: tuple[str, ...]) -> int:
@@ -118,7 +112,7 @@ def reply(
     device = next(model.parameters()).device
     generator = torch.Generator(device=device)
     generator.manual_seed(params.seed if params.seed is not None else random.getrandbits(63))
-    end_ids = _end_ids(target)
+    end_ids = end_of_turn_ids(target.model, target.tokenizer)
     switched_off = (
         model.disable_adapter() if target.adapter is None and hasattr(model, "peft_config") else None
     )

@@ -10,6 +10,7 @@ import torch
 
 from lorapipe.contract.conversation import Example
 from lorapipe.contract.spec import EvaluationRef
+from lorapipe.models.end_tokens import end_of_turn_ids
 from lorapipe.training import artifacts
 from lorapipe.training.failures import CancelFlag, Cancelled
 
@@ -17,18 +18,6 @@ from lorapipe.training.failures import CancelFlag, Cancelled
 def share(flags: Iterable[bool]) -> float | None:
     values = list(flags)
     return round(sum(values) / len(values), 4) if values else None
-
-
-def _stop_ids(model: Any, tokenizer: Any) -> list[int]:
-    """Every token that ends a turn: the generation config's end tokens and the tokenizer's."""
-    found: set[int] = set()
-    configured = getattr(model.generation_config, "eos_token_id", None)
-    for value in configured if isinstance(configured, list) else [configured]:
-        if isinstance(value, int):
-            found.add(value)
-    if isinstance(tokenizer.eos_token_id, int):
-        found.add(tokenizer.eos_token_id)
-    return sorted(found)
 
 
 @torch.no_grad()
@@ -42,7 +31,7 @@ def end_of_turn(
 ) -> list[dict[str, Any]]:
     """Base and adapter answer up to ``ref.generate`` held-out prompts greedily; a reply passes when it
     emits an end-of-turn token within ``ref.max_new_tokens``."""
-    stops = _stop_ids(model, tokenizer)
+    stops = sorted(end_of_turn_ids(model, tokenizer))
     device = next(model.parameters()).device
     kwargs = {} if thinking is None else {"enable_thinking": thinking}
     out: list[dict[str, Any]] = []
