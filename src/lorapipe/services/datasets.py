@@ -10,7 +10,7 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from lorapipe.contract.conversation import Example
@@ -99,6 +99,12 @@ def delete_dataset(session: Session, owner_id: str, dataset_id: str) -> Dataset:
     dataset = get_dataset(session, owner_id, dataset_id, include_deleted=True)
     if dataset.deleted_at is None:
         dataset.deleted_at = utcnow()
+        # The /v1 files validated into it go too: a file whose data is gone must not stay listed.
+        session.execute(
+            update(FileObject)
+            .where(FileObject.dataset_id == dataset.id, FileObject.deleted_at.is_(None))
+            .values(deleted_at=dataset.deleted_at)
+        )
         session.commit()
     return dataset
 

@@ -111,6 +111,10 @@ def test_deleted_dataset_keeps_its_objects_until_its_last_active_job_ends(native
 
     r = native.client.delete(f"/api/datasets/{file['dataset_id']}", headers=native.auth("alice"))
     assert r.status_code == 200, r.text
+    # its /v1 file went with it: neither retrievable nor listed
+    assert native.client.get(f"/v1/files/{file['id']}", headers=native.auth("alice")).status_code == 404
+    listed = native.client.get("/v1/files", headers=native.auth("alice")).json()["data"]
+    assert file["id"] not in [f["id"] for f in listed]
     refused = _create_job(native, "alice", file["id"])
     assert refused.status_code in (400, 404)
     assert refused.json()["error"]["param"] == "training_file"
