@@ -157,6 +157,9 @@ class RunpodPodBackend:
 
     def poll(self, handle: dict[str, Any]) -> PollResult:
         pod_id = str(handle["pod_id"])
+        # Held until the pod is gone: after a restart, while RunPod does not answer, and while a
+        # terminate is retried, the pod still bills and counts against the concurrency limit.
+        self._in_flight.add(pod_id)
         events = self._new_events(handle)  # the log before the result: a result means the log is complete
         handle = {**handle, "seq": max([int(handle.get("seq", 0)), *(int(e["seq"]) for e in events)])}
         result = self._result(handle)
@@ -173,7 +176,6 @@ class RunpodPodBackend:
             status = "UNKNOWN"
         handle["pod_status"] = status
         if result is None and status not in ENDED and status != "GONE":
-            self._in_flight.add(pod_id)
             return PollResult(events=events, state="running", handle=handle)
         if status != "GONE" and status != "TERMINATED" and not self._terminate(pod_id):
             return PollResult(events=events, state="running", handle=handle)  # terminate again next tick

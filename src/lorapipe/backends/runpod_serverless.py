@@ -132,6 +132,9 @@ class RunpodServerlessBackend:
 
     def poll(self, handle: dict[str, Any]) -> PollResult:
         runpod_id = str(handle["runpod_id"])
+        # Held until RunPod says the job ended: after a restart, and while RunPod does not answer, the
+        # job still takes one of the endpoint's slots (free_slots must not hand it to another).
+        self._in_flight.add(runpod_id)
         response = self._request("GET", f"/status/{runpod_id}")
         if response is None or (response.status_code >= 400 and response.status_code != 404):
             return PollResult(state="running", handle=handle)  # RunPod unreachable: ask again next tick
@@ -152,7 +155,6 @@ class RunpodServerlessBackend:
             "billing": self._billing(status),
         }
         if state in RUNNING or self._settling(state, handle):
-            self._in_flight.add(runpod_id)
             return PollResult(events=events, state="running", handle=handle)
         self._in_flight.discard(runpod_id)
         events += self._backfill(handle)
