@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lorapipe.contract.conversation import Example
+from lorapipe.datasets.chatml_count import ChatMLCounter, Counted
 from lorapipe.datasets.inspect import inspect_dataset
 from lorapipe.datasets.length_stats import LengthStats
 from lorapipe.datasets.problems import ProblemLog
@@ -32,12 +33,17 @@ if TYPE_CHECKING:
 class TokenCounter:
     """Encodes examples in batches and counts them, in memory that does not grow with the file.
 
-    A batch is encoded on a worker thread while the caller reads the next one: the Rust tokenizer
-    releases the GIL and spreads a batch over the cores, so reading, parsing and counting overlap it.
-    One batch is in flight at a time, and results are counted in file order.
+    A batch is counted on a worker thread while the caller reads the next one: the tokenizers release
+    the GIL, so reading and parsing overlap the tokenizing. One batch is in flight at a time, and results
+    are counted in file order.
+
+    With the Qwen vocabulary and lorapipe's qwen3/chatml template the counts come from
+    :class:`~.chatml_count.ChatMLCounter` (the same figures, several times faster); its first ``CHECK``
+    examples are also encoded by the general path, and any difference switches it off for the file.
     """
 
     BATCH = 256
+    CHECK = 32
 
     def __init__(
         self,
@@ -59,7 +65,9 @@ class TokenCounter:
         self.over = self.truncated = self.dropped = self.unfit = 0
         self.samples: list[RenderedExample] = []
         self._pool: ThreadPoolExecutor | None = None
-        self._inflight: tuple[list[Example], Future[list[EncodedExample]]] | None = None
+        self._inflight: tuple[list[Example], Future[list[EncodedExample | Counted]]] | None = None
+        self.fast = ChatMLCounter.for_tokenizer(tokenizer)
+        self._checked = self.fast is None
 
     def add(self, ex: Example) -> None:
         self.pending.append(ex)
@@ -90,14 +98,33 @@ class TokenCounter:
             self._count_batch(*self._inflight)
             self._inflight = None
 
-    def _encode(self, batch: list[Example]) -> list[EncodedExample]:
+    def _encode(self, batch: list[Example]) -> list[EncodedExample | Counted]:
+        out: list[EncodedExample | Counted] = []
+        if not self._checked:
+            self._checked = True
+            out += self._general(batch[: self.CHECK])
+            fast = self.fast
+            if fast is not None and any(
+                _fields(e) != fast.count(ex.messages, self.max_length)
+                for ex, e in zip(batch[: self.CHECK], out, strict=True)
+            ):
+                self.fast = None
+            batch = batch[self.CHECK :]
+        fast = self.fast
+        if fast is None:
+            return out + self._general(batch)
+        return out + [fast.count(ex.messages, self.max_length) for ex in batch]
+
+    def _general(self, batch: list[Example]) -> list[EncodedExample | Counted]:
+        if not batch:
+            return []
         return list(self.encode(self.tok, batch, self.max_length, batch_size=len(batch)))
 
-    def _count_batch(self, batch: list[Example], done: Future[list[EncodedExample]]) -> None:
+    def _count_batch(self, batch: list[Example], done: Future[list[EncodedExample | Counted]]) -> None:
         for ex, enc in zip(batch, done.result(), strict=True):
             self._count(ex, enc)
 
-    def _count(self, ex: Example, enc: EncodedExample) -> None:
+    def _count(self, ex: Example, enc: EncodedExample | Counted) -> None:
         self.lengths.add(enc.original_length)
         where: dict[str, Any] = {"record": ex.record, "line": ex.line}
         if enc.original_length > self.max_length:
@@ -125,6 +152,8 @@ class TokenCounter:
         self.total += enc.length
         self.trained += enc.trained_tokens
         if len(self.samples) < self.want_samples:
+            if isinstance(enc, Counted):  # counted without ids: encode this one for its rendering
+                (enc,) = self.encode(self.tok, [ex], self.max_length)
             self.samples.append(render_encoded(self.tok, ex.id, enc.input_ids, enc.labels))
 
     def stats(self, batch_size: int) -> TokenStats:
@@ -149,6 +178,14 @@ class TokenCounter:
             unfit=self.unfit,
             padding=lengths.padding(),
         )
+
+
+def _fields(enc: EncodedExample | Counted) -> Counted:
+    if isinstance(enc, Counted):
+        return enc
+    return Counted(
+        enc.original_length, enc.length, enc.trained_tokens, enc.dropped_messages, enc.truncated, enc.fits
+    )
 
 
 def inspect_with_tokens(
