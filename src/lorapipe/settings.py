@@ -199,6 +199,12 @@ class Settings(BaseSettings):
     worker_cancel_grace_s: float = Field(
         default=120.0, gt=0, description="How long a cancelled engine may take to checkpoint before SIGKILL."
     )
+    engine_warm: bool = Field(
+        default=True,
+        description="The local backend forks each attempt from a warm engine process that imported torch and "
+        "transformers once (first event in ~0.1 s instead of ~10 s); false = every attempt is a fresh "
+        "`python -m lorapipe.training` process.",
+    )
     # --- what one user may hold at once (per service process) -----------------------------------------
     max_requests_per_user: int = Field(
         default=24, ge=2, description="Requests of one user in flight at once (streams and uploads included)."

@@ -36,7 +36,9 @@ class BackendEntry:
 
 
 BACKENDS: dict[str, BackendEntry] = {
-    "local": BackendEntry(build=lambda settings: LocalBackend(settings.data_dir / "runs")),
+    "local": BackendEntry(
+        build=lambda settings: LocalBackend(settings.data_dir / "runs", warm=settings.engine_warm)
+    ),
     runpod_serverless.NAME: BackendEntry(
         build=runpod_serverless.RunpodServerlessBackend.from_settings,
         missing=runpod_admission.missing_configuration,

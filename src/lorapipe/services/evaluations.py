@@ -21,6 +21,7 @@ from lorapipe.contract.spec import TrainingJobSpec
 from lorapipe.db.ids import new_id
 from lorapipe.db.jobs import Evaluation, Job
 from lorapipe.jobs.transition import transition
+from lorapipe.services import dispatch_wake
 from lorapipe.services.adapters import adapter_row
 from lorapipe.services.jobs import check_active_jobs, data_ref, file_id_of
 from lorapipe.services.public import ts
@@ -148,6 +149,7 @@ def create_evaluation(
     )
     session.add(row)
     session.commit()
+    dispatch_wake.job_queued()
     return EvaluationPublic.of(row, job)
 
 

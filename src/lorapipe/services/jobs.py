@@ -35,6 +35,7 @@ from lorapipe.errors import (
 from lorapipe.jobs import store
 from lorapipe.jobs.transition import transition
 from lorapipe.models.references import check_model_reference
+from lorapipe.services import dispatch_wake
 from lorapipe.services.budgets import check_job_estimate
 from lorapipe.services.datasets import canonical_key, get_dataset
 from lorapipe.services.estimates import estimate_dataset_run
@@ -257,6 +258,7 @@ def create_job(
         if earlier is None:
             raise
         return earlier
+    dispatch_wake.job_queued()
     return job
 
 

@@ -40,6 +40,7 @@ from lorapipe.jobs.ingest import ingest_engine_events
 from lorapipe.jobs.layout import attempt_spec
 from lorapipe.jobs.schemas import JobError
 from lorapipe.jobs.transition import transition
+from lorapipe.services import dispatch_wake
 from lorapipe.services.attempt_end import finish_attempt
 from lorapipe.services.datasets import fail_stale_datasets
 from lorapipe.storage import ObjectStore
@@ -159,12 +160,27 @@ class Reconciler:
     def run(self, stop: threading.Event) -> None:
         """Tick until ``stop`` is set; an error in one tick is logged and the loop goes on."""
         log.info("reconciler %s started", self.worker_id)
-        while not stop.is_set():
-            try:
-                self.tick()
-            except Exception:  # the loop must outlive a bad row or a flaky database
-                log.exception("reconciler tick failed")
-            stop.wait(self.policy.interval_s)
+        try:
+            while not stop.is_set():
+                dispatch_wake.clear()
+                try:
+                    self.tick()
+                except Exception:  # the loop must outlive a bad row or a flaky database
+                    log.exception("reconciler tick failed")
+                dispatch_wake.wait(stop, self.policy.interval_s)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Backends that hold a process of their own (an optional ``close()``: the local backend's warm
+        engine) stop it; the runs they started go on and are adopted by the next reconciler."""
+        for name, backend in self.backends.items():
+            close = getattr(backend, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception:
+                    log.exception("closing backend %s failed", name)
 
     # --- 1. orphans --------------------------------------------------------------------------------
 

@@ -7,10 +7,13 @@ import os
 import random
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lorapipe.backends.local import read_events, read_exit_file
+from lorapipe.backends.warm_engine import WarmEngine
 from lorapipe.contract.conversation import Example, Message
 from lorapipe.settings import Settings
 
@@ -71,12 +74,15 @@ def run_engine(
     *,
     resume: bool = False,
     on_event: Callable[[Event, int], bool] | None = None,
+    warm: WarmEngine | None = None,
 ) -> tuple[int, list[Event]]:
     """Run the engine; ``on_event(event, pid)`` may return True to stop reading (after signalling).
-    Returns the exit code and the events read. Every stdout line must be a JSON event."""
-    argv = [sys.executable, "-m", "lorapipe.training", "run", str(spec), "--out", str(out)]
-    if resume:
-        argv.append("--resume")
+    Returns the exit code and the events read. Every stdout line must be a JSON event. With ``warm``
+    the run is forked by that zygote, as the local backend starts it (see :func:`run_warm`)."""
+    args = ["run", str(spec), "--out", str(out)] + (["--resume"] if resume else [])
+    if warm is not None:
+        return run_warm(warm, args, out, on_event)
+    argv = [sys.executable, "-m", "lorapipe.training", *args]
     proc = subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=engine_env(settings)
     )
@@ -88,6 +94,32 @@ def run_engine(
             break
     proc.stdout.close()
     return proc.wait(timeout=300), events
+
+
+def run_warm(
+    warm: WarmEngine, args: list[str], out: Path, on_event: Callable[[Event, int], bool] | None
+) -> tuple[int, list[Event]]:
+    """``run_engine`` through the warm engine: events from the file the child writes, the exit code from
+    the file the zygote writes once it has reaped the child."""
+    n = len(list(out.parent.glob(f"{out.name}.*.events.jsonl")))
+    events_path = out.parent / f"{out.name}.{n}.events.jsonl"
+    exit_path = out.parent / f"{out.name}.{n}.exit"
+    pid = int(warm.spawn(args, events_path, out.parent / f"{out.name}.{n}.stderr.log", exit_path)["pid"])
+    events: list[Event] = []
+    offset, reading = 0, True
+    deadline = time.monotonic() + 300
+    while True:
+        code = read_exit_file(exit_path, pid)  # the exit status first: every line before it is then read
+        new, offset = read_events(events_path, offset)
+        for event in new if reading else []:
+            events.append(event)
+            if on_event is not None and on_event(event, pid):
+                reading = False
+                break
+        if code is not None:
+            return code, events
+        assert time.monotonic() < deadline, "the warm engine's run did not end"
+        time.sleep(0.05)
 
 
 def train_losses(events: list[Event]) -> dict[int, float]:

@@ -1,4 +1,6 @@
-"""The engine as a process: exact resume after SIGKILL, SIGTERM -> checkpoint + "cancelled", exit codes."""
+"""The engine as a process: exact resume after SIGKILL, SIGTERM -> checkpoint + "cancelled", exit codes.
+Each run is started cold (``python -m lorapipe.training``) and forked by the warm engine (``launch``);
+the uninterrupted reference run is always cold, so a warm run's losses are checked against it."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from pathlib import Path
 import pytest
 from engine_process import Event, run_engine, train_losses, write_spec
 
+from lorapipe.backends.warm_engine import WarmEngine
 from lorapipe.contract.events import ExitCode
 from lorapipe.settings import Settings
 
@@ -22,7 +25,7 @@ tolerance only absorbs kernel nondeterminism on other hardware."""
 
 
 def test_resume_after_sigkill_continues_the_loss_curve_exactly(
-    engine_dataset: Path, model_settings: Settings, tmp_path: Path
+    engine_dataset: Path, model_settings: Settings, tmp_path: Path, launch: WarmEngine | None
 ) -> None:
     # dropout on, 2.7 epochs, accumulation 2, cosine schedule: every piece of state matters
     spec = write_spec(tmp_path / "spec.json", engine_dataset, max_steps=24, eval_steps=4, save_steps=4)
@@ -36,10 +39,10 @@ def test_resume_after_sigkill_continues_the_loss_curve_exactly(
         return False
 
     out = tmp_path / "interrupted"
-    code, first = run_engine(spec, out, model_settings, on_event=kill_after_checkpoint_8)
+    code, first = run_engine(spec, out, model_settings, on_event=kill_after_checkpoint_8, warm=launch)
     assert code == -signal.SIGKILL
     assert not (out / "adapter_model.safetensors").exists()
-    code, resumed = run_engine(spec, out, model_settings, resume=True)
+    code, resumed = run_engine(spec, out, model_settings, resume=True, warm=launch)
     assert code == ExitCode.SUCCESS
 
     expected, got = train_losses(straight), train_losses(resumed)
@@ -57,7 +60,7 @@ def test_resume_after_sigkill_continues_the_loss_curve_exactly(
 
 
 def test_sigterm_saves_a_checkpoint_and_exits_cancelled_without_an_adapter(
-    engine_dataset: Path, model_settings: Settings, tmp_path: Path
+    engine_dataset: Path, model_settings: Settings, tmp_path: Path, launch: WarmEngine | None
 ) -> None:
     spec = write_spec(tmp_path / "spec.json", engine_dataset, max_steps=60, save_steps=1000, dropout=0.0)
     out = tmp_path / "out"
@@ -67,7 +70,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_cancelled_without_an_adapter(
             os.kill(pid, signal.SIGTERM)
         return False
 
-    code, events = run_engine(spec, out, model_settings, on_event=terminate_when_training)
+    code, events = run_engine(spec, out, model_settings, on_event=terminate_when_training, warm=launch)
     assert code == ExitCode.CANCELLED
     result = events[-1]
     assert result["type"] == "result" and result["status"] == "cancelled" and result["exit_code"] == 3
@@ -79,15 +82,17 @@ def test_sigterm_saves_a_checkpoint_and_exits_cancelled_without_an_adapter(
     for final in ("adapter_model.safetensors", "adapter_config.json", "manifest.json", "README.md"):
         assert not (out / final).exists(), final
 
-    code, resumed = run_engine(spec, out, model_settings, resume=True)
+    code, resumed = run_engine(spec, out, model_settings, resume=True, warm=launch)
     assert code == ExitCode.SUCCESS and resumed[-1]["status"] == "succeeded"
     assert min(train_losses(resumed)) == checkpoints[0]["step"] + 1
     assert (out / "adapter_model.safetensors").exists()
 
 
-def test_user_errors_exit_2_with_a_coded_error_event(model_settings: Settings, tmp_path: Path) -> None:
+def test_user_errors_exit_2_with_a_coded_error_event(
+    model_settings: Settings, tmp_path: Path, launch: WarmEngine | None
+) -> None:
     spec = write_spec(tmp_path / "spec.json", tmp_path / "missing.jsonl")
-    code, events = run_engine(spec, tmp_path / "out", model_settings)
+    code, events = run_engine(spec, tmp_path / "out", model_settings, warm=launch)
     assert code == ExitCode.USER_ERROR
     error = next(e for e in events if e["type"] == "error")
     assert (
