@@ -238,7 +238,8 @@ def build_estimate(
         f"{' + experts' if cfg.target_experts else ''}, {cfg.batch_size}×{cfg.max_length} tokens per micro-batch, "
         f"gradient checkpointing {'on' if cfg.gradient_checkpointing else 'off'}, {cfg.logits} logits, {cfg.optimizer}; "
         f"+0.5 GiB CUDA context and 5 % allocator slack; a GPU fits at ≤ {1 - cfg.headroom:.0%} of its memory",
-        f"time: {data.tokens:,} tokens × {cfg.epochs:g} epochs ÷ padding efficiency {data.padding_efficiency:.2f}; "
+        f"time: {data.tokens:,} tokens × {cfg.epochs_for(data.examples):.3g} epochs"
+        f"{f' ({cfg.max_steps} steps)' if cfg.max_steps else ''} ÷ padding efficiency {data.padding_efficiency:.2f}; "
         f"{fpt / 1e9:.3g} GFLOP per token (k={k} × {m.active_matmul_params / 1e9:.2f} B active matmul params + attention)",
         "throughput prior: MFU (4N basis) "
         + ", ".join(f"{k.replace('_', ' ')} {v.low:.2f}–{v.high:.2f}" for k, v in priors.mfu_table.items())
@@ -276,7 +277,7 @@ def build_estimate(
             "trained_tokens_per_epoch": data.trained_tokens,
             "examples": data.examples,
             "padding_efficiency": round(data.padding_efficiency, 4),
-            "epochs": cfg.epochs,
+            "epochs": round(cfg.epochs_for(data.examples), 4),
         },
         vram_gib=vram.parts_gib(),
         lora_params=vram.lora_params,

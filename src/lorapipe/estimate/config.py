@@ -6,6 +6,7 @@ memory); :meth:`EstimateConfig.from_training_config` maps one onto the other.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -47,6 +48,12 @@ class EstimateConfig(BaseModel):
     max_length: int = Field(default=2048, ge=1, description="Tokens per sequence (packed row length).")
     batch_size: int = Field(default=4, ge=1, description="Sequences per micro-batch per GPU.")
     epochs: float = Field(default=3, gt=0, description="Passes over the training set.")
+    max_steps: int | None = Field(
+        default=None, ge=1, description="Optimizer steps; when set, the run trains this many, not epochs."
+    )
+    gradient_accumulation_steps: int = Field(
+        default=1, ge=1, description="Micro-batches per optimizer step (counts steps with max_steps)."
+    )
     gradient_checkpointing: bool = Field(default=True, description="Recompute activations in backward.")
     optimizer: OptimizerKind = Field(default="adamw", description="adamw (fp32 states) or adamw_8bit.")
     logits: LogitsMode = Field(default="full", description="How the loss treats the vocabulary logits.")
@@ -66,6 +73,16 @@ class EstimateConfig(BaseModel):
     def tokens_per_micro_batch(self) -> int:
         return self.max_length * self.batch_size
 
+    def epochs_for(self, examples: int) -> float:
+        """Passes over ``examples`` the run makes: ``epochs``, or with ``max_steps`` that many optimizer
+        steps counted as the engine counts them (one global batch per step over all GPUs; the Trainer
+        cycles the data when the steps outlast one pass)."""
+        if self.max_steps is None:
+            return self.epochs
+        per_step = self.batch_size * self.gpus
+        steps_per_epoch = max(1, math.ceil(math.ceil(examples / per_step) / self.gradient_accumulation_steps))
+        return self.max_steps / steps_per_epoch
+
     @classmethod
     def from_training_config(cls, tc: Any, **overrides: Any) -> EstimateConfig:
         """Map an engine ``TrainingConfig`` (read by attribute) onto the estimator's inputs."""
@@ -79,6 +96,8 @@ class EstimateConfig(BaseModel):
             "max_length": tc.max_length,
             "batch_size": tc.batch_size,
             "epochs": tc.epochs,
+            "max_steps": getattr(tc, "max_steps", None),
+            "gradient_accumulation_steps": getattr(tc, "gradient_accumulation_steps", 1),
             "gradient_checkpointing": tc.gradient_checkpointing,
             "optimizer": optimizer,
             "attention": attention,

@@ -1,6 +1,7 @@
 """Wall-clock estimate of one job on one device and backend, as a (low, mid, high) range in seconds.
 
-  training = epochs · tokens ÷ tokens/s   (tokens/s already divides by the padding efficiency)
+  training = epochs · tokens ÷ tokens/s   (tokens/s already divides by the padding efficiency;
+             with max_steps, epochs = max_steps ÷ optimizer steps per epoch)
   evals    = (epochs + 1) · validation tokens · 2·N ÷ achieved FLOP/s     (forward only)
   fixed    = backend start (serverless cold start | pod start) + process start + model load
              (network volume or hub download) + 4-bit quantisation + adapter upload (+ pod idle)
@@ -119,12 +120,13 @@ def estimate_time(
     else:
         gpu = catalogue.get(device)
         tp = gpu_throughput(m, cfg, gpu, achieved, data.padding_efficiency, max(mean_ctx, 1.0), priors, basis)
-    tokens = data.tokens * cfg.epochs
+    epochs = cfg.epochs_for(data.examples)
+    tokens = data.tokens * epochs
     # A slow throughput gives the high time: invert the range.
     training = Triple(
         tokens / tp.tokens_per_s.high, tokens / tp.tokens_per_s.mid, tokens / tp.tokens_per_s.low
     )
-    n_evals = math.ceil(cfg.epochs) + 1
+    n_evals = math.ceil(epochs) + 1
     eval_flops = data.validation_tokens * n_evals * 2.0 * m.active_matmul_params
     evals = Triple(*(eval_flops / a if a > 0 else 0.0 for a in (achieved.high, achieved.mid, achieved.low)))
 

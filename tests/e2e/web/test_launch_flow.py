@@ -72,12 +72,12 @@ def test_upload_launch_watch_and_download(browser: Any, running_server: LiveServ
         )
         smoke = wait_for_estimate(page)
         assert smoke != balanced
-        assert "at most 8 steps" in page.inner_text("#est-run") and "r=8" in page.inner_text("#est-run")
+        assert "8 steps (" in page.inner_text("#est-run") and "r=8" in page.inner_text("#est-run")
         # One field changed in the advanced panel: the configuration reads as the preset plus an override.
         page.click("#nj-advanced summary")
         page.fill("#cfg-max_steps", str(RUN_STEPS))
         page.wait_for_function(
-            f"() => document.getElementById('est-run').innerText.includes('at most {RUN_STEPS} steps')"
+            f"() => document.getElementById('est-run').innerText.includes('{RUN_STEPS} steps (')"
         )
         assert page.inner_text("#nj-config-label") == "cpu-smoke + 1 override (custom: max_steps)"
         assert page.locator("[data-field=max_steps].changed").count() == 1

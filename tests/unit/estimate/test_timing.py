@@ -109,3 +109,18 @@ def test_measured_trainer_overhead_replaces_the_eval_estimate():
     assert with_run.fixed["trainer overhead (measured)"].mid == pytest.approx(7.0)
     assert with_run.evals.mid == 0.0
     assert estimate_time(QWEN8, cfg, data, "cpu", "local", CAT, PRIORS).evals.mid > 0
+
+
+def test_max_steps_prices_the_steps_the_engine_trains_not_the_epochs():
+    cfg = EstimateConfig(epochs=3, batch_size=4, gradient_accumulation_steps=5)
+    # 10,000 examples / (4 x 5) = 500 optimizer steps per epoch: 50 steps are a tenth of an epoch
+    short = cfg.model_copy(update={"max_steps": 50})
+    assert short.epochs_for(DATA.examples) == pytest.approx(0.1)
+    full = estimate_time(QWEN8, cfg, DATA, "H100-SXM", "pod", CAT, PRIORS)
+    bounded = estimate_time(QWEN8, short, DATA, "H100-SXM", "pod", CAT, PRIORS)
+    assert bounded.training.mid == pytest.approx(full.training.mid / 30)
+    # steps past one pass cycle the data, as the Trainer does: 1,500 steps = 3 epochs on 1 GPU, and 6 on
+    # 2 (each step is one global batch over both)
+    assert cfg.model_copy(update={"max_steps": 1500}).epochs_for(DATA.examples) == pytest.approx(3)
+    two_gpus = cfg.model_copy(update={"max_steps": 1500, "gpus": 2})
+    assert two_gpus.epochs_for(DATA.examples) == pytest.approx(6)

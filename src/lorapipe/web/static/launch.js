@@ -194,7 +194,7 @@
         ["Method", `${r.config.method} r=${r.config.rank}`],
         ["Training examples", Math.round(r.tokens.examples).toLocaleString()],
         ["Tokens per epoch", Math.round(r.tokens.tokens_per_epoch).toLocaleString()],
-        ["Length", cfg.max_steps ? `at most ${cfg.max_steps} steps (timed as ${epochs})` : epochs],
+        ["Length", cfg.max_steps ? `${cfg.max_steps} steps (${epochs} of this data)` : epochs],
         ["Batch", `${cfg.batch_size} × ${cfg.gradient_accumulation_steps} accumulation`],
         ["LoRA parameters", r.lora_params.toLocaleString()],
       ].map(([k, v]) => { const d = el("div"); d.append(el("dt", k), el("dd", v)); return d; });
