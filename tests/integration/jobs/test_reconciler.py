@@ -20,6 +20,7 @@ from lorapipe.contract.job_states import JobStatus
 from lorapipe.db import session_scope
 from lorapipe.db.jobs import Adapter, Attempt, Checkpoint, Job, JobEvent, MetricPoint
 from lorapipe.jobs.transition import transition
+from lorapipe.services import dispatch_wake
 from lorapipe.services.reconciler import Reconciler, ReconcilerPolicy
 
 pytestmark = pytest.mark.integration
@@ -245,3 +246,37 @@ def test_the_loop_sweeps_uploads_abandoned_mid_way(sessions, tmp_path: Path) -> 
     rec.tick()
     with session_scope(sessions) as s:
         assert s.get(Dataset, "ds_later").status == DatasetStatus.UPLOADING
+
+
+def test_a_queued_job_wakes_the_loop_instead_of_waiting_for_its_interval(sessions, tmp_path: Path) -> None:
+    """Creating a job (services/jobs.py) wakes this process's reconciler: with a warm engine the
+    wait for the next tick would be most of the time to the job's first event."""
+    import threading
+
+    def started(job_id: str) -> None:
+        deadline = time.monotonic() + 30  # a quarter of the loop's interval
+        while True:
+            with session_scope(sessions) as s:
+                if s.get(Job, job_id).status == "running":
+                    return
+            assert time.monotonic() < deadline, "the job was not started before the loop's next tick"
+            time.sleep(0.05)
+
+    backend = LocalBackend(tmp_path / "runs", slots=2, engine_command=FAKE)
+    rec = Reconciler(sessions, {"local": backend}, store(tmp_path), policy=ReconcilerPolicy(interval_s=120))
+    first = queue_job(sessions, "sleep")
+    stop = threading.Event()
+    loop = threading.Thread(target=rec.run, args=(stop,))
+    loop.start()
+    try:
+        started(first)  # by the loop's first tick
+        time.sleep(1.5)  # past the quick tick after a submit: the loop now waits its 120 s
+        second = queue_job(sessions, "sleep")
+        dispatch_wake.job_queued()
+        started(second)
+    finally:
+        stop.set()
+        loop.join(timeout=5)
+        for pid in list(backend._children):
+            backend.cancel({"pid": pid}, force=True)
+    assert not loop.is_alive()  # stop is seen within the wait, not after the interval
