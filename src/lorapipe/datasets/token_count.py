@@ -33,17 +33,18 @@ if TYPE_CHECKING:
 class TokenCounter:
     """Encodes examples in batches and counts them, in memory that does not grow with the file.
 
-    A batch is counted on a worker thread while the caller reads the next one: the tokenizers release
-    the GIL, so reading and parsing overlap the tokenizing. One batch is in flight at a time, and results
-    are counted in file order.
+    A batch is counted on worker threads while the caller reads the next one: the tokenizers release
+    the GIL, so reading, parsing and tokenizing use both cores (the fast count splits a batch over
+    ``WORKERS`` threads). One batch is in flight at a time, and results are counted in file order.
 
     With the Qwen vocabulary and lorapipe's qwen3/chatml template the counts come from
-    :class:`~.chatml_count.ChatMLCounter` (the same figures, several times faster); its first ``CHECK``
+    :class:`~.chatml_count.ChatMLCounter` (the same figures, several times faster); the first ``CHECK``
     examples are also encoded by the general path, and any difference switches it off for the file.
     """
 
     BATCH = 256
-    CHECK = 32
+    CHECK = 16
+    WORKERS = 2
 
     def __init__(
         self,
@@ -65,6 +66,7 @@ class TokenCounter:
         self.over = self.truncated = self.dropped = self.unfit = 0
         self.samples: list[RenderedExample] = []
         self._pool: ThreadPoolExecutor | None = None
+        self._helpers: ThreadPoolExecutor | None = None
         self._inflight: tuple[list[Example], Future[list[EncodedExample | Counted]]] | None = None
         self.fast = ChatMLCounter.for_tokenizer(tokenizer)
         self._checked = self.fast is None
@@ -77,43 +79,53 @@ class TokenCounter:
     def flush(self) -> None:
         """Encode and count everything added so far."""
         self._submit()
-        self._collect()
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
+        if self._inflight is not None:
+            self._count_batch(*self._inflight)
+            self._inflight = None
+        for pool in (self._pool, self._helpers):
+            if pool is not None:
+                pool.shutdown()
+        self._pool = self._helpers = None
 
     def _submit(self) -> None:
         batch, self.pending = self.pending, []
         previous = self._inflight
         self._inflight = None
         if batch:
-            if self._pool is None:
+            if not self._checked:  # before any worker uses the fast count
+                self._checked = True
+                self._check(batch[: self.CHECK])
+            if self._pool is None:  # batches on one thread, halves of fast batches on the others
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix="token-count")
+                if self.WORKERS > 1:
+                    self._helpers = ThreadPoolExecutor(
+                        self.WORKERS - 1, thread_name_prefix="token-count-half"
+                    )
             self._inflight = (batch, self._pool.submit(self._encode, batch))
         if previous is not None:
             self._count_batch(*previous)
 
-    def _collect(self) -> None:
-        if self._inflight is not None:
-            self._count_batch(*self._inflight)
-            self._inflight = None
+    def _check(self, batch: list[Example]) -> None:
+        fast = self.fast
+        if fast is not None and any(
+            _fields(e) != fast.count(ex.messages, self.max_length)
+            for ex, e in zip(batch, self._general(batch), strict=True)
+        ):
+            self.fast = None
 
     def _encode(self, batch: list[Example]) -> list[EncodedExample | Counted]:
-        out: list[EncodedExample | Counted] = []
-        if not self._checked:
-            self._checked = True
-            out += self._general(batch[: self.CHECK])
-            fast = self.fast
-            if fast is not None and any(
-                _fields(e) != fast.count(ex.messages, self.max_length)
-                for ex, e in zip(batch[: self.CHECK], out, strict=True)
-            ):
-                self.fast = None
-            batch = batch[self.CHECK :]
-        fast = self.fast
-        if fast is None:
-            return out + self._general(batch)
-        return out + [fast.count(ex.messages, self.max_length) for ex in batch]
+        """On the batch thread: the fast count gives half the batch to a helper thread (which never
+        waits on anything, so no deadlock); the general path renders in Python under the GIL, where a
+        second thread gains nothing."""
+        fast, helpers = self.fast, self._helpers
+        if fast is None or helpers is None:
+            return self._general(batch)
+        half = len(batch) // 2
+        rest = helpers.submit(lambda: [fast.count(ex.messages, self.max_length) for ex in batch[half:]])
+        first: list[EncodedExample | Counted] = [
+            fast.count(ex.messages, self.max_length) for ex in batch[:half]
+        ]
+        return first + rest.result()
 
     def _general(self, batch: list[Example]) -> list[EncodedExample | Counted]:
         if not batch:

@@ -135,6 +135,9 @@ def test_counts_of_the_sample_datasets(qwen, max_length: int) -> None:  # type: 
     examples = sample_examples()
     general = [_fields(e) for e in encode_examples(qwen, examples, max_length)]
     assert [fast.count(ex.messages, max_length) for ex in examples] == general
+    assert fast.memo  # brightrun examples repeat their history: counted once, then remembered
+    fast.MEMO_CHARS = 2_000  # a memo emptied every few messages gives the same counts
+    assert [fast.count(ex.messages, max_length) for ex in examples] == general
 
 
 def test_only_for_its_vocabulary_and_templates(qwen) -> None:  # type: ignore[no-untyped-def]
@@ -147,7 +150,11 @@ def test_only_for_its_vocabulary_and_templates(qwen) -> None:  # type: ignore[no
         qwen.chat_template = chat_template("qwen3")
 
 
-def test_reports_with_and_without_the_fast_count_are_identical(qwen, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_reports_with_and_without_the_fast_count_are_identical(  # type: ignore[no-untyped-def]
+    qwen, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches of 7 on two threads, several in flight, counted in file order."""
+    monkeypatch.setattr(TokenCounter, "BATCH", 7)
     path = tmp_path / "chats.jsonl"
     with path.open("w", encoding="utf-8") as f:
         for ex in conversations(400, seed=7):
