@@ -139,9 +139,9 @@ def _byte_level_names() -> dict[int, str]:
 
 def _same_vocabulary(backend: Any, encoding: Any) -> bool:
     """Whether the Hugging Face tokenizer has exactly the ranks, added tokens and splitting of ``encoding``."""
-    if type(backend.model).__name__ != "BPE" or json.loads(backend.normalizer.__getstate__()) != {
-        "type": "NFC"
-    }:
+    if type(backend.model).__name__ != "BPE" or backend.normalizer is None or backend.pre_tokenizer is None:
+        return False
+    if json.loads(backend.normalizer.__getstate__()) != {"type": "NFC"}:
         return False
     pre = json.loads(backend.pre_tokenizer.__getstate__())
     steps = pre.get("pretokenizers", []) if pre.get("type") == "Sequence" else [pre]

@@ -10,6 +10,8 @@ trained spans) and refreshes the summary statistics.
 from __future__ import annotations
 
 import json
+import logging
+import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +28,8 @@ from lorapipe.models.references import check_model_reference, public_model_id
 from lorapipe.services.limits import token_count_slots
 from lorapipe.settings import Settings
 from lorapipe.storage import ObjectStore
+
+log = logging.getLogger(__name__)
 
 CHILD_TIMEOUT_S = 600
 """Longest a count may take, in seconds (loading a tokenizer the first time builds its cache)."""
@@ -75,12 +79,9 @@ def count_tokens(
             raise JobTimeoutError(f"counting tokens took over {CHILD_TIMEOUT_S} s", param="model") from None
     answer = _last_json_line(done.stdout)
     if done.returncode != 0 or answer is None or "error" in answer:
-        error = (answer or {}).get("error") or {}
-        tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
-        raise DatasetError(
-            f"counting tokens with {public_model_id(model)} failed: {error.get('message') or tail[0]}",
-            param="model",
-        )
+        paths = [str(copy), tmp, str(settings.data_dir), str(settings.resolved_model_cache_dir)]
+        reason = failure_reason(answer, done.returncode, done.stderr, paths)
+        raise DatasetError(f"counting tokens with {public_model_id(model)} failed: {reason}", param="model")
     report = DatasetReport.model_validate(answer["report"])
     update: dict[str, Any] = {"source": dataset.filename or dataset.id}
     if report.tokens is not None:  # named by the model's public id, not the folder it was read from
@@ -109,6 +110,23 @@ def _token_statistics(report: DatasetReport) -> dict[str, Any]:
             "over_max_length": tokens.over_max_length,
         },
     }
+
+
+_ABSOLUTE_PATH = re.compile(r"(?<![\w$.\]])/(?:[\w.@+~-]+/)+[\w.@+~-]*")
+
+
+def failure_reason(answer: dict[str, Any] | None, returncode: int, stderr: str, paths: list[str]) -> str:
+    """What the user is told when the counting child fails: its own error's message (which names the
+    line or field), never its stderr (a traceback names files on the server, which goes to the log);
+    server paths in the message are removed."""
+    message = ((answer or {}).get("error") or {}).get("message")
+    if not isinstance(message, str) or not message:
+        tail = stderr.strip().splitlines()[-1:] or ["no output"]
+        log.warning("token count child exited %s: %s", returncode, tail[0])
+        message = "the counting process stopped unexpectedly"
+    for path in sorted(paths, key=len, reverse=True):
+        message = message.replace(path, "<server path>")
+    return _ABSOLUTE_PATH.sub("<server path>", message)
 
 
 def _last_json_line(text: str) -> dict[str, Any] | None:
