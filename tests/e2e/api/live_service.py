@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -31,8 +32,10 @@ def pid_alive(pid: int) -> bool:
 
 
 def engine_pids(under: Path) -> set[int]:
-    """Live processes running the training engine (``python -m lorapipe.training run SPEC ...``) on a
-    spec file below ``under`` (the test's own folder: other tests' engines are not counted)."""
+    """Live processes running the training engine on a spec file below ``under`` (the test's own folder:
+    other tests' engines are not counted): started as ``python -m lorapipe.training run SPEC ...``, or
+    forked by the local backend's warm engine (whose command line is the zygote's), known by the
+    attempt's events file (``*.events.jsonl``) it holds open."""
     found = set()
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -42,9 +45,18 @@ def engine_pids(under: Path) -> set[int]:
         except OSError:
             continue
         mine = any(arg.startswith(str(under).encode()) for arg in argv)
-        if b"lorapipe.training" in argv and b"run" in argv and mine and pid_alive(int(proc.name)):
+        cold = b"lorapipe.training" in argv and b"run" in argv and mine
+        if (cold or _holds_events_file(proc, under)) and pid_alive(int(proc.name)):
             found.add(int(proc.name))
     return found
+
+
+def _holds_events_file(proc: Path, under: Path) -> bool:
+    try:
+        targets = [os.readlink(fd) for fd in (proc / "fd").iterdir()]
+    except OSError:  # gone, or another user's
+        return False
+    return any(t.startswith(str(under)) and t.endswith(".events.jsonl") for t in targets)
 
 
 @dataclass

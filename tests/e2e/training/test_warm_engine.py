@@ -39,6 +39,9 @@ def poll_until_ended(backend: LocalBackend, handle: dict[str, Any], limit_s: flo
         result = backend.poll(handle)
         handle = result.handle
         events += result.events
+        for event in result.events:  # kept in the handle, as the reconciler's ingestion does
+            if event["type"] == "result":
+                handle = {**handle, "engine_result": event}
         if result.state != "running":
             result.events = events
             return result
