@@ -223,12 +223,13 @@ def reported_exit_code(handle: dict[str, Any], events: list[dict[str, Any]]) -> 
     """The exit code an engine reported in its ``result`` event (its last, written just before it
     exits), from ``events`` or from an earlier poll (``handle["engine_result"]``); None without one.
 
-    For a run started by an earlier service process the exit status itself can never be read, yet
-    such a run may end on its own while no service supervises it (a restart that takes longer than
-    the rest of the run). Judged by its own report, a finished adapter is verified and kept; taken
-    for lost, it was retried, and the retry found its output folder already holding that adapter and
-    failed. A run that reports ``cancelled`` was stopped before it ended (the new supervisor's
-    SIGTERM): the caller treats it as lost, to be resumed from its checkpoint.
+    The exit status of a cold run started by an earlier service process can never be read (nor that
+    of a warm one whose zygote died), yet such a run may end on its own while no service supervises
+    it (a restart that takes longer than the rest of the run). Judged by its own report, a finished
+    adapter is verified and kept; taken for lost, it was retried, and the retry found its output
+    folder already holding that adapter and failed. A run that is not ours and ended ``cancelled``
+    (reported, or its exit file's 3) was stopped before it ended (the new supervisor's SIGTERM): the
+    caller treats it as lost, to be resumed from its checkpoint.
     """
     results = [e for e in events if e.get("type") == "result"]
     result = results[-1] if results else handle.get("engine_result")
