@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from engine_process import engine_env, write_spec
 
 from lorapipe.backends.base import PollResult, Submission
 from lorapipe.backends.local import ENGINE_COMMAND, LocalBackend, process_start_ticks
+from lorapipe.backends.warm_engine import WarmEngine, ZygoteUnavailable
 from lorapipe.contract.events import ExitCode
 from lorapipe.settings import Settings
 
@@ -161,3 +163,20 @@ def test_a_zygote_killed_mid_run_loses_neither_the_run_nor_the_next_submission(
     assert "exit_path" not in cold and parent_of(int(cold["pid"])) == os.getpid()
     assert poll_until_ended(backend, cold).exit_code == ExitCode.USER_ERROR
     assert process_start_ticks(pid) is None  # the hung zygote was killed
+
+
+def test_a_zygote_that_could_not_fork_safely_refuses_and_attempts_go_cold(tmp_path: Path) -> None:
+    """A thread running after the imports (a library that started one) would be missing in every
+    child: the zygote says so instead of forking, and the warm path stays off."""
+    threaded = (
+        sys.executable,
+        "-c",
+        "import threading, time; threading.Thread(target=time.sleep, args=(60,), daemon=True).start(); "
+        "from lorapipe.training.zygote import main; main()",
+    )
+    warm = WarmEngine(tmp_path / "zygote.log", command=threaded)
+    with pytest.raises(ZygoteUnavailable, match="2 Python threads run after the imports"):
+        warm.spawn(["presets"], tmp_path / "out", tmp_path / "err", tmp_path / "exit")
+    assert warm.disabled and warm.pid is None
+    with pytest.raises(ZygoteUnavailable):  # not tried again
+        warm.spawn(["presets"], tmp_path / "out", tmp_path / "err", tmp_path / "exit")
