@@ -12,7 +12,7 @@ import importlib.util
 from pathlib import Path
 
 from lorapipe.errors import ModelNotFoundError
-from lorapipe.models.build_cache import build_once
+from lorapipe.models.build_cache import build_once, save_tokenizer
 
 # Bump when the conversion changes: cached folders are named after it.
 _CONVERSION_VERSION = "v1"
@@ -50,7 +50,7 @@ def tokenizer_dir(gguf: Path, cache_root: Path, name: str | None = None) -> Path
     def build(out: Path) -> None:
         from transformers import AutoTokenizer
 
-        AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name).save_pretrained(out)
+        save_tokenizer(AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name), out)
 
     return build_once(model.with_name(f"{model.name}-tokenizer"), build)
 
@@ -79,4 +79,4 @@ def convert_gguf(gguf: Path, out: Path) -> None:
         raise RuntimeError(f"GGUF conversion of {gguf.name}: missing {missing}, unexpected {unexpected}")
     plain.generation_config = loaded.generation_config
     plain.save_pretrained(out)
-    AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name).save_pretrained(out)
+    save_tokenizer(AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name), out)

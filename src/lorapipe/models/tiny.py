@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lorapipe.models.build_cache import build_once
+from lorapipe.models.build_cache import build_once, save_tokenizer
 from lorapipe.settings import Settings
 
 if TYPE_CHECKING:
@@ -32,6 +32,9 @@ TINY_MODEL_IDS = (TINY_QWEN3, TINY_QWEN3_REALVOCAB)
 
 # Bump when the recipe changes: cached folders are named after it.
 _RECIPE_VERSION = "v1"
+# The real Qwen tokenizer's folder: v2 adds its added tokens to tokenizer_config.json (see
+# save_tokenizer: a second less per load); a v1 folder left by an older version is no longer read.
+_TOKENIZER_VERSION = "v2"
 SEED = 1234
 QWEN_SPLIT_PATTERN = (
     r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+"""
@@ -94,7 +97,7 @@ def tiny_model_dir(model_id: str, settings: Settings) -> Path:
 def real_qwen_tokenizer_dir(settings: Settings) -> Path:
     """Folder with the real Qwen3 vocabulary as a HF fast tokenizer + our Qwen3 template (cached)."""
     return build_once(
-        lorapipe_cache(settings) / f"qwen3-tokenizer-{_RECIPE_VERSION}", _build_real_qwen_tokenizer
+        lorapipe_cache(settings) / f"qwen3-tokenizer-{_TOKENIZER_VERSION}", _build_real_qwen_tokenizer
     )
 
 
@@ -138,7 +141,7 @@ def _build_tiny(out: Path, settings: Settings, *, real_vocab: bool) -> None:
     model.generation_config.eos_token_id = tok.eos_token_id
     model.generation_config.pad_token_id = tok.pad_token_id
     model.save_pretrained(out)
-    tok.save_pretrained(out)
+    save_tokenizer(tok, out)
 
 
 def _build_real_qwen_tokenizer(out: Path) -> None:
@@ -158,7 +161,7 @@ def _build_real_qwen_tokenizer(out: Path) -> None:
     for offset, (text, _) in enumerate(QWEN3_ADDED_TOKENS):
         if backend.token_to_id(text) != QWEN_FIRST_ADDED_ID + offset:
             raise RuntimeError(f"converted Qwen tokenizer gave {text} id {backend.token_to_id(text)}")
-    _wrap_tokenizer(backend, model_max_length=40960).save_pretrained(out)
+    save_tokenizer(_wrap_tokenizer(backend, model_max_length=40960), out)
 
 
 def _wrap_tokenizer(backend: Tokenizer, *, model_max_length: int) -> PreTrainedTokenizerBase:

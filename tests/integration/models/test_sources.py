@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from lorapipe.errors import ConfigError, ModelDownloadError, ModelNotFoundError, UnknownModelError
 from lorapipe.models.catalog import get_model_spec
-from lorapipe.models.sources import _from_hub, load_model, load_tokenizer, resolve_model
-from lorapipe.models.tiny import TINY_QWEN3, TINY_QWEN3_REALVOCAB, chat_template
+from lorapipe.models.sources import _folder_tokenizer, _from_hub, load_model, load_tokenizer, resolve_model
+from lorapipe.models.tiny import TINY_QWEN3, TINY_QWEN3_REALVOCAB, chat_template, real_qwen_tokenizer_dir
 from lorapipe.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -75,6 +77,36 @@ def test_catalogued_qwen3_tokenizer_works_offline_with_our_template(model_settin
     assert len(tok) == 151669 and tok.eos_token == "<|im_end|>"
     assert tok.chat_template == chat_template("qwen3")
     assert load_tokenizer("qwen3-next-80b-a3b", model_settings).chat_template == chat_template("chatml")
+
+
+def test_cached_tokenizer_names_its_added_tokens_and_loads_as_an_older_cache(
+    model_settings: Settings, tmp_path: Path
+) -> None:
+    """The built Qwen tokenizer lists its added tokens in tokenizer_config.json, so loading it skips
+    transformers' Python parse of tokenizer.json; a folder without them (an older cache) still loads,
+    to the same tokenizer."""
+    folder = real_qwen_tokenizer_dir(model_settings)
+    config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    assert config["added_tokens_decoder"]["151645"]["content"] == "<|im_end|>"
+    assert len(config["added_tokens_decoder"]) == 26
+    older = tmp_path / "older"
+    shutil.copytree(folder, older)
+    del config["added_tokens_decoder"]
+    (older / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
+
+    new, old = _folder_tokenizer(folder), _folder_tokenizer(older)
+    assert type(new) is type(old)
+    assert new.backend_tokenizer.to_str() == old.backend_tokenizer.to_str()
+    states = [{i: t.__getstate__() for i, t in tok.added_tokens_decoder.items()} for tok in (new, old)]
+    assert states[0] == states[1]
+    assert new.special_tokens_map == old.special_tokens_map
+    assert (new.eos_token_id, new.pad_token_id, new.all_special_ids) == (
+        old.eos_token_id,
+        old.pad_token_id,
+        old.all_special_ids,
+    )
+    chat = [{"role": "user", "content": "café <think>x</think>"}, {"role": "assistant", "content": "yes"}]
+    assert new.apply_chat_template(chat, tokenize=True) == old.apply_chat_template(chat, tokenize=True)
 
 
 def test_local_folder_is_used_as_is(model_settings: Settings) -> None:
