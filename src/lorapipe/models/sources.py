@@ -219,13 +219,17 @@ def _from_hub(
     progress: Callable[[int], None] | None = None,
 ) -> Path:
     """Snapshot folder of hub model ``owner/name[@revision]`` in the hub cache (local copy first)."""
+    repo_id, _, revision = ref.partition("@")
+    cache = hub_cache_dir(settings)
+    if not download and not (cache / f"models--{repo_id.replace('/', '--')}").is_dir():
+        # huggingface_hub keeps a repo's snapshots in this folder: without it nothing is cached, and
+        # importing huggingface_hub to find that out took a quarter second of token statistics' start.
+        raise ModelNotFoundError(f"{ref} is not in the model cache", param="base_model")
     from huggingface_hub import constants, snapshot_download
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
 
     from lorapipe.models.hub_download import download_snapshot
 
-    repo_id, _, revision = ref.partition("@")
-    cache = hub_cache_dir(settings)
     common: dict[str, Any] = {"cache_dir": cache, "revision": revision or None, "allow_patterns": _HUB_FILES}
     try:
         return Path(snapshot_download(repo_id, local_files_only=True, **common))
