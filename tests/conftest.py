@@ -128,7 +128,9 @@ def _postgres_migrated_url(postgres_database_url: str) -> Iterator[tuple[str, li
     try:
         metadata = MetaData()
         metadata.reflect(engine)
-        order = [t.name for t in reversed(metadata.sorted_tables) if t.name != "alembic_version"]
+        # Kept: the rows the migrations write (the schema version, the revocation generation).
+        kept = ("alembic_version", "auth_generation")
+        order = [t.name for t in reversed(metadata.sorted_tables) if t.name not in kept]
     finally:
         engine.dispose()
     yield postgres_database_url, order

@@ -205,6 +205,13 @@ class Settings(BaseSettings):
         "transformers once (first event in ~0.1 s instead of ~10 s); false = every attempt is a fresh "
         "`python -m lorapipe.training` process.",
     )
+    api_threads: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        description="Worker threads (per service process) for the API's quick requests: the /v1 routes and "
+        "the job reads; uploads, streams and the rest use their own pool, so they never hold these up.",
+    )
     # --- what one user may hold at once (per service process) -----------------------------------------
     max_requests_per_user: int = Field(
         default=24, ge=2, description="Requests of one user in flight at once (streams and uploads included)."

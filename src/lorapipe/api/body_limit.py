@@ -32,7 +32,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lorapipe.api.errors import error_body
 from lorapipe.errors import AuthError, LorapipeError, TooLargeError
-from lorapipe.services.accounts import authenticate
 from lorapipe.services.context import AppState
 
 #: Multipart framing around the file of a ``/v1/files`` upload: boundaries, part headers, ``purpose``.
@@ -47,12 +46,12 @@ Authenticate = Callable[[str | None], None]
 
 
 def key_check(state: AppState) -> Authenticate:
-    """The routes' own check (:func:`lorapipe.services.accounts.authenticate`, single-user mode
-    included) on a session of its own."""
+    """The routes' own check (:func:`lorapipe.services.accounts.authenticate` through the app's key
+    cache, single-user mode included) on a session of its own."""
 
     def check(header: str | None) -> None:
         with state.sessions() as session:
-            authenticate(session, header or "", state.single_user_id)
+            state.keys.authenticate(session, header or "", state.single_user_id)
 
     return check
 
@@ -63,7 +62,7 @@ def user_of(state: AppState) -> Callable[[str], str | None]:
     def resolve(header: str) -> str | None:
         with state.sessions() as session:
             try:
-                return authenticate(session, header, None).id
+                return state.keys.authenticate(session, header, None).id
             except AuthError:
                 return None
 
@@ -122,7 +121,12 @@ class BodyLimitMiddleware:
             return
         method, path = scope["method"], scope["path"]
         headers = Headers(scope=scope)
-        if path.startswith(AUTHENTICATED_PREFIXES) and _may_carry_body(method, headers):
+        if not _may_carry_body(method, headers):
+            # No Content-Length, no Transfer-Encoding, not a body method: HTTP/1.1 gives it no body, so
+            # there is nothing to count (most requests: the reads).
+            await self.app(scope, receive, send)
+            return
+        if path.startswith(AUTHENTICATED_PREFIXES):
             try:
                 await anyio.to_thread.run_sync(self.authenticate, headers.get("authorization"))
             except AuthError as exc:

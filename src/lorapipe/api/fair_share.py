@@ -20,7 +20,7 @@ from collections.abc import Callable
 import anyio.to_thread
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lorapipe.api.errors import error_body
 
@@ -58,12 +58,27 @@ class FairShareMiddleware:
             )
             return
         self.in_flight[user] += 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self.in_flight[user] -= 1
+                if self.in_flight[user] <= 0:
+                    del self.in_flight[user]
+
+        async def send_then_release(message: Message) -> None:
+            await send(message)
+            # The answer's last byte is out: the client may send its next request now, and it must not
+            # find this one still counted while the app tidies up (a dependency's exit, a session close).
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                release()
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send_then_release)
         finally:
-            self.in_flight[user] -= 1
-            if self.in_flight[user] <= 0:
-                del self.in_flight[user]
+            release()
 
     async def _user(self, header: str) -> str | None:
         digest = hashlib.sha256(header.encode("utf-8", "replace")).hexdigest()

@@ -6,7 +6,7 @@ service or database code runs."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Path, Query
 from pydantic import AfterValidator
@@ -48,3 +48,11 @@ def _in_range(day: dt.date | None) -> dt.date | None:
 
 BoundedDate = Annotated[dt.date | None, AfterValidator(_in_range)]
 """A day between :data:`FIRST_DAY` and :data:`LAST_DAY` (or absent)."""
+
+Include = Annotated[
+    Literal["estimate"] | None,
+    Query(
+        description="Add a part a job leaves out by default: `estimate`, its frozen estimate (tens of KB)."
+    ),
+]
+"""``?include=estimate``: a job object with its frozen estimate."""

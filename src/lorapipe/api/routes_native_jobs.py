@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from lorapipe.api.deps import DB, Caller, State
-from lorapipe.api.params import INT4_MAX, ResourceId
+from lorapipe.api.deps import DB, Caller, Hot, State
+from lorapipe.api.params import INT4_MAX, Include, ResourceId
 from lorapipe.api.routes_native_deps import Limit, Offset, StreamCaller
 from lorapipe.api.sse import StreamHolder, job_event_stream, resume_after
 from lorapipe.contract.job_states import JobStatus
@@ -29,26 +29,44 @@ from lorapipe.services.public import Page
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 
-@router.get("", summary="Your jobs, newest first, with the total over all of them")
-def list_jobs(
-    db: DB, user: Caller, status: JobStatus | None = None, limit: Limit = 20, offset: Offset = 0
-) -> Page[NativeJobPublic]:
-    return job_views.list_jobs_with_progress(db, user.id, status=status, limit=limit, offset=offset)
+@router.get(
+    "",
+    response_model=Page[NativeJobPublic],
+    summary="Your jobs, newest first, with the total over all of them",
+)
+async def list_jobs(
+    call: Hot, status: JobStatus | None = None, limit: Limit = 20, offset: Offset = 0, include: Include = None
+) -> Response:
+    estimate = include == "estimate"
+    return await call.json(
+        lambda db, user: job_views.list_jobs_with_progress(
+            db, user.id, status=status, limit=limit, offset=offset, estimate=estimate
+        ),
+        read=True,
+    )
 
 
-@router.get("/{job_id}", summary="A job with its latest progress")
-def get_job(db: DB, user: Caller, job_id: ResourceId) -> NativeJobPublic:
-    return job_views.get_job_with_progress(db, user.id, job_id)
+@router.get("/{job_id}", response_model=NativeJobPublic, summary="A job with its latest progress")
+async def get_job(call: Hot, job_id: ResourceId, include: Include = None) -> Response:
+    estimate = include == "estimate"
+    return await call.json(
+        lambda db, user: job_views.get_job_with_progress(db, user.id, job_id, estimate=estimate), read=True
+    )
 
 
-@router.get("/{job_id}/metrics", summary="A job's metric points, oldest first (for charts)")
-def list_metrics(
-    db: DB,
-    user: Caller,
+@router.get(
+    "/{job_id}/metrics",
+    response_model=MetricsPage,
+    summary="A job's metric points, oldest first (for charts)",
+)
+async def list_metrics(
+    call: Hot,
     job_id: ResourceId,
     after_step: Annotated[int, Query(ge=-1, le=INT4_MAX, description="Only points after this step.")] = -1,
-) -> MetricsPage:
-    return job_events.list_metrics(db, user.id, job_id, after_step=after_step)
+) -> Response:
+    return await call.json(
+        lambda db, user: job_events.list_metrics(db, user.id, job_id, after_step=after_step)
+    )
 
 
 class CancelRequest(BaseModel):

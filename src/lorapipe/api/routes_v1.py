@@ -1,20 +1,25 @@
-"""OpenAI-compatible routes: /v1/files, /v1/fine_tuning/jobs (+cancel, events, checkpoints), /v1/models.
+"""OpenAI-compatible routes: /v1/files, /v1/fine_tuning/jobs (+cancel, events, checkpoints, estimate),
+/v1/models.
 
-Thin: each handler authenticates and calls one service function; the answer is the service's object
-checked against OpenAI's shape in :mod:`lorapipe.api.schemas_v1`.
+Thin: each handler calls one service function. All but the upload are :class:`~lorapipe.api.deps.Call`
+routes: authentication, the service call and the JSON encoding in one worker thread; the answer is the
+service's object (its shape is OpenAI's, checked against :mod:`lorapipe.api.schemas_v1` by the tests,
+which are also the OpenAPI document's response schemas).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
 from lorapipe.api import schemas_v1
-from lorapipe.api.deps import DB, Caller, State
-from lorapipe.api.params import Cursor, ResourceId
+from lorapipe.api.deps import DB, Caller, Hot, State
+from lorapipe.api.params import Cursor, Include, ResourceId
 from lorapipe.api.upload_body import MultipartUpload, body_chunks
+from lorapipe.db.accounts import User
 from lorapipe.errors import UserError
 from lorapipe.services import catalog, file_uploads, file_views, job_events, job_requests, job_views
 from lorapipe.services import jobs as job_service
@@ -72,13 +77,15 @@ def upload_file(request: Request, state: State, db: DB, user: Caller) -> dict[st
 
 
 @router.get("/files", response_model=schemas_v1.FileList, summary="List your files, newest first")
-def list_files(db: DB, user: Caller, after: Cursor = None, limit: Limit = 20) -> dict[str, Any]:
-    return _openai(file_views.list_files(db, user.id, after=after, limit=limit))
+async def list_files(call: Hot, after: Cursor = None, limit: Limit = 20) -> Response:
+    return await call.json(
+        lambda db, user: file_views.list_files(db, user.id, after=after, limit=limit), read=True
+    )
 
 
 @router.get("/files/{file_id}", response_model=schemas_v1.FileOut, summary="Retrieve a file")
-def get_file(db: DB, user: Caller, file_id: ResourceId) -> dict[str, Any]:
-    return _openai(file_views.get_file(db, user.id, file_id))
+async def get_file(call: Hot, file_id: ResourceId) -> Response:
+    return await call.json(lambda db, user: file_views.get_file(db, user.id, file_id), read=True)
 
 
 @router.delete(
@@ -86,22 +93,26 @@ def get_file(db: DB, user: Caller, file_id: ResourceId) -> dict[str, Any]:
     response_model=schemas_v1.FileDeletedOut,
     summary="Delete a file: no new job may use it; its stored data goes once no running job needs it",
 )
-def delete_file(state: State, db: DB, user: Caller, file_id: ResourceId) -> dict[str, Any]:
-    return _openai(file_views.delete_file(db, state.objects, user.id, file_id))
+async def delete_file(call: Hot, file_id: ResourceId) -> Response:
+    objects = call.state.objects
+    return await call.json(lambda db, user: file_views.delete_file(db, objects, user.id, file_id))
 
 
 @router.post("/fine_tuning/jobs", response_model=schemas_v1.JobOut, summary="Create a fine-tuning job")
-def create_job(
-    state: State,
-    db: DB,
-    user: Caller,
+async def create_job(
+    call: Hot,
     body: job_requests.CreateJobRequest,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
-) -> dict[str, Any]:
-    job = job_service.create_job(
-        db, state.objects, state.settings, owner_id=user.id, request=body, idempotency_key=idempotency_key
-    )
-    return _openai(JobPublic.from_row(job))
+) -> Response:
+    state = call.state
+
+    def create(db: Session, user: User) -> JobPublic:
+        job = job_service.create_job(
+            db, state.objects, state.settings, owner_id=user.id, request=body, idempotency_key=idempotency_key
+        )
+        return JobPublic.from_row(job, estimate=True)  # the estimate the caller accepted, once
+
+    return await call.json(create)
 
 
 @router.get(
@@ -109,15 +120,33 @@ def create_job(
     response_model=schemas_v1.JobList,
     summary="List your fine-tuning jobs, newest first (cursor: after)",
 )
-def list_jobs(db: DB, user: Caller, after: Cursor = None, limit: Limit = 20) -> dict[str, Any]:
-    return _openai(job_views.list_jobs(db, user.id, after=after, limit=limit))
+async def list_jobs(call: Hot, after: Cursor = None, limit: Limit = 20, include: Include = None) -> Response:
+    estimate = include == "estimate"
+    return await call.json(
+        lambda db, user: job_views.list_jobs(db, user.id, after=after, limit=limit, estimate=estimate),
+        read=True,
+    )
 
 
 @router.get(
-    "/fine_tuning/jobs/{job_id}", response_model=schemas_v1.JobOut, summary="Retrieve a fine-tuning job"
+    "/fine_tuning/jobs/{job_id}",
+    response_model=schemas_v1.JobOut,
+    summary="Retrieve a fine-tuning job (its frozen estimate with include=estimate)",
 )
-def get_job(db: DB, user: Caller, job_id: ResourceId) -> dict[str, Any]:
-    return _openai(job_views.get_job(db, user.id, job_id))
+async def get_job(call: Hot, job_id: ResourceId, include: Include = None) -> Response:
+    estimate = include == "estimate"
+    return await call.json(
+        lambda db, user: job_views.get_job(db, user.id, job_id, estimate=estimate), read=True
+    )
+
+
+@router.get(
+    "/fine_tuning/jobs/{job_id}/estimate",
+    response_model=dict[str, Any],
+    summary="The estimate frozen onto a job at its creation (lorapipe's; 404 when it has none)",
+)
+async def get_job_estimate(call: Hot, job_id: ResourceId) -> Response:
+    return await call.json(lambda db, user: job_views.get_estimate(db, user.id, job_id), read=True)
 
 
 @router.post(
@@ -125,8 +154,8 @@ def get_job(db: DB, user: Caller, job_id: ResourceId) -> dict[str, Any]:
     response_model=schemas_v1.JobOut,
     summary="Cancel a job (its process is stopped)",
 )
-def cancel_job(db: DB, user: Caller, job_id: ResourceId) -> dict[str, Any]:
-    return _openai(job_views.cancel_job(db, user.id, job_id))
+async def cancel_job(call: Hot, job_id: ResourceId) -> Response:
+    return await call.json(lambda db, user: job_views.cancel_job(db, user.id, job_id))
 
 
 @router.get(
@@ -134,10 +163,10 @@ def cancel_job(db: DB, user: Caller, job_id: ResourceId) -> dict[str, Any]:
     response_model=schemas_v1.EventList,
     summary="A job's events, newest first (cursor: after)",
 )
-def list_events(
-    db: DB, user: Caller, job_id: ResourceId, after: Cursor = None, limit: Limit = 20
-) -> dict[str, Any]:
-    return _openai(job_events.list_events(db, user.id, job_id, after=after, limit=limit))
+async def list_events(call: Hot, job_id: ResourceId, after: Cursor = None, limit: Limit = 20) -> Response:
+    return await call.json(
+        lambda db, user: job_events.list_events(db, user.id, job_id, after=after, limit=limit), read=True
+    )
 
 
 @router.get(
@@ -145,10 +174,13 @@ def list_events(
     response_model=schemas_v1.CheckpointList,
     summary="A job's checkpoints, newest first",
 )
-def list_checkpoints(
-    db: DB, user: Caller, job_id: ResourceId, after: Cursor = None, limit: Limit = 10
-) -> dict[str, Any]:
-    return _openai(job_events.list_checkpoints(db, user.id, job_id, after=after, limit=limit))
+async def list_checkpoints(
+    call: Hot, job_id: ResourceId, after: Cursor = None, limit: Limit = 10
+) -> Response:
+    return await call.json(
+        lambda db, user: job_events.list_checkpoints(db, user.id, job_id, after=after, limit=limit),
+        read=True,
+    )
 
 
 @router.get(
@@ -156,10 +188,10 @@ def list_checkpoints(
     response_model=schemas_v1.ModelList,
     summary="Base models in the catalogue and your fine-tuned models",
 )
-def list_models(db: DB, user: Caller) -> dict[str, Any]:
-    return _openai(catalog.list_openai_models(db, user.id))
+async def list_models(call: Hot) -> Response:
+    return await call.json(lambda db, user: catalog.list_openai_models(db, user.id))
 
 
 @router.get("/models/{model_id:path}", response_model=schemas_v1.ModelOut, summary="Retrieve a model")
-def get_model(db: DB, user: Caller, model_id: ResourceId) -> dict[str, Any]:
-    return _openai(catalog.get_openai_model(db, user.id, model_id))
+async def get_model(call: Hot, model_id: ResourceId) -> Response:
+    return await call.json(lambda db, user: catalog.get_openai_model(db, user.id, model_id))

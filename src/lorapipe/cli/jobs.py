@@ -119,16 +119,18 @@ def _print_rows(rows: Sequence[Sequence[str]]) -> None:
 
 @app.command("show")
 def show(job_id: str) -> None:
-    """One job as JSON (the API's native object: progress, where its attempt is on the backend, cost)."""
+    """One job as JSON (the API's native object: progress, where its attempt is on the backend, cost,
+    and the estimate frozen at its creation)."""
     from lorapipe.services.job_views import JobPublic, with_progress
 
     client = _remote()
     if client is not None:
-        print(json.dumps(_remote_call(client, "GET", f"/api/jobs/{job_id}"), indent=2))
+        shown = _remote_call(client, "GET", f"/api/jobs/{job_id}", params={"include": "estimate"})
+        print(json.dumps(shown, indent=2))
         return
     try:
         with session_scope(open_database()) as s:
-            job = with_progress(s, JobPublic.from_row(_job(s, job_id)))
+            job = with_progress(s, JobPublic.from_row(_job(s, job_id), estimate=True))
             print(json.dumps(job.model_dump(mode="json"), indent=2))
     except LorapipeError as exc:
         raise _fail(exc) from None

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from lorapipe.settings import get_settings
+from lorapipe.settings import Settings, get_settings
 
 err = Console(stderr=True)
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
@@ -25,6 +25,15 @@ def serve(
     single_user: Annotated[
         bool, typer.Option(help="Requests without an API key act as user 'local' (loopback addresses only).")
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Server processes (PostgreSQL only: SQLite is served by one). With more than one, the "
+            "reconciler and outbox loops run once, in the process that supervises them.",
+        ),
+    ] = 1,
 ) -> None:
     """Run the HTTP API (OpenAI-compatible under /v1) and, by default, the reconciler."""
     import uvicorn
@@ -44,8 +53,61 @@ def serve(
             "(keys are still checked when sent)"
         )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(get_settings(), run_reconciler=reconciler, single_user="local" if single_user else None)
+    settings = get_settings()
+    if workers > 1:
+        _serve_workers(settings, host, port, workers, reconciler=reconciler, single_user=single_user)
+        return
+    app = create_app(
+        settings, run_reconciler=reconciler, single_user="local" if single_user else None, server_process=True
+    )
     uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+def _serve_workers(
+    settings: Settings, host: str, port: int, workers: int, *, reconciler: bool, single_user: bool
+) -> None:
+    """``workers`` uvicorn server processes (PostgreSQL only), with the loops in this one."""
+    import os
+
+    import uvicorn
+    from sqlalchemy.engine import make_url
+
+    from lorapipe.db import create_engine_for, make_sessionmaker
+    from lorapipe.db.engine import normalize_url
+    from lorapipe.db.migrate import upgrade
+    from lorapipe.server import start_loops
+    from lorapipe.services.context import AppState
+    from lorapipe.storage import ObjectStore
+
+    url = settings.resolved_database_url
+    if make_url(normalize_url(url)).get_backend_name() != "postgresql":
+        err.print(
+            "[bold red]error[/] --workers above 1 needs PostgreSQL (LORAPIPE_DATABASE_URL): one SQLite "
+            "file is served by one process"
+        )
+        raise typer.Exit(2)
+    upgrade(url)  # once, before the server processes start (each would otherwise race to it)
+    os.environ["LORAPIPE_SERVE_SINGLE_USER"] = "local" if single_user else ""
+    engine = create_engine_for(url)
+    stop_loops = None
+    if reconciler:
+        state = AppState(
+            settings=settings, sessions=make_sessionmaker(engine), objects=ObjectStore.from_settings(settings)
+        )
+        stop_loops = start_loops(state, settings)
+    try:
+        uvicorn.run(
+            "lorapipe.server:worker_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+        )
+    finally:
+        if stop_loops is not None:
+            stop_loops()
+        engine.dispose()
 
 
 def worker_loop(
@@ -81,5 +143,8 @@ def worker_loop(
     outbox = OutboxWorker(rec.sessions, delivery=policy, interval_s=interval, objects=rec.objects)
     outbox_thread = threading.Thread(target=outbox.run, args=(stop,), name="outbox", daemon=True)
     outbox_thread.start()
+    from lorapipe.services import queued_jobs
+
+    queued_jobs.listen(settings.resolved_database_url, stop)  # PostgreSQL: woken by any API's new job
     rec.run(stop)
     outbox_thread.join(timeout=15)

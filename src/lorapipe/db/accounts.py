@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 import secrets
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lorapipe.db.base import Base, UTCDateTime, utcnow
@@ -35,9 +35,10 @@ class User(Base):
 
 class ApiKey(Base):
     __tablename__ = "api_keys"
+    __table_args__ = (Index("ix_api_keys_user_id_created_at", "user_id", "created_at"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     #: The first characters of the key, so a user can tell keys apart without the secret.
     display_prefix: Mapped[str] = mapped_column(String(16))
@@ -45,3 +46,16 @@ class ApiKey(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class AuthGeneration(Base):
+    """One row (``id`` 1) whose ``value`` grows in the same transaction as every change that takes a
+    live key away (a key revoked, a user disabled). A process that caches key -> user reads it with each
+    request and trusts a cached entry only under the value it was cached with, so a revocation made by
+    any process (another worker, the CLI) is seen by the next request everywhere."""
+
+    __tablename__ = "auth_generation"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)

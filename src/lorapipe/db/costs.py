@@ -19,6 +19,7 @@ class CostRecord(Base):
     __tablename__ = "cost_records"
     __table_args__ = (
         Index("ix_cost_records_owner_id_created_at", "owner_id", "created_at"),
+        Index("ix_cost_records_job_id", "job_id"),  # a job's cost so far, on every native job read
         # One line per kind and attempt: recording costs twice (two reconcilers) books nothing twice.
         UniqueConstraint("attempt_id", "kind"),
     )

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import SingletonThreadPool
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 """How long a SQLite writer waits for another writer's lock before failing, in milliseconds."""
@@ -102,6 +103,56 @@ def create_engine_for(url: str, *, sqlite_immediate: bool = False, **kwargs: Any
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(parsed, **kwargs)
+
+
+LOOP_READ_BUSY_TIMEOUT_MS = 50
+"""How long a read on the event loop's own SQLite connection may wait for a lock (WAL readers
+normally never wait); past it the read fails and is retried in a worker thread."""
+
+
+def _sqlite_loop_reader(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA query_only=ON")  # a write through it is an error, never a lock wait
+        cursor.execute(f"PRAGMA busy_timeout={LOOP_READ_BUSY_TIMEOUT_MS}")
+    finally:
+        cursor.close()
+
+
+def create_loop_reader_for(url: str) -> Engine | None:
+    """For a SQLite file: an engine whose one connection per thread (``SingletonThreadPool``) is
+    read-only with a short busy timeout, for short reads on the API's event loop: a local WAL read
+    takes microseconds and never waits for a writer, and taking it to a worker thread costs more than
+    the read. Checking out never waits for the shared pool. None for other databases (a network
+    round trip does not belong on the event loop) and for in-memory SQLite (a second engine would
+    see another, empty database)."""
+    parsed = make_url(normalize_url(url))
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    if parsed.database.startswith("file:"):
+        return None
+    engine = create_engine(parsed, poolclass=SingletonThreadPool, hide_parameters=True)
+    event.listen(engine, "connect", _sqlite_on_connect)
+    event.listen(engine, "connect", _sqlite_loop_reader)
+    return engine
+
+
+def create_reader_for(url: str, pool_size: int) -> Engine | None:
+    """For PostgreSQL: an engine for the API's short reads, ``pool_size`` connections in autocommit
+    (a read is one round trip: no BEGIN, no ROLLBACK when the connection goes back) and without the
+    pre-ping round trip on checkout: a read that finds its connection dead is retried on a new one
+    (:class:`lorapipe.api.deps.Call`). None for SQLite (see :func:`create_loop_reader_for`)."""
+    parsed = make_url(normalize_url(url))
+    if parsed.get_backend_name() != "postgresql":
+        return None
+    return create_engine(
+        parsed,
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_pre_ping=False,
+        isolation_level="AUTOCOMMIT",
+        hide_parameters=True,
+    )
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

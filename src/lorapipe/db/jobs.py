@@ -33,10 +33,11 @@ class FileObject(Base):
     __table_args__ = (
         CheckConstraint(_in("status", FILE_STATUS_VALUES), name="status"),
         CheckConstraint(_in("purpose", FILE_PURPOSE_VALUES), name="purpose"),
+        Index("ix_files_owner_id_created_at", "owner_id", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     filename: Mapped[str] = mapped_column(String(255))
     purpose: Mapped[str] = mapped_column(String(32))
     bytes: Mapped[int] = mapped_column(BigInteger)
@@ -153,7 +154,10 @@ class MetricPoint(Base):
     """Training metrics at one step (loss, eval_loss, lr, grad_norm, tokens/s, ...)."""
 
     __tablename__ = "metric_points"
-    __table_args__ = (Index("ix_metric_points_job_id_step", "job_id", "step"),)
+    __table_args__ = (
+        Index("ix_metric_points_job_id_step", "job_id", "step"),
+        Index("ix_metric_points_job_id_id", "job_id", "id"),  # a job's latest points (its progress)
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
@@ -182,10 +186,13 @@ class Adapter(Base):
 
     __tablename__ = "adapters"
     #: Names are the owner's model ids: two users may each have an adapter of one name.
-    __table_args__ = (UniqueConstraint("owner_id", "name"),)
+    __table_args__ = (
+        UniqueConstraint("owner_id", "name"),
+        Index("ix_adapters_owner_id_created_at", "owner_id", "created_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), unique=True)
     #: The OpenAI ``fine_tuned_model`` name, e.g. ``ft:tiny-qwen3:demo:ftjob-...``.
     name: Mapped[str] = mapped_column(String(255))

@@ -16,9 +16,10 @@ DELIVERY_STATUS_VALUES = ("pending", "succeeded", "failed")
 
 class Webhook(Base):
     __tablename__ = "webhooks"
+    __table_args__ = (Index("ix_webhooks_owner_id_created_at", "owner_id", "created_at"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     url: Mapped[str] = mapped_column(Text)
     #: Standard Webhooks signing secret (``whsec_...``); kept readable because signing needs it.
     secret: Mapped[str] = mapped_column(String(128))

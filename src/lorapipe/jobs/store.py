@@ -10,8 +10,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session, defer
 
 from lorapipe.contract.job_states import ACTIVE, JobStatus
 from lorapipe.db.base import utcnow
@@ -51,12 +51,29 @@ def list_files(session: Session, owner_id: str, after: str | None, limit: int) -
     return _page(session, query.order_by(FileObject.created_at.desc(), FileObject.id.desc()), limit)
 
 
-def get_job(session: Session, owner_id: str, job_id: str, *, for_update: bool = False) -> Job:
-    """The caller's job ``job_id``; a job of another user is reported exactly like a missing one."""
-    query = select(Job).where(Job.id == job_id, Job.owner_id == owner_id)
-    if for_update:
-        query = query.with_for_update()
-    job = session.scalar(query)
+def without_estimate(query: Select[T]) -> Select[T]:
+    """``query`` with the job's frozen estimate (tens of KB of JSON) left unread; reading it then
+    raises instead of loading it behind the caller's back."""
+    return query.options(defer(Job.estimate, raiseload=True))
+
+
+# The API's most frequent query, built once: building a statement costs more than running it.
+_OWNED_JOB = select(Job).where(Job.id == bindparam("job_id"), Job.owner_id == bindparam("owner_id"))
+_OWNED_JOB_QUERIES = {
+    (for_update, estimate): (q.with_for_update() if for_update else q)
+    for for_update in (False, True)
+    for estimate in (False, True)
+    for q in [_OWNED_JOB if estimate else without_estimate(_OWNED_JOB)]
+}
+
+
+def get_job(
+    session: Session, owner_id: str, job_id: str, *, for_update: bool = False, estimate: bool = True
+) -> Job:
+    """The caller's job ``job_id``; a job of another user is reported exactly like a missing one.
+    ``estimate=False``: its estimate is not read (see :func:`without_estimate`)."""
+    query = _OWNED_JOB_QUERIES[for_update, estimate]
+    job = session.scalar(query, {"job_id": job_id, "owner_id": owner_id})
     if job is None:
         raise NotFoundError(f"no fine-tuning job with id {job_id!r}", param="fine_tuning_job_id")
     return job
@@ -69,24 +86,41 @@ def _older(
     return or_(created < at, and_(created == at, ident < id_))
 
 
-def list_jobs(session: Session, owner_id: str, after: str | None, limit: int) -> Page[Job]:
+def list_jobs(
+    session: Session, owner_id: str, after: str | None, limit: int, *, estimate: bool = True
+) -> Page[Job]:
     """The owner's fine-tuning jobs (OpenAI's list; evaluations are listed with their adapter)."""
     query = select(Job).where(Job.owner_id == owner_id, Job.kind == "fine_tune")
+    if not estimate:
+        query = without_estimate(query)
     if after:
         anchor = get_job(session, owner_id, after)
         query = query.where(_older(Job.created_at, Job.id, anchor.created_at, anchor.id))
     return _page(session, query.order_by(Job.created_at.desc(), Job.id.desc()), limit)
 
 
+LAST_SEQ = 2**31 - 1
+"""The largest event ``seq`` (a 32-bit integer column)."""
+_EVENTS_BEFORE = (
+    select(JobEvent)
+    .where(JobEvent.job_id == bindparam("job_id"), JobEvent.seq <= bindparam("through"))
+    .order_by(JobEvent.seq.desc())
+    .limit(bindparam("limit"))
+)
+
+
 def list_events(session: Session, job: Job, after: str | None, limit: int) -> Page[JobEvent]:
     """Events newest first (OpenAI's order); ``after`` is an event id, the page holds older ones."""
-    query = select(JobEvent).where(JobEvent.job_id == job.id)
+    through = LAST_SEQ  # the first page: every event
     if after:
         anchor = session.scalar(select(JobEvent.seq).where(JobEvent.job_id == job.id, JobEvent.id == after))
         if anchor is None:
             raise NotFoundError(f"no event with id {after!r} in job {job.id}", param="after")
-        query = query.where(JobEvent.seq < anchor)
-    return _page(session, query.order_by(JobEvent.seq.desc()), limit)
+        through = anchor - 1
+    limit = max(1, min(limit, MAX_PAGE))
+    params = {"job_id": job.id, "through": through, "limit": limit + 1}
+    rows = list(session.scalars(_EVENTS_BEFORE, params))
+    return Page(items=rows[:limit], has_more=len(rows) > limit)
 
 
 def events_since(session: Session, job_id: str, seq: int, limit: int = 500) -> list[JobEvent]:

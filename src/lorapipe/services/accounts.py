@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from lorapipe.db.accounts import ApiKey, User, generate_api_key, hash_api_key
+from lorapipe.db.accounts import ApiKey, AuthGeneration, User, generate_api_key, hash_api_key
 from lorapipe.db.base import utcnow
 from lorapipe.db.ids import new_id
 from lorapipe.errors import AuthError, ConflictError, NotFoundError, UserError
@@ -53,6 +53,7 @@ def disable_user(session: Session, name: str) -> User:
     user = find_user(session, name)
     if user.disabled_at is None:
         user.disabled_at = utcnow()
+        bump_auth_generation(session)
     return user
 
 
@@ -70,7 +71,27 @@ def revoke_api_key(session: Session, key_id: str) -> ApiKey:
         raise NotFoundError(f"no API key {key_id!r}", param="key_id")
     if row.revoked_at is None:
         row.revoked_at = utcnow()
+        bump_auth_generation(session)
     return row
+
+
+def auth_generation(session: Session) -> int | None:
+    """The current revocation generation (see :class:`~lorapipe.db.accounts.AuthGeneration`); None
+    when the row is missing (then nothing may be trusted from a cache)."""
+    # Plain SQL: read with every request, and the ORM's statement handling would cost most of it.
+    value = session.connection().exec_driver_sql(_GENERATION_SQL).scalar()
+    return None if value is None else int(value)
+
+
+def bump_auth_generation(session: Session) -> None:
+    """Move the revocation generation on, in the caller's transaction: once it commits, every cached
+    key -> user entry in every process is stale."""
+    session.execute(
+        update(AuthGeneration).where(AuthGeneration.id == 1).values(value=AuthGeneration.value + 1)
+    )
+
+
+_GENERATION_SQL = f"SELECT value FROM {AuthGeneration.__tablename__} WHERE id = 1"
 
 
 def authenticate(session: Session, authorization: str, single_user_id: str | None = None) -> User:

@@ -3,10 +3,12 @@ store. The API and the dashboard each hold one (``app.state.lorapipe``) and hand
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from lorapipe.services.key_cache import KeyCache
 from lorapipe.settings import Settings
 from lorapipe.storage import ObjectStore
 
@@ -18,3 +20,13 @@ class AppState:
     objects: ObjectStore
     #: Single-user mode (loopback only): requests without a key act as this user.
     single_user_id: str | None = None
+    #: Live API keys -> their user, emptied by any revocation (see :mod:`lorapipe.services.key_cache`).
+    keys: KeyCache = field(default_factory=KeyCache)
+    #: The API's pool for quick requests (an anyio ``CapacityLimiter``, made inside the event loop).
+    request_limiter: Any = None
+    #: SQLite only: read-only sessions on the event loop's own connection, for the hot reads
+    #: (see :func:`lorapipe.db.engine.create_loop_reader_for`); None elsewhere.
+    loop_sessions: sessionmaker[Session] | None = None
+    #: PostgreSQL only: autocommit sessions for the hot reads (see
+    #: :func:`lorapipe.db.engine.create_reader_for`); None elsewhere.
+    read_sessions: sessionmaker[Session] | None = None

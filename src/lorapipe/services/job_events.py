@@ -113,7 +113,7 @@ def list_events(
     session: Session, owner_id: str, job_id: str, *, after: str | None, limit: int
 ) -> CursorPage[EventPublic]:
     """The job's events, newest first (OpenAI's order); ``after`` is an event id."""
-    job = store.get_job(session, owner_id, job_id)
+    job = store.get_job(session, owner_id, job_id, estimate=False)
     page = store.list_events(session, job, after, limit)
     return CursorPage[EventPublic].of([EventPublic.from_row(e) for e in page.items], has_more=page.has_more)
 
@@ -122,7 +122,7 @@ def list_checkpoints(
     session: Session, owner_id: str, job_id: str, *, after: str | None, limit: int
 ) -> CursorPage[CheckpointPublic]:
     """The job's checkpoints, newest first; ``after`` is a checkpoint id."""
-    job = store.get_job(session, owner_id, job_id)
+    job = store.get_job(session, owner_id, job_id, estimate=False)
     page = store.list_checkpoints(session, job, after, limit)
     data = [CheckpointPublic.from_row(c, job) for c in page.items]
     return CursorPage[CheckpointPublic].of(data, has_more=page.has_more)
@@ -130,7 +130,7 @@ def list_checkpoints(
 
 def list_metrics(session: Session, owner_id: str, job_id: str, *, after_step: int = -1) -> MetricsPage:
     """The job's metric points after ``after_step``, oldest first, at most :data:`MAX_POINTS`."""
-    job = store.get_job(session, owner_id, job_id)
+    job = store.get_job(session, owner_id, job_id, estimate=False)
     points = session.scalars(
         select(MetricPoint)
         .where(MetricPoint.job_id == job.id, MetricPoint.step > after_step)
@@ -143,7 +143,7 @@ def list_metrics(session: Session, owner_id: str, job_id: str, *, after_step: in
 
 def check_job(session: Session, owner_id: str, job_id: str) -> None:
     """:class:`~lorapipe.errors.NotFoundError` unless ``job_id`` is the owner's job."""
-    store.get_job(session, owner_id, job_id)
+    store.get_job(session, owner_id, job_id, estimate=False)
 
 
 def event_feed(session: Session, job_id: str, after: int) -> EventFeed:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from lorapipe.contract.job_states import JobStatus
 from lorapipe.db.costs import CostRecord
 from lorapipe.db.jobs import FileObject, Job, MetricPoint
+from lorapipe.errors import NotFoundError
 from lorapipe.jobs import store
 from lorapipe.jobs.schemas import JobError
 from lorapipe.services import jobs as job_service
@@ -24,6 +25,10 @@ Figure = int | float
 """A metric as the engine reported it (an integer stays an integer)."""
 PROGRESS_WINDOW = 50
 """Latest metric points read to assemble the progress figures."""
+
+
+def _absent(value: object) -> bool:
+    return value is None
 
 
 class JobMethod(BaseModel):
@@ -60,12 +65,19 @@ class JobPublic(BaseModel):
     kind: Literal["fine_tune", "evaluation"] = Field(
         default="fine_tune", description="fine_tune trains an adapter; evaluation measures one (lorapipe's)."
     )
-    estimate: dict[str, Any] | None = Field(description="The estimate frozen onto the job at creation.")
+    estimate: dict[str, Any] | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="The estimate frozen onto the job at creation (tens of KB): in the create answer, and "
+        "in a read only when asked (`include=estimate`; also `GET /v1/fine_tuning/jobs/{id}/estimate`).",
+    )
     preset: str | None
     started_at: int | None
 
     @classmethod
-    def from_row(cls, row: Job) -> JobPublic:
+    def from_row(cls, row: Job, *, estimate: bool = False) -> JobPublic:
+        """The job's public object; its frozen ``estimate`` only when asked for (it is most of the
+        object's size)."""
         return cls(
             id=row.id,
             created_at=ts(row.created_at),
@@ -86,7 +98,7 @@ class JobPublic(BaseModel):
             metadata=row.meta,
             error=JobError.model_validate(row.error) if row.error else None,
             backend=row.backend,
-            estimate=row.estimate,
+            estimate=row.estimate if estimate else None,
             preset=(row.spec.get("config") or {}).get("preset"),
             started_at=ts(row.started_at),
         )
@@ -181,18 +193,33 @@ def with_progress(session: Session, job: JobPublic) -> NativeJobPublic:
     )
 
 
-def _native(session: Session, row: Job) -> NativeJobPublic:
-    return with_progress(session, JobPublic.from_row(row))
+def _native(session: Session, row: Job, estimate: bool = False) -> NativeJobPublic:
+    return with_progress(session, JobPublic.from_row(row, estimate=estimate))
 
 
-def get_job(session: Session, owner_id: str, job_id: str) -> JobPublic:
-    return JobPublic.from_row(store.get_job(session, owner_id, job_id))
+def get_job(session: Session, owner_id: str, job_id: str, *, estimate: bool = False) -> JobPublic:
+    row = store.get_job(session, owner_id, job_id, estimate=estimate)
+    return JobPublic.from_row(row, estimate=estimate)
 
 
-def list_jobs(session: Session, owner_id: str, *, after: str | None, limit: int) -> CursorPage[JobPublic]:
+def get_estimate(session: Session, owner_id: str, job_id: str) -> dict[str, Any]:
+    """The estimate frozen onto the job at creation; not found when the job has none."""
+    row = store.get_job(session, owner_id, job_id)
+    if row.estimate is None:
+        raise NotFoundError(
+            f"job {job_id!r} has no frozen estimate (none could be made when it was created)",
+            param="fine_tuning_job_id",
+        )
+    return row.estimate
+
+
+def list_jobs(
+    session: Session, owner_id: str, *, after: str | None, limit: int, estimate: bool = False
+) -> CursorPage[JobPublic]:
     """The owner's jobs newest first, OpenAI's cursor list (``after``: a job id)."""
-    page = store.list_jobs(session, owner_id, after, limit)
-    return CursorPage[JobPublic].of([JobPublic.from_row(j) for j in page.items], has_more=page.has_more)
+    page = store.list_jobs(session, owner_id, after, limit, estimate=estimate)
+    data = [JobPublic.from_row(j, estimate=estimate) for j in page.items]
+    return CursorPage[JobPublic].of(data, has_more=page.has_more)
 
 
 def cancel_job(session: Session, owner_id: str, job_id: str, reason: str | None = None) -> JobPublic:
@@ -202,21 +229,31 @@ def cancel_job(session: Session, owner_id: str, job_id: str, reason: str | None 
     )
 
 
-def get_job_with_progress(session: Session, owner_id: str, job_id: str) -> NativeJobPublic:
-    return _native(session, store.get_job(session, owner_id, job_id))
+def get_job_with_progress(
+    session: Session, owner_id: str, job_id: str, *, estimate: bool = False
+) -> NativeJobPublic:
+    return _native(session, store.get_job(session, owner_id, job_id, estimate=estimate), estimate)
 
 
 def list_jobs_with_progress(
-    session: Session, owner_id: str, *, status: JobStatus | None = None, limit: int = 20, offset: int = 0
+    session: Session,
+    owner_id: str,
+    *,
+    status: JobStatus | None = None,
+    limit: int = 20,
+    offset: int = 0,
+    estimate: bool = False,
 ) -> Page[NativeJobPublic]:
     """The owner's jobs newest first (optionally of one status), with the total over all pages."""
     query = select(Job).where(Job.owner_id == owner_id)
+    if not estimate:
+        query = store.without_estimate(query)
     if status is not None:
         query = query.where(Job.status == status.value)
     query = query.order_by(Job.created_at.desc(), Job.id.desc())
     rows, total = rows_with_total(session, query, limit=limit, offset=offset)
     return Page[NativeJobPublic].of(
-        [_native(session, row) for row in rows], total=total, limit=limit, offset=offset
+        [_native(session, row, estimate) for row in rows], total=total, limit=limit, offset=offset
     )
 
 

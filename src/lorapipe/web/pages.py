@@ -232,7 +232,8 @@ def _dataset_name(db: DB, user: User, dataset_id: str | None) -> str | None:
 @router.get("/ui/jobs/{job_id}", response_class=HTMLResponse)
 def job_detail(request: Request, db: DB, user: PageUser, job_id: str) -> HTMLResponse:
     try:
-        job = job_views.get_job_with_progress(db, user.id, job_id)
+        # With its frozen estimate: the page sets the cost so far against it.
+        job = job_views.get_job_with_progress(db, user.id, job_id, estimate=True)
     except NotFoundError as exc:
         return not_found(request, user, exc)
     dataset_id = job_views.training_dataset_id(db, user.id, job)

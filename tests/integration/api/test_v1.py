@@ -144,8 +144,17 @@ def test_a_job_is_created_with_a_frozen_estimate(api: Api) -> None:
     # EQ-12 holds ~59k tokens (Qwen3 vocabulary), 10 % of them held out for validation.
     assert 40_000 < est["tokens"]["tokens_per_epoch"] < 80_000
     assert 0.2 < est["tokens"]["trained_tokens_per_epoch"] / est["tokens"]["tokens_per_epoch"] < 0.45
-    got = api.client.get(f"/v1/fine_tuning/jobs/{job['id']}", headers=api.alice).json()
-    assert got["estimate"] == est  # frozen: the same on every read
+    # A read leaves the estimate out (most of the object's size) unless asked for; it is frozen.
+    url = f"/v1/fine_tuning/jobs/{job['id']}"
+    compact = api.client.get(url, headers=api.alice)
+    assert "estimate" not in compact.json() and len(compact.content) < 2_000
+    assert api.client.get(url, headers=api.alice, params={"include": "estimate"}).json()["estimate"] == est
+    assert api.client.get(f"{url}/estimate", headers=api.alice).json() == est
+    listed = api.client.get("/v1/fine_tuning/jobs", headers=api.alice).json()["data"]
+    assert listed and all("estimate" not in j for j in listed)
+    listed = api.client.get("/v1/fine_tuning/jobs", headers=api.alice, params={"include": "estimate"}).json()
+    assert listed["data"][0]["estimate"] == est
+    assert api.client.get(f"{url}/estimate", headers=api.bob).status_code == 404  # not bob's job
     # Two GPUs: priced as the engine runs it, weights split across both (FSDP).
     two = create(api, api.alice, f["id"], model="Qwen/Qwen3-8B", preset="balanced", gpus=2).json()
     assert two["estimate"]["vram_gib"]["weights"] < 0.6 * est["vram_gib"]["weights"]

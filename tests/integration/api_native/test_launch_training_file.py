@@ -27,7 +27,9 @@ def test_a_dataset_id_names_the_training_file(native: Native) -> None:
     # A second job on the same dataset reuses that file record; the estimate was frozen from the report.
     again = native.client.post("/v1/fine_tuning/jobs", headers=native.auth("alice"), json=body).json()
     assert again["training_file"] == job["training_file"]
-    assert native.client.get(f"/api/jobs/{job['id']}", headers=native.auth("alice")).json()["estimate"]
+    url, alice = f"/api/jobs/{job['id']}", native.auth("alice")
+    assert native.client.get(url, headers=alice, params={"include": "estimate"}).json()["estimate"]
+    assert "estimate" not in native.client.get(url, headers=alice).json()  # only when asked
 
 
 def test_a_files_id_still_works_and_the_dataset_id_is_owned(native: Native) -> None:
