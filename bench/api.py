@@ -9,8 +9,10 @@
    ``GET /v1/fine_tuning/jobs?limit=20`` (a list), ``GET .../events?limit=20`` and ``POST /v1/files`` (an
    upload: 2 clients a user, the per-user upload limit); then the read again at an offered rate of
    500 req/s (50 clients x 10 req/s). Each line: req/s, p50, p99, errors, and p99 over the baseline's.
-2. Dispatch: upload EQ-12, ``POST /v1/fine_tuning/jobs`` on the tiny model, and time until the
-   child's first event is in the database (ingested by the reconciler); the job is then cancelled.
+2. Dispatch (bench/dispatch.py's ``dispatch_times``): upload EQ-12, ``POST /v1/fine_tuning/jobs`` on the
+   tiny model, and time until the engine's first event is in the database (ingested by the
+   reconciler) and until its model is loaded; the job is then cancelled. The service's warm engine
+   forks the attempt (bench/dispatch.py runs cold vs warm side by side).
 3. Schemathesis (positive and negative cases, every operation, in-process over ASGI): count the
    cases and the 5xx answers.
 
@@ -23,7 +25,7 @@
 Needs ``hey`` on PATH (``apt-get install -y hey``). The machine's load average is printed with each
 database's figures: other work on the same cores moves them.
 
-Last line: ``RESULT api p99_ms_sqlite=<a> p99_ms_postgres=<b> errors=<n> dispatch_s=<d>
+Last line: ``RESULT api p99_ms_sqlite=<a> p99_ms_postgres=<b> errors=<n> dispatch_s=<d> model_loaded_s=<m>
 hostile_p99_ratio=<r> rps_sqlite=<s> rps_postgres=<t> p99_ms_at500_sqlite=<u> p99_ms_at500_postgres=<v>
 healthz_p99_ms_sqlite=<w> healthz_p99_ms_postgres=<x>``: the p99 and req/s figures are the authenticated
 job read's at 50 clients (closed loop; ``at500``: offered 500 req/s).
@@ -49,15 +51,16 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 import loadgen
+from dispatch import dispatch_times
 from hostile import load_beside_hostile
 from loadgen import Load
 from lorapipe.contract.job_states import JobStatus
 from lorapipe.db import create_engine_for, make_sessionmaker, session_scope
 from lorapipe.db.ids import new_id
-from lorapipe.db.jobs import FileObject, Job, JobEvent
+from lorapipe.db.jobs import FileObject, Job
 from lorapipe.db.migrate import upgrade
 from lorapipe.jobs.events import append_event
 from lorapipe.jobs.transition import transition
@@ -259,51 +262,6 @@ async def load(
     return result.latencies_ms, result.errors
 
 
-def dispatch_seconds(server: Server, url: str, key: str) -> tuple[float, float]:
-    """POST a tiny-model job; seconds until the job is ``running`` (child process started) and until
-    the child's first event is in the database."""
-    headers = {"Authorization": f"Bearer {key}"}
-    with EQ12.open("rb") as fh:
-        uploaded = httpx.post(
-            f"{server.base}/v1/files",
-            headers=headers,
-            files={"file": fh},
-            data={"purpose": "fine-tune"},
-            timeout=120,
-        ).json()
-    body = {
-        "model": "lorapipe/tiny-qwen3",
-        "training_file": uploaded["id"],
-        "preset": "cpu-smoke",
-        "config": {"max_steps": 2, "sample_prompts": 0},
-    }
-    engine = create_engine_for(url)
-    sent = time.time()
-    job = httpx.post(f"{server.base}/v1/fine_tuning/jobs", headers=headers, json=body, timeout=60).json()
-    of_job = JobEvent.job_id == job["id"]
-    try:
-        with make_sessionmaker(engine)() as s:
-            deadline = time.monotonic() + 180
-            while time.monotonic() < deadline:
-                first = s.scalar(
-                    select(func.min(JobEvent.created_at)).where(of_job, JobEvent.attempt_id.is_not(None))
-                )
-                if first is not None:
-                    running = s.scalar(
-                        select(func.min(JobEvent.created_at)).where(
-                            of_job, JobEvent.message.startswith("running")
-                        )
-                    )
-                    started = running.timestamp() - sent if running else float("nan")
-                    return started, first.timestamp() - sent
-                s.rollback()
-                time.sleep(0.05)
-        return float("nan"), float("nan")
-    finally:
-        httpx.post(f"{server.base}/v1/fine_tuning/jobs/{job['id']}/cancel", headers=headers, timeout=30)
-        engine.dispose()
-
-
 @dataclass
 class Figures:
     """One database's run: the authenticated job read closed-loop and at an offered 500 req/s, the
@@ -314,6 +272,7 @@ class Figures:
     healthz: Load
     errors: int
     dispatch: float
+    model_loaded: float
 
 
 def multipart(tmp: Path, lines: int = 30) -> tuple[Path, str]:
@@ -406,13 +365,17 @@ def measure(kind: str, url: str, tmp: Path, args: argparse.Namespace) -> Figures
         )
         errors += h_errors + quiet.errors
         HOSTILE_RATIOS.append(h99 / quiet.p99)
-        started, dispatch = (float("nan"),) * 2 if args.skip_dispatch else dispatch_seconds(server, url, key)
-        if not args.skip_dispatch:
+        dispatch = loaded = float("nan")
+        if not args.skip_dispatch:  # the warm engine (bench/dispatch.py times cold vs warm side by side)
+            times = dispatch_times(server.base, key, url)
+            dispatch, loaded = times.first_event_s, times.model_loaded_s
             print(
-                f"{kind:8s} dispatch: POST -> running (child started) {started:.2f} s, "
-                f"-> child's first event in the database {dispatch:.2f} s"
+                f"{kind:8s} dispatch (tiny model): POST -> running {times.running_s:.2f} s, -> the engine's "
+                f"first event in the database {dispatch:.2f} s, -> model loaded {loaded:.2f} s"
             )
-        return Figures(job=job, at500=at500, healthz=healthz, errors=errors, dispatch=dispatch)
+        return Figures(
+            job=job, at500=at500, healthz=healthz, errors=errors, dispatch=dispatch, model_loaded=loaded
+        )
     finally:
         server.stop()
 
@@ -489,7 +452,7 @@ def main() -> None:
     loadgen.find_hey()  # before any set-up: exits naming the package when hey is missing
     nan = float("nan")
     empty = Load(name="", sent=0)
-    missing = Figures(job=empty, at500=empty, healthz=empty, errors=0, dispatch=nan)
+    missing = Figures(job=empty, at500=empty, healthz=empty, errors=0, dispatch=nan, model_loaded=nan)
     with tempfile.TemporaryDirectory(prefix="lorapipe-bench-api-") as name:
         tmp = Path(name)
         sqlite = measure("sqlite", f"sqlite:///{tmp / 'bench.db'}", tmp, args)
@@ -507,6 +470,7 @@ def main() -> None:
             print("  5xx", line)
         errors += len(failures)
     worst = max((d for d in (sqlite.dispatch, postgres.dispatch) if d == d), default=nan)
+    loaded = max((d for d in (sqlite.model_loaded, postgres.model_loaded) if d == d), default=nan)
     for kind, f in (("sqlite", sqlite), ("postgres", postgres)):
         if f is not missing:
             print(
@@ -516,7 +480,7 @@ def main() -> None:
             )
     print(
         f"RESULT api p99_ms_sqlite={sqlite.job.p99:.1f} p99_ms_postgres={postgres.job.p99:.1f} errors={errors} "
-        f"dispatch_s={worst:.2f} hostile_p99_ratio={max(HOSTILE_RATIOS, default=nan):.2f} "
+        f"dispatch_s={worst:.2f} model_loaded_s={loaded:.2f} hostile_p99_ratio={max(HOSTILE_RATIOS, default=nan):.2f} "
         f"rps_sqlite={sqlite.job.rate:.0f} rps_postgres={postgres.job.rate:.0f} "
         f"p99_ms_at500_sqlite={sqlite.at500.p99:.1f} p99_ms_at500_postgres={postgres.at500.p99:.1f} "
         f"healthz_p99_ms_sqlite={sqlite.healthz.p99:.1f} healthz_p99_ms_postgres={postgres.healthz.p99:.1f}"
