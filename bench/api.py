@@ -38,11 +38,8 @@ import asyncio
 import contextlib
 import os
 import secrets
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +47,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import httpx
 from sqlalchemy import select
 
 import loadgen
@@ -65,6 +61,7 @@ from lorapipe.db.migrate import upgrade
 from lorapipe.jobs.events import append_event
 from lorapipe.jobs.transition import transition
 from lorapipe.services import accounts
+from serve_process import ServeProcess
 
 HOSTILE_RATIOS: list[float] = []
 
@@ -73,12 +70,6 @@ EQ12 = ROOT / "src/lorapipe/samples/eq12/EQ-12-conversations-demo.jsonl"
 PG_ADMIN = os.environ.get(
     "LORAPIPE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def postgres_database() -> tuple[str, Callable[[], None]] | None:
@@ -208,49 +199,10 @@ def _seed_user(url: str, name: str, events: int, end: JobStatus | None) -> tuple
         engine.dispose()
 
 
-class Server:
-    """``lorapipe serve`` in its own process (so the load generator does not share its GIL)."""
-
-    def __init__(self, url: str, data_dir: Path, *extra: str) -> None:
-        self.port = free_port()
-        env = {
-            **os.environ,
-            "LORAPIPE_DATA_DIR": str(data_dir),
-            "LORAPIPE_DATABASE_URL": url,
-            "HF_HUB_OFFLINE": "1",
-        }
-        self.log = (data_dir / "serve.log").open("ab")
-        # Without uvicorn's access log, as behind a proxy that keeps its own (about 7 % of healthz's req/s)
-        cmd = [
-            *(
-                sys.executable,
-                "-m",
-                "lorapipe.cli.main",
-                "serve",
-                "--port",
-                str(self.port),
-                "--no-access-log",
-            ),
-            *extra,
-        ]
-        self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=self.log)
-        self.base = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.base}/healthz", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.2)
-        raise RuntimeError(f"server did not start; see {data_dir / 'serve.log'}")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
+def start_server(url: str, data_dir: Path, *extra: str) -> ServeProcess:
+    """The measured service, without uvicorn's access log, as behind a proxy that keeps its own (about
+    7 % of healthz's req/s)."""
+    return ServeProcess(data_dir, url, "--no-access-log", *extra)
 
 
 Identity = tuple[dict[str, str], list[str]]  # one user's headers and the paths it reads
@@ -320,7 +272,7 @@ def measure(kind: str, url: str, tmp: Path, args: argparse.Namespace) -> Figures
     data_dir = tmp / kind
     data_dir.mkdir()
     workers = ["--workers", str(args.pg_workers)] if kind == "postgres" and args.pg_workers > 1 else []
-    server = Server(url, data_dir, *workers)
+    server = start_server(url, data_dir, *workers)
     clients, n = args.clients, args.requests
     try:
 

@@ -20,11 +20,7 @@ ratio=<a/b>``. bench/api.py imports :func:`dispatch_times` to time a job on its 
 from __future__ import annotations
 
 import argparse
-import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -38,6 +34,7 @@ from lorapipe.db import create_engine_for, make_sessionmaker, session_scope
 from lorapipe.db.jobs import JobEvent
 from lorapipe.db.migrate import upgrade
 from lorapipe.services import accounts
+from serve_process import ServeProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 EQ12 = ROOT / "src/lorapipe/samples/eq12/EQ-12-conversations-demo.jsonl"
@@ -115,39 +112,13 @@ class Service:
         with session_scope(make_sessionmaker(engine)) as s:
             _, self.key = accounts.create_api_key(s, accounts.create_user(s, "bench"))
         engine.dispose()
-        self.base = f"http://127.0.0.1:{free_port()}"
-        env = {
-            **os.environ,
-            "LORAPIPE_DATA_DIR": str(data_dir),
-            "LORAPIPE_DATABASE_URL": self.database_url,
-            "LORAPIPE_ENGINE_WARM": "1" if warm else "0",
-            "HF_HUB_OFFLINE": "1",
-        }
-        self.log = (data_dir / "serve.log").open("ab")
-        cmd = [sys.executable, "-m", "lorapipe.cli.main", "serve", "--port", self.base.rsplit(":", 1)[1]]
-        self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=self.log)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.base}/healthz", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.2)
-        raise RuntimeError(f"the service did not start; see {data_dir / 'serve.log'}")
+        self.process = ServeProcess(
+            data_dir, self.database_url, env={"LORAPIPE_ENGINE_WARM": "1" if warm else "0"}
+        )
+        self.base = self.process.base
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        self.process.stop()
 
 
 def zygote_rss_mb(data_dir: Path) -> float:
