@@ -88,6 +88,25 @@ def test_an_invalid_upload_shows_located_problems(page: Any, server: LiveServer,
     assert any(line.startswith("2") for line in lines), lines  # the broken record is located
 
 
+def test_a_send_before_the_pre_check_finished_still_sends(page: Any, server: LiveServer) -> None:
+    # A slow read of the chosen file (a loaded machine, a network disk): the click on send comes while
+    # the pre-check still runs. It must wait for the check, not be dropped (CI saw the page stay put).
+    page.evaluate(
+        """() => {
+          const read = Blob.prototype.text;
+          Blob.prototype.text = function () {
+            return new Promise((done) => setTimeout(() => done(read.call(this)), 1500));
+          };
+        }"""
+    )
+    page.set_input_files("#upload-file", str(EQ12))
+    page.fill("#upload-name", "sent early")
+    assert page.locator("#precheck").is_hidden()  # the check has not finished
+    page.click("#upload-form button[type=submit]")
+    page.wait_for_url("**/ui/datasets/ds_*")
+    assert page.inner_text("#dataset-name") == "sent early"
+
+
 def _running_job(server: LiveServer) -> tuple[str, str]:
     """A job created through the API (tiny model, cpu-smoke), moved to running as the reconciler would."""
     with server.api() as api:

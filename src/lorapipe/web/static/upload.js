@@ -110,6 +110,7 @@
     const button = form.querySelector("button[type=submit]");
     let file = null;
     let verdict = null;
+    let checking = null; // the pre-check of the chosen file while it runs (a Promise)
 
     function say(text, isError) {
       status.textContent = text;
@@ -132,16 +133,22 @@
       }
     }
 
-    async function choose(picked) {
+    function choose(picked) {
       file = picked;
       verdict = null;
       shown.textContent = `${file.name} · ${(file.size / 1024).toFixed(1)} KB`;
       if (!form.elements.name.value.trim()) form.elements.name.placeholder = file.name;
       say("");
-      const text = await file.slice(0, PRECHECK_BYTES).text();
-      verdict = precheck(text, file.size > PRECHECK_BYTES, file.name);
-      showVerdict(verdict);
-      button.disabled = !verdict.ok;
+      const mine = (async () => {
+        const text = await picked.slice(0, PRECHECK_BYTES).text();
+        const v = precheck(text, picked.size > PRECHECK_BYTES, picked.name);
+        if (file !== picked) return; // another file was chosen meanwhile: its check decides
+        verdict = v;
+        showVerdict(v);
+        button.disabled = !v.ok;
+      })();
+      checking = mine;
+      return mine;
     }
 
     input.addEventListener("change", () => { if (input.files[0]) choose(input.files[0]); });
@@ -156,10 +163,13 @@
       if (dropped) choose(dropped);
     });
 
-    form.addEventListener("submit", (event) => {
+    form.addEventListener("submit", async (event) => {
       event.preventDefault();
       if (!file) { say("Choose or drop a file first.", true); return; }
-      if (!verdict || !verdict.ok) return;
+      // Sent before the pre-check of the file has finished (a quick click, a slow disk): wait for it
+      // rather than drop the click.
+      if (!verdict && checking) { say("Checking the file…"); await checking; }
+      if (!verdict || !verdict.ok) { if (verdict) showVerdict(verdict); return; }
       const name = form.elements.name.value.trim() || file.name;
       const count = form.elements.count.value;
       const query = new URLSearchParams({ name, filename: file.name });
