@@ -66,6 +66,8 @@ def create_app(
         objects=ObjectStore.from_settings(settings),
         loop_sessions=make_sessionmaker(loop_reader) if loop_reader is not None else None,
         read_sessions=make_sessionmaker(reader) if reader is not None else None,
+        loop_reader=loop_reader,
+        reader=reader,
     )
 
     @contextlib.asynccontextmanager

@@ -135,8 +135,9 @@ async def list_jobs(call: Hot, after: Cursor = None, limit: Limit = 20, include:
 )
 async def get_job(call: Hot, job_id: ResourceId, include: Include = None) -> Response:
     estimate = include == "estimate"
-    return await call.json(
-        lambda db, user: job_views.get_job(db, user.id, job_id, estimate=estimate), read=True
+    return await call.row(
+        job_views.job_read(job_id, estimate=estimate),
+        fallback=lambda db, user: job_views.get_job(db, user.id, job_id, estimate=estimate),
     )
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 import secrets
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, Label, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lorapipe.db.base import Base, UTCDateTime, utcnow
@@ -59,3 +59,13 @@ class AuthGeneration(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+AUTH_GENERATION_LABEL = "auth_generation"
+
+
+def auth_generation_column() -> Label[int]:
+    """The revocation generation as a column of another query (a scalar subquery), so a hot read gets
+    it in the same statement, and the same snapshot, as its row."""
+    value = select(AuthGeneration.value).where(AuthGeneration.id == 1).scalar_subquery()
+    return value.label(AUTH_GENERATION_LABEL)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, defer
 
 from lorapipe.contract.job_states import ACTIVE, JobStatus
+from lorapipe.db.accounts import auth_generation_column
 from lorapipe.db.base import utcnow
 from lorapipe.db.jobs import Adapter, Attempt, Checkpoint, FileObject, Job, JobEvent
 from lorapipe.errors import NotFoundError
@@ -65,6 +66,25 @@ _OWNED_JOB_QUERIES = {
     for estimate in (False, True)
     for q in [_OWNED_JOB if estimate else without_estimate(_OWNED_JOB)]
 }
+
+
+def _owned_job_row(estimate: bool) -> Select[Any]:
+    columns = [
+        # Named as the ORM's attributes, so a row reads like a Job (``metadata`` is ``meta`` there).
+        column.label("meta") if column.key == "metadata" else column
+        for column in Job.__table__.c
+        if estimate or column.key != "estimate"
+    ]
+    return select(auth_generation_column(), *columns).where(
+        Job.id == bindparam("job_id"), Job.owner_id == bindparam("owner_id")
+    )
+
+
+OWNED_JOB_ROWS = {estimate: _owned_job_row(estimate) for estimate in (False, True)}
+"""The owned-job read without the ORM, the revocation generation first (``auth_generation``), the
+job's columns after it under their attribute names; the estimate's column only under ``True``. Bind
+``job_id`` and ``owner_id``. No row: no such job of that owner. What the API's hottest route runs (a
+client polling its job), in one statement: see :meth:`lorapipe.api.deps.Call.row`."""
 
 
 def get_job(

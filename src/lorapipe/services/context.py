@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from lorapipe.services.key_cache import KeyCache
@@ -30,3 +31,7 @@ class AppState:
     #: PostgreSQL only: autocommit sessions for the hot reads (see
     #: :func:`lorapipe.db.engine.create_reader_for`); None elsewhere.
     read_sessions: sessionmaker[Session] | None = None
+    #: The engines of ``loop_sessions`` and ``read_sessions``, for the one-statement reads without a
+    #: session (see :meth:`lorapipe.api.deps.Call.row`).
+    loop_reader: Engine | None = None
+    reader: Engine | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
 from lorapipe.contract.job_states import JobStatus
@@ -20,6 +20,7 @@ from lorapipe.jobs import store
 from lorapipe.jobs.schemas import JobError
 from lorapipe.services import jobs as job_service
 from lorapipe.services.public import CursorPage, Page, rows_with_total, ts
+from lorapipe.services.row_read import RowRead
 
 Figure = int | float
 """A metric as the engine reported it (an integer stays an integer)."""
@@ -75,9 +76,10 @@ class JobPublic(BaseModel):
     started_at: int | None
 
     @classmethod
-    def from_row(cls, row: Job, *, estimate: bool = False) -> JobPublic:
+    def from_row(cls, row: Job | Row[Any], *, estimate: bool = False) -> JobPublic:
         """The job's public object; its frozen ``estimate`` only when asked for (it is most of the
-        object's size)."""
+        object's size). ``row``: the ORM's job, or a row of :data:`lorapipe.jobs.store.OWNED_JOB_ROWS`
+        (the same names)."""
         return cls(
             id=row.id,
             created_at=ts(row.created_at),
@@ -195,6 +197,15 @@ def with_progress(session: Session, job: JobPublic) -> NativeJobPublic:
 
 def _native(session: Session, row: Job, estimate: bool = False) -> NativeJobPublic:
     return with_progress(session, JobPublic.from_row(row, estimate=estimate))
+
+
+def job_read(job_id: str, *, estimate: bool = False) -> RowRead:
+    """:func:`get_job` as one statement (a client polling its job: the API's hottest read)."""
+    return RowRead(
+        store.OWNED_JOB_ROWS[estimate],
+        {"job_id": job_id},
+        lambda row: JobPublic.from_row(row, estimate=estimate),
+    )
 
 
 def get_job(session: Session, owner_id: str, job_id: str, *, estimate: bool = False) -> JobPublic:

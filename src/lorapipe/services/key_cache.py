@@ -30,11 +30,17 @@ MAX_ENTRIES = 10_000
 
 
 @dataclass(frozen=True)
-class _Entry:
+class CachedKey:
+    """A live key's user as cached, trusted only under ``generation`` (see :meth:`KeyCache.lookup`)."""
+
     user_id: str
     name: str
     generation: int
     expires: float
+
+    def user(self) -> User:
+        # A fresh transient row each time: requests never share one ORM object across threads.
+        return User(id=self.user_id, name=self.name)
 
 
 class KeyCache:
@@ -44,7 +50,7 @@ class KeyCache:
     def __init__(self, ttl_s: float = TTL_S, max_entries: int = MAX_ENTRIES) -> None:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
-        self._entries: dict[str, _Entry] = {}
+        self._entries: dict[str, CachedKey] = {}
         self._lock = threading.Lock()
 
     def clear(self) -> None:
@@ -54,17 +60,24 @@ class KeyCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def lookup(self, authorization: str, single_user_id: str | None = None) -> CachedKey | None:
+        """The young cache entry of this key, without reading the database: the caller must read the
+        revocation generation (in the same snapshot as what it reads for the user, see
+        :func:`lorapipe.db.accounts.auth_generation_column`) and trust the entry only when it is
+        ``entry.generation``."""
+        entry = self._entries.get(_digest(authorization, single_user_id))
+        if entry is None or entry.expires <= time.monotonic():
+            return None
+        return entry
+
     def cached(self, session: Session, authorization: str, single_user_id: str | None = None) -> User | None:
         """The user of a cached live key, or None (not cached, too old, or the revocation generation
         moved since); reads only the generation, so it never writes."""
         generation = auth_generation(session)
-        entry = self._entries.get(_digest(authorization, single_user_id))
+        entry = self.lookup(authorization, single_user_id)
         if entry is None or generation is None or entry.generation != generation:
             return None
-        if entry.expires <= time.monotonic():
-            return None
-        # A fresh transient row each time: requests never share one ORM object across threads.
-        return User(id=entry.user_id, name=entry.name)
+        return entry.user()
 
     def authenticate(self, session: Session, authorization: str, single_user_id: str | None = None) -> User:
         """:func:`~lorapipe.services.accounts.authenticate`, answered from the cache while the entry is
@@ -81,13 +94,13 @@ class KeyCache:
             and entry.generation == generation
             and entry.expires > now
         ):
-            return User(id=entry.user_id, name=entry.name)
+            return entry.user()
         user = authenticate(session, authorization, single_user_id)
         if generation is not None:
             with self._lock:
                 if len(self._entries) >= self.max_entries:
                     self._entries.clear()
-                self._entries[digest] = _Entry(user.id, user.name, generation, now + self.ttl_s)
+                self._entries[digest] = CachedKey(user.id, user.name, generation, now + self.ttl_s)
         return user
 
 
