@@ -131,7 +131,7 @@ def run(
     from lorapipe.models.sources import load_tokenizer
 
     transformers.set_seed(config.seed)  # the adapter's random init comes from here
-    allocator.map_large_blocks()  # freed activations leave the process (see training/allocator.py)
+    allocator.map_large_blocks()  # freed blocks of 16 MiB and more leave the process (training/allocator.py)
     hw = pick_hardware(config)
     msettings = model_settings(spec, settings)
     tokenizer = load_tokenizer(model_ref(spec), msettings)  # with lorapipe's {% generation %} template
