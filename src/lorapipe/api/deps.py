@@ -4,8 +4,8 @@
 Every sync dependency and every sync route costs a trip to a worker thread, and under load each trip
 waits for the GIL behind the event loop. So the context is an ``async`` dependency (no trip), and the
 routes that clients poll (``/v1``, the native job reads) take a :class:`Call`: authentication (through
-the key cache), the route's queries and the JSON encoding in one go (on SQLite, a cached key's short
-read on the event loop; otherwise in ONE worker thread, on one session), and the answer goes out as
+the key cache), the route's queries and the JSON encoding in one go (a cached key's short read on the
+event loop where the database is local; otherwise in ONE worker thread, on one session), and the answer goes out as
 bytes (FastAPI neither re-validates nor re-encodes it). The other routes keep ``DB`` + ``Caller``.
 """
 
@@ -68,10 +68,12 @@ class Call:
     """One request of a hot route: its work done in one go, never spread over several threads.
 
     ``read=True`` (a short, read-only query) with the key in the key cache (the cache's generation read
-    is the only extra query): on SQLite on the event loop itself, through the loop's own read-only
-    connection (a local WAL read takes less than a trip to a thread); on PostgreSQL in a worker thread
+    is the only extra query): on the event loop itself, through the loop's own read-only connection,
+    for SQLite and for a PostgreSQL on this host (a local read takes less than a trip to a thread,
+    which under load waits for the GIL behind the loop; see
+    :func:`lorapipe.db.engine.create_loop_reader_for`); on a PostgreSQL elsewhere in a worker thread
     on an autocommit connection (a read is one round trip). Everything else (writes, a key to
-    authenticate, a read that met a lock) in one worker thread on one session. The threads are the
+    authenticate, a read that met a lock or its time limit) in one worker thread on one session. The threads are the
     app's own small pool, so uploads and other long requests in the default pool never hold these up.
     """
 
@@ -83,20 +85,21 @@ class Call:
         """The hottest reads, without a session: ``read``'s statement (the revocation generation as
         its first column; ``owner_id`` bound to the cached key's user) run once, and its answer of the
         first row encoded. A cached key makes it ONE statement in all (no session, no ORM, no second
-        query for the generation): on SQLite on the event loop, on PostgreSQL one round trip in a
-        worker thread. Anything else (the key not cached, the generation moved, no row, a lock)
+        query for the generation): on the event loop for SQLite and a PostgreSQL on this host, else
+        (or when that did not finish in its short limit) one round trip in a worker thread. Anything else (the key not cached, the generation moved, no row, a lock)
         answers as ``json(fallback, read=True)``, which authenticates against the database and
         raises the route's own errors."""
         state = self.state
         entry = state.keys.lookup(self.authorization, state.single_user_id)
         body = None
         if entry is not None:
+            answered = False
             if state.loop_reader is not None:
                 try:
-                    body = _row_body(read, state.loop_reader, entry)
-                except OperationalError as exc:  # "database is locked" past the short busy timeout
-                    log.info("a read on the event loop met a lock, retried in a thread: %s", exc.orig)
-            elif state.reader is not None:
+                    body, answered = _row_body(read, state.loop_reader, entry), True
+                except OperationalError as exc:  # a lock or a timeout past the loop's short limit
+                    log.info("a read on the event loop did not finish, retried in a thread: %s", exc.orig)
+            if not answered and state.reader is not None:
                 body = await anyio.to_thread.run_sync(
                     _retried, read, state.reader, entry, limiter=_limiter(state)
                 )
@@ -116,12 +119,13 @@ class Call:
         return JSONBytes(body, status_code=status_code)
 
     def _on_loop(self, work: Work, sessions: sessionmaker[Session]) -> bytes | None:
-        """SQLite: the answer read on the event loop, or None: the key is not cached, or the read met a
-        lock (then the thread does it all again)."""
+        """The answer read on the event loop (SQLite, or a PostgreSQL on this host), or None: the key
+        is not cached, or the read met a lock or its time limit, or the connection was gone (then the
+        thread does it all again)."""
         try:
             return self._cached_read(work, sessions)
-        except OperationalError as exc:  # "database is locked" past the short busy timeout
-            log.info("a read on the event loop met a lock, retried in a thread: %s", exc.orig)
+        except OperationalError as exc:  # a lock or a timeout past the loop's short limit
+            log.info("a read on the event loop did not finish, retried in a thread: %s", exc.orig)
             return None
 
     def _in_thread(self, work: Work, read: bool) -> bytes:

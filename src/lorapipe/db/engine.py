@@ -119,15 +119,63 @@ def _sqlite_loop_reader(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
-def create_loop_reader_for(url: str) -> Engine | None:
-    """For a SQLite file: an engine whose one connection per thread (``SingletonThreadPool``) is
-    read-only with a short busy timeout, for short reads on the API's event loop: a local WAL read
-    takes microseconds and never waits for a writer, and taking it to a worker thread costs more than
-    the read. Checking out never waits for the shared pool. None for other databases (a network
-    round trip does not belong on the event loop) and for in-memory SQLite (a second engine would
-    see another, empty database)."""
+LOOP_READ_STATEMENT_TIMEOUT_MS = 50
+"""PostgreSQL: the longest a statement on the event loop's own connection may run; past it the server
+cancels it and the read is retried in a worker thread."""
+
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def postgres_is_local(url: str) -> bool:
+    """Whether a PostgreSQL URL names a server on this host: a Unix socket (no host, or a socket
+    directory) or a loopback address. A round trip there takes tens of microseconds."""
     parsed = make_url(normalize_url(url))
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+    host = parsed.host or str(parsed.query.get("host") or "")
+    return not host or host.startswith("/") or host in LOCAL_HOSTS
+
+
+def _query_values(value: str | tuple[str, ...] | None) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def create_loop_reader_for(url: str) -> Engine | None:
+    """An engine for short reads on the API's event loop, where a read takes less than a trip to a
+    worker thread (which waits for the GIL behind the loop under load); one connection per thread
+    (``SingletonThreadPool``: the loop's own), never waiting for the shared pool.
+
+    - A SQLite file: read-only, with a short busy timeout: a local WAL read takes microseconds and
+      never waits for a writer.
+    - PostgreSQL on this host (:func:`postgres_is_local`): autocommit, and the server cancels any
+      statement past :data:`LOOP_READ_STATEMENT_TIMEOUT_MS` (reads never wait for row locks; a
+      statement that waits anyway is retried in a thread).
+
+    None elsewhere: a PostgreSQL across a network (its round trip, or a stall, does not belong on the
+    event loop) and in-memory SQLite (a second engine would see another, empty database)."""
+    parsed = make_url(normalize_url(url))
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        if not postgres_is_local(url):
+            return None
+        return create_engine(
+            parsed,
+            poolclass=SingletonThreadPool,
+            isolation_level="AUTOCOMMIT",
+            hide_parameters=True,
+            connect_args={
+                # After the URL's own options (a search_path, say), which these would otherwise replace.
+                "options": " ".join(
+                    [
+                        *_query_values(parsed.query.get("options")),
+                        f"-c statement_timeout={LOOP_READ_STATEMENT_TIMEOUT_MS}",
+                        "-c default_transaction_read_only=on",  # a write through it is an error
+                    ]
+                ),
+                "connect_timeout": 2,
+            },
+        )
+    if backend != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
     if parsed.database.startswith("file:"):
         return None
@@ -138,10 +186,12 @@ def create_loop_reader_for(url: str) -> Engine | None:
 
 
 def create_reader_for(url: str, pool_size: int) -> Engine | None:
-    """For PostgreSQL: an engine for the API's short reads, ``pool_size`` connections in autocommit
-    (a read is one round trip: no BEGIN, no ROLLBACK when the connection goes back) and without the
-    pre-ping round trip on checkout: a read that finds its connection dead is retried on a new one
-    (:class:`lorapipe.api.deps.Call`). None for SQLite (see :func:`create_loop_reader_for`)."""
+    """For PostgreSQL: an engine for the API's short reads in worker threads, ``pool_size``
+    connections in autocommit (a read is one round trip: no BEGIN, no ROLLBACK when the connection goes
+    back) and without the pre-ping round trip on checkout: a read that finds its connection dead is
+    retried on a new one (:class:`lorapipe.api.deps.Call`). The reads of a server on this host run on
+    the event loop first (:func:`create_loop_reader_for`); these threads take what that gives back.
+    None for SQLite."""
     parsed = make_url(normalize_url(url))
     if parsed.get_backend_name() != "postgresql":
         return None

@@ -25,10 +25,10 @@ class AppState:
     keys: KeyCache = field(default_factory=KeyCache)
     #: The API's pool for quick requests (an anyio ``CapacityLimiter``, made inside the event loop).
     request_limiter: Any = None
-    #: SQLite only: read-only sessions on the event loop's own connection, for the hot reads
-    #: (see :func:`lorapipe.db.engine.create_loop_reader_for`); None elsewhere.
+    #: SQLite, or PostgreSQL on this host: read-only sessions on the event loop's own connection, for
+    #: the hot reads (see :func:`lorapipe.db.engine.create_loop_reader_for`); None elsewhere.
     loop_sessions: sessionmaker[Session] | None = None
-    #: PostgreSQL only: autocommit sessions for the hot reads (see
+    #: PostgreSQL only: autocommit sessions for the hot reads in worker threads (see
     #: :func:`lorapipe.db.engine.create_reader_for`); None elsewhere.
     read_sessions: sessionmaker[Session] | None = None
     #: The engines of ``loop_sessions`` and ``read_sessions``, for the one-statement reads without a
