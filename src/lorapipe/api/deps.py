@@ -5,8 +5,9 @@ Every sync dependency and every sync route costs a trip to a worker thread, and 
 waits for the GIL behind the event loop. So the context is an ``async`` dependency (no trip), and the
 routes that clients poll (``/v1``, the native job reads) take a :class:`Call`: authentication (through
 the key cache), the route's queries and the JSON encoding in one go (a cached key's short read on the
-event loop where the database is local; otherwise in ONE worker thread, on one session), and the answer goes out as
-bytes (FastAPI neither re-validates nor re-encodes it). The other routes keep ``DB`` + ``Caller``.
+event loop where the database is local; otherwise in ONE worker thread, on one session), and the answer
+goes out as bytes (FastAPI neither re-validates nor re-encodes it). The other routes keep ``DB`` +
+``Caller``.
 """
 
 from __future__ import annotations
@@ -73,8 +74,9 @@ class Call:
     which under load waits for the GIL behind the loop; see
     :func:`lorapipe.db.engine.create_loop_reader_for`); on a PostgreSQL elsewhere in a worker thread
     on an autocommit connection (a read is one round trip). Everything else (writes, a key to
-    authenticate, a read that met a lock or its time limit) in one worker thread on one session. The threads are the
-    app's own small pool, so uploads and other long requests in the default pool never hold these up.
+    authenticate, a read that met a lock or its time limit) in one worker thread on one session. The
+    threads are the app's own small pool, so uploads and other long requests in the default pool never
+    hold these up.
     """
 
     def __init__(self, request: Request) -> None:
@@ -86,9 +88,9 @@ class Call:
         its first column; ``owner_id`` bound to the cached key's user) run once, and its answer of the
         first row encoded. A cached key makes it ONE statement in all (no session, no ORM, no second
         query for the generation): on the event loop for SQLite and a PostgreSQL on this host, else
-        (or when that did not finish in its short limit) one round trip in a worker thread. Anything else (the key not cached, the generation moved, no row, a lock)
-        answers as ``json(fallback, read=True)``, which authenticates against the database and
-        raises the route's own errors."""
+        (or when that did not finish in its short limit) one round trip in a worker thread. Anything
+        else (the key not cached, the generation moved, no row) answers as ``json(fallback,
+        read=True)``, which authenticates against the database and raises the route's own errors."""
         state = self.state
         entry = state.keys.lookup(self.authorization, state.single_user_id)
         body = None
@@ -101,7 +103,7 @@ class Call:
                     log.info("a read on the event loop did not finish, retried in a thread: %s", exc.orig)
             if not answered and state.reader is not None:
                 body = await anyio.to_thread.run_sync(
-                    _retried, read, state.reader, entry, limiter=_limiter(state)
+                    _once_more_if_dead, _row_body, read, state.reader, entry, limiter=_limiter(state)
                 )
         if body is None:
             return await self.json(fallback, read=True)
@@ -139,16 +141,9 @@ class Call:
             return _encode(work(session, user))
 
     def _reader_read(self, work: Work, sessions: sessionmaker[Session]) -> bytes | None:
-        """PostgreSQL: the answer read in autocommit, or None when the key is not cached. Its pool has
-        no pre-ping: a read that found its connection dead (the server restarted) runs once more, on
-        a new one."""
-        try:
-            return self._cached_read(work, sessions)
-        except DBAPIError as exc:
-            if not exc.connection_invalidated:
-                raise
-            log.info("a read found its connection closed; retried on a new one: %s", exc.orig)
-            return self._cached_read(work, sessions)
+        """PostgreSQL: the answer read in autocommit, or None when the key is not cached (see
+        :func:`_once_more_if_dead`)."""
+        return _once_more_if_dead(self._cached_read, work, sessions)
 
     def _cached_read(self, work: Work, sessions: sessionmaker[Session]) -> bytes | None:
         state = self.state
@@ -162,16 +157,16 @@ def _row_body(read: RowRead, engine: Any, entry: CachedKey) -> bytes | None:
     return None if answer is None else _encode(answer)
 
 
-def _retried(read: RowRead, engine: Any, entry: CachedKey) -> bytes | None:
-    """PostgreSQL: :func:`_row_body`, once more on a new connection when its pooled one was dead (no
-    pre-ping)."""
+def _once_more_if_dead(read: Callable[..., bytes | None], *args: Any) -> bytes | None:
+    """``read(*args)`` on the PostgreSQL reader, whose pool has no pre-ping: a read that found its
+    connection dead (the server restarted) runs once more, on a new one."""
     try:
-        return _row_body(read, engine, entry)
+        return read(*args)
     except DBAPIError as exc:
         if not exc.connection_invalidated:
             raise
         log.info("a read found its connection closed; retried on a new one: %s", exc.orig)
-        return _row_body(read, engine, entry)
+        return read(*args)
 
 
 def _encode(answer: BaseModel | dict[str, Any] | list[Any]) -> bytes:

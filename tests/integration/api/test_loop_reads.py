@@ -11,7 +11,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from test_key_cache import _job, _state
 
-from lorapipe.db.engine import create_loop_reader_for, postgres_is_local
+from lorapipe.api.deps import _once_more_if_dead
+from lorapipe.db import create_engine_for
+from lorapipe.db.engine import create_loop_reader_for, create_reader_for, postgres_is_local
 
 pytestmark = pytest.mark.integration
 
@@ -94,3 +96,33 @@ def test_a_read_the_loop_cannot_finish_is_answered_from_a_thread(api: Api) -> No
         state.loop_reader = real
         state.loop_sessions.configure(bind=real)
         broken.dispose()
+
+
+@pytest.mark.postgres
+def test_a_thread_read_on_a_dead_pooled_connection_runs_once_more(postgres_database_url: str) -> None:
+    """The threads' reader has no pre-ping: a connection the server closed (a restart) fails its next
+    read, which runs again on a new one instead of answering 500."""
+    reader = create_reader_for(postgres_database_url, pool_size=1)
+    admin = create_engine_for(postgres_database_url)
+    assert reader is not None
+
+    def backend_pid() -> bytes | None:
+        with reader.connect() as conn:
+            return str(conn.execute(text("SELECT pg_backend_pid()")).scalar()).encode()
+
+    try:
+        first = backend_pid()
+        with admin.connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": int(first or 0)})
+            conn.commit()
+        with pytest.raises(DBAPIError):  # what a read without the retry meets
+            backend_pid()
+        first = backend_pid()
+        with admin.connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": int(first or 0)})
+            conn.commit()
+        again = _once_more_if_dead(backend_pid)
+        assert again is not None and again != first
+    finally:
+        reader.dispose()
+        admin.dispose()
