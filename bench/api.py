@@ -40,163 +40,31 @@ import os
 import secrets
 import sys
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from sqlalchemy import select
 
 import loadgen
+from api_seed import postgres_database, seed, seed_hostile, seed_jobs, seed_user
 from dispatch import dispatch_times
 from hostile import load_beside_hostile
 from loadgen import Load
 from lorapipe.contract.job_states import JobStatus
-from lorapipe.db import create_engine_for, make_sessionmaker, session_scope
-from lorapipe.db.ids import new_id
-from lorapipe.db.jobs import FileObject, Job
 from lorapipe.db.migrate import upgrade
-from lorapipe.jobs.events import append_event
-from lorapipe.jobs.transition import transition
-from lorapipe.services import accounts
 from serve_process import ServeProcess
 
 HOSTILE_RATIOS: list[float] = []
 
 ROOT = Path(__file__).resolve().parents[1]
 EQ12 = ROOT / "src/lorapipe/samples/eq12/EQ-12-conversations-demo.jsonl"
-PG_ADMIN = os.environ.get(
-    "LORAPIPE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-
-
-def postgres_database() -> tuple[str, Callable[[], None]] | None:
-    """A fresh PostgreSQL database and its dropper, or None when none answers."""
-    from sqlalchemy.engine import make_url
-
-    admin_url = make_url(PG_ADMIN).set(database="postgres")
-    admin = create_engine_for(admin_url.render_as_string(hide_password=False))
-    name = "lp_bench_" + secrets.token_hex(5)
-    try:
-        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except Exception as exc:  # no server: the PostgreSQL figure is reported as missing
-        print(f"PostgreSQL unavailable ({type(exc).__name__}); skipped")
-        admin.dispose()
-        return None
-
-    def drop() -> None:
-        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-    return admin_url.set(database=name).render_as_string(hide_password=False), drop
-
-
-def seed(url: str, events: int = 250) -> tuple[str, str]:
-    """Migrate, create a user with a key and one finished job with ``events`` events."""
-    key, job_id = _seed_user(url, "bench", events, JobStatus.CANCELLED)
-    return key, job_id
-
-
-def frozen_estimate() -> dict[str, Any]:
-    """A real estimate, as a job created through the API freezes one (Qwen3-8B, EQ-12's size): what
-    the job row carries (tens of KB of JSON) whether or not a read returns it."""
-    from lorapipe.estimate.request import DatasetTokensIn, EstimateRequest, estimate_with_settings
-    from lorapipe.settings import Settings
-
-    with tempfile.TemporaryDirectory() as tmp:
-        request = EstimateRequest(
-            model="Qwen/Qwen3-8B",
-            dataset=DatasetTokensIn(tokens=59_000, trained_tokens=19_000, examples=12),
-        )
-        report = estimate_with_settings(request, Settings(data_dir=Path(tmp)))
-    return report.model_dump(mode="json")
-
-
-def seed_jobs(url: str, key: str, count: int) -> None:
-    """``count`` more finished jobs for the key's user, each with the frozen estimate (as they would
-    have from the API), and the estimate on its existing jobs too."""
-    from sqlalchemy import update
-
-    from lorapipe.db.accounts import ApiKey, hash_api_key
-
-    estimate = frozen_estimate()
-    engine = create_engine_for(url)
-    try:
-        with session_scope(make_sessionmaker(engine)) as s:
-            owner = s.scalar(select(ApiKey.user_id).where(ApiKey.key_hash == hash_api_key(key)))
-            file = s.scalar(select(FileObject.id).where(FileObject.owner_id == owner))
-            s.execute(update(Job).where(Job.owner_id == owner).values(estimate=estimate))
-            for _ in range(count):
-                job = Job(
-                    id=new_id("job"),
-                    owner_id=owner,
-                    status="queued",
-                    model="m",
-                    training_file=file,
-                    seed=1,
-                    backend="local",
-                    estimate=estimate,
-                )
-                s.add(job)
-                s.flush()
-                transition(s, job, JobStatus.CANCELLED, "bench seed")
-    finally:
-        engine.dispose()
-
-
-def seed_hostile(url: str) -> tuple[str, str]:
-    """A second user whose job stays queued (its event streams never end by themselves)."""
-    return _seed_user(url, "mallory", 0, None)
 
 
 def _identity(key: str, job_id: str) -> tuple[dict[str, str], list[str]]:
     paths = [f"/v1/fine_tuning/jobs/{job_id}", f"/v1/fine_tuning/jobs/{job_id}/events?limit=20"]
     return {"Authorization": f"Bearer {key}"}, paths
-
-
-def _seed_user(url: str, name: str, events: int, end: JobStatus | None) -> tuple[str, str]:
-    upgrade(url)
-    engine = create_engine_for(url)
-    try:
-        with session_scope(make_sessionmaker(engine)) as s:
-            user = accounts.create_user(s, name)
-            _, key = accounts.create_api_key(s, user)
-            file = FileObject(
-                id=new_id("file"),
-                owner_id=user.id,
-                filename="b.jsonl",
-                purpose="fine-tune",
-                bytes=1,
-                status="processed",
-            )
-            s.add(file)
-            s.flush()
-            job = Job(
-                id=new_id("job"),
-                owner_id=user.id,
-                status="queued",
-                model="m",
-                training_file=file.id,
-                seed=1,
-                # The hostile user's job is on a backend no reconciler serves: it stays queued, so its
-                # event streams stay open.
-                backend="local" if end is not None else "nowhere",
-            )
-            s.add(job)
-            s.flush()
-            if end is not None:
-                transition(s, job, end, "bench seed")
-            for n in range(events):
-                append_event(
-                    s, job.id, type="metrics", message=f"step {n}", data={"step": n, "loss": 1.0 / (n + 1)}
-                )
-            return key, job.id
-    finally:
-        engine.dispose()
 
 
 def start_server(url: str, data_dir: Path, *extra: str) -> ServeProcess:
@@ -264,7 +132,7 @@ def measure(kind: str, url: str, tmp: Path, args: argparse.Namespace) -> Figures
     # 50 would be a single heavy user, which the per-user request limit is there to hold back).
     users = [(key, job_id)]
     for n in range(1, args.users):
-        users.append(_seed_user(url, f"bench{n}", 20, JobStatus.CANCELLED))
+        users.append(seed_user(url, f"bench{n}", 20, JobStatus.CANCELLED))
     for user_key, _ in users:
         seed_jobs(url, user_key, 19)  # 20 jobs a user, each carrying its frozen estimate
     identities = [_identity(k, j) for k, j in users]
