@@ -15,11 +15,13 @@ import json
 import os
 import re
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 from runpod_service import ReadOnlyPrefixS3, RunpodService
 from runpod_stack import RunpodStack
@@ -40,6 +42,54 @@ def runpod_id_of(svc: RunpodService, job_id: str, number: int = 1) -> str:
 
 def train_steps(svc: RunpodService, job_id: str, number: int) -> list[int]:
     return [e["step"] for e in svc.engine_events(job_id, "metrics", number) if e.get("phase") == "train"]
+
+
+class EngineFreezer(threading.Thread):
+    """SIGSTOPs the worker's engine as soon as its event log has the checkpoint at ``step``, read from the
+    worker's scratch disk (not through the service, whose polls lag by seconds on a loaded machine: long
+    enough for a tiny model to finish its run). ``engine()`` is its process group."""
+
+    def __init__(self, stack: RunpodStack, worker: Any, step: int) -> None:
+        super().__init__(daemon=True)
+        self.scratch, self.worker, self.step = stack.workdir / "worker-scratch", worker, step
+        self.pgid: int | None = None
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            for log in self.scratch.glob("*/events.jsonl"):
+                for line in log.read_text("utf-8").splitlines():
+                    event = json.loads(line) if line.endswith("}") else {}
+                    if event.get("type") == "checkpoint" and event.get("step") == self.step:
+                        children = psutil.Process(self.worker.pid).children(recursive=True)
+                        (engine,) = [c for c in children if any(a.endswith("spec.json") for a in c.cmdline())]
+                        os.killpg(engine.pid, signal.SIGSTOP)
+                        self.pgid = engine.pid
+                        self.done.set()
+                        return
+            time.sleep(0.01)
+
+    def engine(self) -> int:
+        self.done.wait(30)
+        self.done.set()
+        assert self.pgid is not None, f"the engine was not frozen at step {self.step}"
+        return self.pgid
+
+
+def thaw_once_terminated(pgid: int, limit_s: float = 60) -> None:
+    """SIGCONT the frozen engine once a SIGTERM is pending on it (the stop reached it while it was frozen):
+    it then checkpoints where it was frozen and exits, instead of training on first."""
+    sigterm = 1 << (signal.SIGTERM - 1)
+    deadline = time.monotonic() + limit_s
+    status = Path(f"/proc/{pgid}/status")
+    while time.monotonic() < deadline:
+        fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+        if (int(fields["ShdPnd"], 16) | int(fields["SigPnd"], 16)) & sigterm:
+            os.killpg(pgid, signal.SIGCONT)
+            return
+        time.sleep(0.01)
+    os.killpg(pgid, signal.SIGCONT)
+    raise AssertionError(f"the engine (pid {pgid}) got no SIGTERM in {limit_s} s")
 
 
 # --- the worker fails ------------------------------------------------------------------------------
@@ -146,7 +196,12 @@ def test_an_execution_timeout_saves_a_checkpoint_and_the_retry_resumes_from_it(
     # A rate-limited submit first: refused for capacity, it never ran and must not use up the retry.
     stack.fake.throttle(len(BACKOFF_S) + 1)
     svc.reconciler.tick()
+    # Frozen at its first checkpoint until the stop has reached it: the run cannot end before RunPod
+    # stops it, however slow the machine (a tiny model trains 6 steps in well under a second).
+    freezer = EngineFreezer(stack, worker, 2)
+    freezer.start()
     svc.wait_for_message(job_id, "Checkpoint saved at step 2")
+    engine = freezer.engine()
     runpod_id = runpod_id_of(svc, job_id, 2)
     policy = stack.fake.requests_matching("/run", method="POST", side="public")[-1].json()["policy"]
     timeout_s = svc.job(job_id).timeout_s
@@ -157,6 +212,7 @@ def test_an_execution_timeout_saves_a_checkpoint_and_the_retry_resumes_from_it(
     assert fake_job.started_at is not None
     fake_job.execution_timeout_ms = int((time.monotonic() - fake_job.started_at) * 1000)
     stack.fake.wait_for_job(runpod_id, "TIMED_OUT", timeout=10)
+    thaw_once_terminated(engine)
 
     job = svc.run_to_end(job_id)
     assert job.status == "succeeded", job.error
