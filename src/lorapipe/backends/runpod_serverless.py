@@ -157,7 +157,7 @@ class RunpodServerlessBackend:
         if state in RUNNING or self._settling(state, handle):
             return PollResult(events=events, state="running", handle=handle)
         self._in_flight.discard(runpod_id)
-        events += self._backfill(handle)
+        events = self._with_stored_log(handle, events)
         handle["seq"] = max([handle["seq"], *(int(e["seq"]) for e in events)])
         tail = str(output.get("stderr_tail", "")) if isinstance(output, dict) else ""
         if state == "COMPLETED":
@@ -236,19 +236,23 @@ class RunpodServerlessBackend:
         stopped_at = float(handle.setdefault("stopped_at", time.time()))
         return time.time() - stopped_at < self.settings.runpod_stop_wait_s
 
-    def _backfill(self, handle: dict[str, Any]) -> list[dict[str, Any]]:
-        """Every event of the attempt from the worker's stored log (metric points between polls included)."""
+    def _with_stored_log(self, handle: dict[str, Any], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``events`` and every event of the worker's stored log, in ``seq`` order, each once. The whole
+        log, not only what follows the newest ``seq`` seen: RunPod keeps only the latest progress payload
+        (the lifecycle events and the newest metrics), so metric points that fell out of it between two
+        polls, and before the final output, are only in the log. Ingestion skips the events it already
+        stored (``(attempt, engine seq)``)."""
         try:
-            raw = self.objects.read_bytes(handle["events_key"])
+            stored = event_lines(self.objects.read_bytes(handle["events_key"]))
         except LorapipeError:
-            return []
-        events = event_lines(raw)
-        return self._new_events(handle, events)
+            stored = []
+        merged = {int(e["seq"]): e for e in [*stored, *events] if isinstance(e.get("seq"), int)}
+        return [merged[k] for k in sorted(merged)]
 
     def _expired(self, handle: dict[str, Any]) -> PollResult:
         """RunPod forgot the job (its result expired): what the store says happened."""
         self._in_flight.discard(str(handle["runpod_id"]))
-        events = self._backfill(handle)
+        events = self._with_stored_log(handle, [])
         handle = {
             **handle,
             "seq": max([handle.get("seq", 0), *(int(e["seq"]) for e in events)]),

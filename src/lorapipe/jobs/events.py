@@ -53,9 +53,16 @@ def append_event(
     return event
 
 
-def engine_event_seen(session: Session, attempt_id: str, engine_seq: int) -> bool:
-    """Whether the engine event ``engine_seq`` of ``attempt_id`` was already ingested."""
-    found = session.scalar(
-        select(JobEvent.id).where(JobEvent.attempt_id == attempt_id, JobEvent.engine_seq == engine_seq)
+def engine_seqs_seen(session: Session, attempt_id: str, seqs: list[int]) -> set[int]:
+    """Which of the engine events ``seqs`` of ``attempt_id`` were already ingested (one range query, so
+    a whole stored log read again at the end of a run costs one statement, not one per event)."""
+    if not seqs:
+        return set()
+    found = session.scalars(
+        select(JobEvent.engine_seq).where(
+            JobEvent.attempt_id == attempt_id,
+            JobEvent.engine_seq >= min(seqs),
+            JobEvent.engine_seq <= max(seqs),
+        )
     )
-    return found is not None
+    return {int(seq) for seq in found if seq is not None}

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from lorapipe.db.base import utcnow
 from lorapipe.db.ids import new_id
 from lorapipe.db.jobs import Attempt, Checkpoint, MetricPoint
-from lorapipe.jobs.events import append_event, engine_event_seen
+from lorapipe.jobs.events import append_event, engine_seqs_seen
 
 _LEVEL = {"error": "error", "warning": "warn"}
 
@@ -48,10 +48,12 @@ def _message(event: dict[str, Any]) -> tuple[str, str]:
 def ingest_engine_events(session: Session, attempt: Attempt, events: list[dict[str, Any]]) -> int:
     """Store every new event of ``attempt``; return how many were new. The caller commits."""
     added = 0
+    seen = engine_seqs_seen(session, attempt.id, [int(e["seq"]) for e in events])
     for event in events:
         seq = int(event["seq"])
-        if engine_event_seen(session, attempt.id, seq):
+        if seq in seen:
             continue
+        seen.add(seq)
         api_type, message = _message(event)
         data = {k: v for k, v in event.items() if k not in ("seq",)}
         data["engine_type"] = event["type"]
