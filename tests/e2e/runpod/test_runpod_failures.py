@@ -17,6 +17,7 @@ import re
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,35 +46,43 @@ def train_steps(svc: RunpodService, job_id: str, number: int) -> list[int]:
 
 
 class EngineFreezer(threading.Thread):
-    """SIGSTOPs the worker's engine as soon as its event log has the checkpoint at ``step``, read from the
+    """SIGSTOPs the worker's engine as soon as its event log has an event ``at`` accepts, read from the
     worker's scratch disk (not through the service, whose polls lag by seconds on a loaded machine: long
     enough for a tiny model to finish its run). ``engine()`` is its process group."""
 
-    def __init__(self, stack: RunpodStack, worker: Any, step: int) -> None:
+    def __init__(self, stack: RunpodStack, worker: Any, at: Callable[[dict[str, Any]], bool]) -> None:
         super().__init__(daemon=True)
-        self.scratch, self.worker, self.step = stack.workdir / "worker-scratch", worker, step
+        self.scratch, self.worker, self.at = stack.workdir / "worker-scratch", worker, at
         self.pgid: int | None = None
         self.done = threading.Event()
+        self.start()
 
     def run(self) -> None:
         while not self.done.is_set():
             for log in self.scratch.glob("*/events.jsonl"):
-                for line in log.read_text("utf-8").splitlines():
-                    event = json.loads(line) if line.endswith("}") else {}
-                    if event.get("type") == "checkpoint" and event.get("step") == self.step:
-                        children = psutil.Process(self.worker.pid).children(recursive=True)
-                        (engine,) = [c for c in children if any(a.endswith("spec.json") for a in c.cmdline())]
-                        os.killpg(engine.pid, signal.SIGSTOP)
-                        self.pgid = engine.pid
-                        self.done.set()
-                        return
+                lines = log.read_text("utf-8").splitlines()
+                if any(self.at(json.loads(line)) for line in lines if line.endswith("}")):
+                    children = psutil.Process(self.worker.pid).children(recursive=True)
+                    (engine,) = [c for c in children if any(a.endswith("spec.json") for a in c.cmdline())]
+                    os.killpg(engine.pid, signal.SIGSTOP)
+                    self.pgid = engine.pid
+                    self.done.set()
+                    return
             time.sleep(0.01)
 
     def engine(self) -> int:
         self.done.wait(30)
         self.done.set()
-        assert self.pgid is not None, f"the engine was not frozen at step {self.step}"
+        assert self.pgid is not None, "the engine was not frozen"
         return self.pgid
+
+
+def checkpoint_at(step: int) -> Callable[[dict[str, Any]], bool]:
+    return lambda e: e.get("type") == "checkpoint" and e.get("step") == step
+
+
+def train_step(step: int) -> Callable[[dict[str, Any]], bool]:
+    return lambda e: e.get("type") == "metrics" and e.get("phase") == "train" and e.get("step") == step
 
 
 def thaw_once_terminated(pgid: int, limit_s: float = 60) -> None:
@@ -154,12 +163,18 @@ def test_a_worker_that_dies_mid_run_is_replaced_and_the_run_resumes_from_its_che
     svc: RunpodService = make_service()
     worker = launch()
     job_id = svc.create(max_steps=6, save_steps=2, max_attempts=2, **FAST)
+    # Frozen once step 3 is logged (checkpoint-2 is mirrored by then), so the run cannot end before the
+    # container dies, however slow the machine.
+    freezer = EngineFreezer(stack, worker, train_step(3))
     svc.wait_for_message(job_id, "Checkpoint saved at step 2")
+    engine = freezer.engine()
     svc.tick_until(lambda: 2 in svc.complete_checkpoints(job_id), 60, "checkpoint-2 mirrored")
 
-    # The container dies (OOM-killed): no SIGTERM, nothing saved on the way out. RunPod re-queues the job
-    # (the fake's default, as runpod-workers/worker-vllm#29 reports) and the replacement worker runs it.
+    # The container dies (OOM-killed): no SIGTERM, nothing saved on the way out, the engine with it.
+    # RunPod re-queues the job (the fake's default, as runpod-workers/worker-vllm#29 reports) and the
+    # replacement worker runs it.
     assert worker.pid is not None
+    os.killpg(engine, signal.SIGKILL)
     os.killpg(worker.pid, signal.SIGKILL)
     killed_at = dt.datetime.now(dt.UTC)
     saved = max(svc.complete_checkpoints(job_id))
@@ -198,8 +213,7 @@ def test_an_execution_timeout_saves_a_checkpoint_and_the_retry_resumes_from_it(
     svc.reconciler.tick()
     # Frozen at its first checkpoint until the stop has reached it: the run cannot end before RunPod
     # stops it, however slow the machine (a tiny model trains 6 steps in well under a second).
-    freezer = EngineFreezer(stack, worker, 2)
-    freezer.start()
+    freezer = EngineFreezer(stack, worker, checkpoint_at(2))
     svc.wait_for_message(job_id, "Checkpoint saved at step 2")
     engine = freezer.engine()
     runpod_id = runpod_id_of(svc, job_id, 2)
