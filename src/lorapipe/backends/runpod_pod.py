@@ -31,7 +31,7 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from lorapipe.backends.base import PollResult, Submission, event_lines
-from lorapipe.backends.runpod_answers import worker_error
+from lorapipe.backends.runpod_answers import renumbered, worker_error
 from lorapipe.backends.runpod_input import events_key, worker_input
 from lorapipe.backends.runpod_pod_admission import missing_configuration, resolve_gpu, tier
 from lorapipe.backends.runpod_rest import RunpodRest
@@ -160,8 +160,9 @@ class RunpodPodBackend:
         # Held until the pod is gone: after a restart, while RunPod does not answer, and while a
         # terminate is retried, the pod still bills and counts against the concurrency limit.
         self._in_flight.add(pod_id)
+        handle = dict(handle)
         events = self._new_events(handle)  # the log before the result: a result means the log is complete
-        handle = {**handle, "seq": max([int(handle.get("seq", 0)), *(int(e["seq"]) for e in events)])}
+        handle["seq"] = max([int(handle.get("seq", 0)), *(int(e["seq"]) for e in events)])
         result = self._result(handle)
         status = "GONE"
         try:
@@ -257,12 +258,15 @@ class RunpodPodBackend:
         return True
 
     def _new_events(self, handle: dict[str, Any]) -> list[dict[str, Any]]:
+        """The stored log's events after the newest one seen, in the attempt's numbering (the worker tags
+        each with its run: :func:`renumbered`); updates the handle's runs."""
         try:
             raw = self.objects.read_bytes(handle["events_key"])
         except (LorapipeError, OSError):
             return []
         seen = int(handle.get("seq", 0))
-        fresh = {int(e["seq"]): e for e in event_lines(raw) if int(e["seq"]) > seen}
+        handle["runs"], events = renumbered(handle.get("runs") or {}, seen, event_lines(raw))
+        fresh = {int(e["seq"]): e for e in events if int(e["seq"]) > seen}
         return [fresh[k] for k in sorted(fresh)]
 
     def _result(self, handle: dict[str, Any]) -> dict[str, Any] | None:

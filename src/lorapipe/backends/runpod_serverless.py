@@ -37,7 +37,7 @@ import httpx
 
 from lorapipe.backends.base import PollResult, Submission, event_lines
 from lorapipe.backends.runpod_admission import missing_configuration
-from lorapipe.backends.runpod_answers import events_of, reason, short, worker_error
+from lorapipe.backends.runpod_answers import events_of, reason, renumbered, short, worker_error
 from lorapipe.backends.runpod_input import events_key, worker_input
 from lorapipe.contract.events import ExitCode
 from lorapipe.errors import CapacityError, ConfigError, LorapipeError
@@ -143,9 +143,11 @@ class RunpodServerlessBackend:
         status = response.json()
         state = str(status.get("status", ""))
         output = status.get("output")
-        events = self._new_events(handle, events_of(output))
+        runs, events = renumbered(handle.get("runs") or {}, int(handle.get("seq", 0)), events_of(output))
+        events = self._new_events(handle, events)
         handle = {
             **handle,
+            "runs": runs,
             "seq": max([handle.get("seq", 0), *(int(e["seq"]) for e in events)]),
             "queued": state == "IN_QUEUE",
             "started": bool(handle.get("started"))
@@ -241,17 +243,20 @@ class RunpodServerlessBackend:
         log, not only what follows the newest ``seq`` seen: RunPod keeps only the latest progress payload
         (the lifecycle events and the newest metrics), so metric points that fell out of it between two
         polls, and before the final output, are only in the log. Ingestion skips the events it already
-        stored (``(attempt, engine seq)``)."""
+        stored (``(attempt, engine seq)``). Updates the handle's runs (:func:`renumbered`)."""
         try:
             stored = event_lines(self.objects.read_bytes(handle["events_key"]))
         except LorapipeError:
             stored = []
+        seen = max([int(handle.get("seq", 0)), *(int(e["seq"]) for e in events)])
+        handle["runs"], stored = renumbered(handle.get("runs") or {}, seen, stored)
         merged = {int(e["seq"]): e for e in [*stored, *events] if isinstance(e.get("seq"), int)}
         return [merged[k] for k in sorted(merged)]
 
     def _expired(self, handle: dict[str, Any]) -> PollResult:
         """RunPod forgot the job (its result expired): what the store says happened."""
         self._in_flight.discard(str(handle["runpod_id"]))
+        handle = dict(handle)
         events = self._with_stored_log(handle, [])
         handle = {
             **handle,

@@ -72,7 +72,8 @@ class ServerlessProgress(BaseModel):
     attempt_id: str
     #: Highest engine ``seq`` the worker has seen.
     seq: int = 0
-    #: Lifecycle events so far (bounded) and the latest metrics events, in seq order.
+    #: Lifecycle events so far (bounded) and the latest metrics events, in seq order. Each carries the
+    #: worker run's tag ``run`` beside the engine's fields (a job RunPod runs again is two runs).
     events: list[dict[str, Any]] = Field(default_factory=list)
 
 

@@ -23,6 +23,7 @@ import logging
 import os
 import signal
 import sys
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,9 @@ async def _run(
     engine = settings.worker_engine_command or ENGINE
     argv = [*engine, "run", str(spec_path), "--out", str(out), *(["--resume"] if resume else [])]
     relay = ProgressRelay(request.attempt_id, settings.worker_progress_interval_s)
+    # This run's tag on each event: RunPod may run the job again on another machine, whose engine
+    # numbers its events from 1 again (runpod_answers.renumbered keeps the two runs apart).
+    run = uuid.uuid4().hex[:12]
     log.info(
         "job %s: attempt %s starting the engine%s",
         job.get("id"),
@@ -116,14 +120,14 @@ async def _run(
         )
         previous = _forward_sigterm(child.pid)
         try:
-            await _relay(child, relay, events_log, job, send)
+            await _relay(child, relay, events_log, job, send, run)
             code = await child.wait()
         except asyncio.CancelledError:
             log.warning("job %s: stop requested; the engine saves a checkpoint", job.get("id"))
             # Go on reading the engine's events until it exits: the checkpoint it saves now and its
             # "cancelled" result reach the service only through the stored log (RunPod drops progress
             # sent after a stop). Nothing is sent to RunPod any more.
-            drain = _relay(child, relay, events_log, job, lambda job, payload: None)
+            drain = _relay(child, relay, events_log, job, lambda job, payload: None, run)
             await _stop(child, drain, settings.worker_cancel_grace_s)
             events_log.flush()
             _store_events(events_path, request.events_uri, settings)
@@ -172,6 +176,7 @@ async def _relay(
     events_log: Any,
     job: dict[str, Any],
     send: ProgressSender,
+    run: str,
 ) -> None:
     assert child.stdout is not None
     while line := await child.stdout.readline():
@@ -181,7 +186,8 @@ async def _relay(
             continue  # not an event (the engine sends its own logs to stderr)
         if not isinstance(event, dict):
             continue
-        events_log.write(line if line.endswith(b"\n") else line + b"\n")
+        event["run"] = run
+        events_log.write(json.dumps(event, separators=(",", ":")).encode() + b"\n")
         relay.add(event)
         if relay.due():
             events_log.flush()

@@ -157,8 +157,9 @@ def test_a_spec_the_worker_rejects_fails_once_with_its_reason_not_in_a_loop(
     svc.assert_no_secret()
 
 
+@pytest.mark.parametrize("disk", ["same disk", "fresh disk"])
 def test_a_worker_that_dies_mid_run_is_replaced_and_the_run_resumes_from_its_checkpoint(
-    stack: RunpodStack, launch: Any, make_service: Any
+    stack: RunpodStack, launch: Any, make_service: Any, disk: str
 ) -> None:
     svc: RunpodService = make_service()
     worker = launch()
@@ -174,6 +175,9 @@ def test_a_worker_that_dies_mid_run_is_replaced_and_the_run_resumes_from_its_che
     # RunPod re-queues the job (the fake's default, as runpod-workers/worker-vllm#29 reports) and the
     # replacement worker runs it.
     assert worker.pid is not None
+    if disk == "fresh disk":  # the replacement runs on another machine (the usual case): no event log
+        assert worker.env is not None
+        worker.env["LORAPIPE_WORKER_DIR"] = str(stack.workdir / "another-machine")
     os.killpg(engine, signal.SIGKILL)
     os.killpg(worker.pid, signal.SIGKILL)
     killed_at = dt.datetime.now(dt.UTC)
@@ -195,6 +199,8 @@ def test_a_worker_that_dies_mid_run_is_replaced_and_the_run_resumes_from_its_che
     # (from checkpoint-N on this worker's disk when its upload had not finished: N is past ``saved``)
     assert rerun and rerun[0] - 1 >= saved and (rerun[0] - 1) % 2 == 0, rerun
     assert rerun == list(range(rerun[0], 7)), rerun
+    # Every event of the replacement is stored, though on a fresh disk its engine numbered them from 1.
+    assert [r["status"] for r in svc.engine_events(job_id, "result")] == ["succeeded"]
     assert not any(e.get("code") == "no_checkpoint" for e in svc.engine_events(job_id, "warning"))
     svc.assert_no_secret()
 

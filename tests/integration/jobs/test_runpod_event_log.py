@@ -67,63 +67,114 @@ def backend_for(tmp_path: Path, status: RunpodStatus) -> RunpodServerlessBackend
     return RunpodServerlessBackend(settings, objects, client=client, sleep=lambda _: None)
 
 
+class Attempt1:
+    """A job's first attempt on RunPod job ``rp-1``: the backend polls it, the real ingestion stores what
+    each poll returns."""
+
+    def __init__(self, sessions: sessionmaker[Session], tmp_path: Path) -> None:
+        self.sessions, self.status = sessions, RunpodStatus()
+        self.backend = backend_for(tmp_path, self.status)
+        with session_scope(sessions) as s:
+            job = make_job(s, make_user(s))
+            attempt = Attempt(
+                id=new_id("attempt"), job_id=job.id, number=1, backend=self.backend.name, status="running"
+            )
+            s.add(attempt)
+            s.flush()
+            self.job_id, self.id = job.id, attempt.id
+        self.handle: dict[str, Any] = {
+            "runpod_id": "rp-1",
+            "seq": 0,
+            "events_key": f"runs/{self.job_id}/{self.id}/events.jsonl",
+            "adapter_key": f"runs/{self.job_id}/{self.id}/adapter/manifest.json",
+        }
+
+    def poll(self) -> str:
+        result = self.backend.poll(self.handle)
+        self.handle = result.handle
+        with session_scope(self.sessions) as s:
+            ingest_engine_events(s, s.get(Attempt, self.id), result.events)
+        return result.state
+
+    def running(self, relay: ProgressRelay) -> None:
+        """RunPod answers with the worker's latest progress payload; the service polls."""
+        self.status.answer = {"status": "IN_PROGRESS", "output": relay.payload().model_dump(mode="json")}
+        assert self.poll() == "running"
+
+    def completed(self, relay: ProgressRelay, log: list[dict[str, Any]]) -> ServerlessOutput:
+        """The worker stores its complete log, then returns its output; the service polls."""
+        self.backend.objects.put(
+            self.handle["events_key"], b"".join(json.dumps(e).encode() + b"\n" for e in log)
+        )
+        output = ServerlessOutput(attempt_id=self.id, exit_code=0, seq=relay.seq, events=relay.events())
+        self.status.answer = {"status": "COMPLETED", "output": output.model_dump(mode="json")}
+        assert self.poll() == "exited"
+        return output
+
+    def stored(self) -> tuple[list[int], list[JobEvent]]:
+        """The metric points' steps and the events stored for the attempt, in the job's order."""
+        with session_scope(self.sessions) as s:
+            steps = s.scalars(select(MetricPoint.step).where(MetricPoint.attempt_id == self.id)).all()
+            events = s.scalars(
+                select(JobEvent).where(JobEvent.attempt_id == self.id).order_by(JobEvent.seq)
+            ).all()
+            s.expunge_all()
+        return list(steps), list(events)
+
+
 def test_metric_points_between_polls_come_from_the_stored_log_each_once(
     sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:
-    status = RunpodStatus()
-    backend = backend_for(tmp_path, status)
-    with session_scope(sessions) as s:
-        job = make_job(s, make_user(s))
-        attempt = Attempt(
-            id=new_id("attempt"), job_id=job.id, number=1, backend=backend.name, status="running"
-        )
-        s.add(attempt)
-        s.flush()
-        job_id, attempt_id = job.id, attempt.id
-    handle: dict[str, Any] = {
-        "runpod_id": "rp-1",
-        "seq": 0,
-        "events_key": f"runs/{job_id}/{attempt_id}/events.jsonl",
-        "adapter_key": f"runs/{job_id}/{attempt_id}/adapter/manifest.json",
-    }
-
-    def poll() -> str:
-        nonlocal handle
-        result = backend.poll(handle)
-        handle = result.handle
-        with session_scope(sessions) as s:
-            ingest_engine_events(s, s.get(Attempt, attempt_id), result.events)
-        return result.state
-
-    relay = ProgressRelay(attempt_id, interval_s=0)
+    attempt = Attempt1(sessions, tmp_path)
+    relay = ProgressRelay(attempt.id, interval_s=0)
     events = engine_events()
     polled_at = {5, 5 + RECENT_METRICS + 9, 5 + 3 * RECENT_METRICS}  # polls far apart, as on a busy service
     for event in events[:-1]:
         relay.add(event)
         if event["seq"] in polled_at:
-            status.answer = {"status": "IN_PROGRESS", "output": relay.payload().model_dump(mode="json")}
-            assert poll() == "running"
+            attempt.running(relay)
     relay.add(events[-1])
-    # The worker stores the complete log, then returns its output (the lifecycle and the newest metrics).
-    log = b"".join(json.dumps(e).encode() + b"\n" for e in events)
-    backend.objects.put(handle["events_key"], log)
-    output = ServerlessOutput(attempt_id=attempt_id, exit_code=0, seq=relay.seq, events=relay.events())
-    status.answer = {"status": "COMPLETED", "output": output.model_dump(mode="json")}
+    output = attempt.completed(relay, events)
     assert len([e for e in output.events if e["type"] == "metrics"]) == RECENT_METRICS < STEPS
-    assert poll() == "exited"
-    assert handle["seq"] == len(events)
+    assert attempt.handle["seq"] == len(events)
 
-    with session_scope(sessions) as s:
-        steps = s.scalars(select(MetricPoint.step).where(MetricPoint.attempt_id == attempt_id)).all()
-        stored = s.scalars(
-            select(JobEvent.engine_seq).where(JobEvent.attempt_id == attempt_id).order_by(JobEvent.seq)
-        ).all()
+    steps, stored = attempt.stored()
     assert sorted(steps) == list(range(1, STEPS + 1))
-    assert sorted(stored) == [e["seq"] for e in events]  # every event, none twice
+    assert sorted(e.engine_seq or 0 for e in stored) == [e["seq"] for e in events]  # every event, none twice
 
     # Reading the whole log again (a restarted service polling an expired job) adds nothing.
-    status.answer = {"status": "COMPLETED", "output": output.model_dump(mode="json")}
-    before = len(stored)
-    assert poll() == "exited"
-    with session_scope(sessions) as s:
-        assert len(s.scalars(select(JobEvent.id).where(JobEvent.attempt_id == attempt_id)).all()) == before
+    assert attempt.poll() == "exited"
+    assert len(attempt.stored()[1]) == len(stored)
+
+
+def test_a_rerun_on_a_fresh_disk_numbering_from_1_again_is_stored_whole(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    attempt = Attempt1(sessions, tmp_path)
+    # The first worker run: 40 steps and a checkpoint at 20 reach the service, then the machine dies.
+    first = ProgressRelay(attempt.id, interval_s=0)
+    dead = [{**e, "run": "first"} for e in engine_events()[: 1 + 40]]
+    dead.insert(21, {"type": "checkpoint", "step": 20, "path": "checkpoint-20", "seq": 0})
+    for n, event in enumerate(dead, start=1):
+        first.add({**event, "seq": n})
+        if n % 10 == 0 or n == len(dead):
+            attempt.running(first)
+    # RunPod runs the job again on another machine: the engine resumes from checkpoint-20 and numbers
+    # its events from 1, as a fresh disk has no event log to go on from.
+    second = ProgressRelay(attempt.id, interval_s=0)
+    rerun = [{"type": "stage", "stage": "train"}]
+    rerun += [{"type": "metrics", "phase": "train", "step": s, "loss": 1.0} for s in range(21, STEPS + 1)]
+    rerun += [{"type": "result", "status": "succeeded", "exit_code": 0}]
+    rerun = [{**e, "seq": n, "run": "second"} for n, e in enumerate(rerun, start=1)]
+    for event in rerun[: len(rerun) // 2]:
+        second.add(event)
+    attempt.running(second)
+    for event in rerun[len(rerun) // 2 :]:
+        second.add(event)
+    attempt.completed(second, rerun)  # the new machine's log holds the second run only
+
+    steps, stored = attempt.stored()
+    assert sorted(steps) == sorted([*range(1, 41), *range(21, STEPS + 1)])  # step 21-40 twice: both ran
+    assert [e.data["engine_type"] for e in stored].count("result") == 1
+    assert len(stored) == len(dead) + len(rerun)
+    assert all("run" not in (e.data or {}) for e in stored)
