@@ -62,7 +62,7 @@ def list_api_keys(session: Session, user: User | None = None) -> list[tuple[ApiK
     query = select(ApiKey, User).join(User, User.id == ApiKey.user_id).order_by(ApiKey.created_at)
     if user is not None:
         query = query.where(ApiKey.user_id == user.id)
-    return [(key, owner) for key, owner in session.execute(query).tuples()]
+    return [(key, owner) for key, owner in session.execute(query).all()]
 
 
 def revoke_api_key(session: Session, key_id: str) -> ApiKey:

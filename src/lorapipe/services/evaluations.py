@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from lorapipe.backends.registry import admit_job
 from lorapipe.contract.job_states import JobStatus
-from lorapipe.contract.spec import TrainingJobSpec
+from lorapipe.contract.spec import EvaluationRef, TrainingJobSpec
 from lorapipe.db.ids import new_id
 from lorapipe.db.jobs import Evaluation, Job
 from lorapipe.jobs.transition import transition
@@ -116,12 +116,12 @@ def create_evaluation(
             "validation": validation,
             "gpus": 1,
             "model_cache_dir": str(settings.resolved_model_cache_dir),
-            "evaluation": {
-                "adapter_uri": adapter.location,
-                "held_out": request.file is None,
-                "generate": request.generate,
-                "max_new_tokens": request.max_new_tokens,
-            },
+            "evaluation": EvaluationRef(
+                adapter_uri=adapter.location,
+                held_out=request.file is None,
+                generate=request.generate,
+                max_new_tokens=request.max_new_tokens,
+            ),
             "metadata": {"adapter": adapter.name},
         }
     )
