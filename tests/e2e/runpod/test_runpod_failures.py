@@ -338,7 +338,7 @@ def test_a_429_storm_and_a_result_that_expired_unread_neither_fail_nor_strand_th
 ) -> None:
     stack.fake.result_retention_s = 0.5
     svc: RunpodService = make_service()
-    launch()
+    worker = launch()
     job_id = svc.create(max_steps=2, max_attempts=1, **FAST)
 
     # Submit: every try of the backoff answered 429 -> a capacity refusal; the job waits in OUR queue.
@@ -356,12 +356,16 @@ def test_a_429_storm_and_a_result_that_expired_unread_neither_fail_nor_strand_th
     assert svc.job(job_id).status == "running"
     runpod_id = runpod_id_of(svc, job_id, 2)
 
-    # A storm while it runs: the polls fail, the job stays running, nothing is lost.
+    # A storm while it runs: the polls fail, the job stays running, nothing is lost. (The engine is
+    # frozen at its loading_model stage meanwhile: a 2-step run could otherwise end first.)
+    freezer = EngineFreezer(stack, worker, lambda e: e.get("stage") == "loading_model")
     svc.wait_for_message(job_id, "Stage loading_model")  # events persisted as they arrive
+    engine = freezer.engine()
     stack.fake.throttle(3 * (len(BACKOFF_S) + 1))
     for _ in range(3):
         svc.reconciler.tick()
     assert svc.job(job_id).status == "running"
+    os.killpg(engine, signal.SIGCONT)
     throttled = [r for r in stack.fake.requests if r.status == 429]
     assert len(throttled) == (len(BACKOFF_S) + 3) + 3 * (len(BACKOFF_S) + 1)
     assert sum("/status/" in r.path for r in throttled) == 3 * (len(BACKOFF_S) + 1)

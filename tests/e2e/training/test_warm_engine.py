@@ -111,7 +111,8 @@ def test_exit_codes_come_from_the_zygotes_file_also_after_a_service_restart(
 def test_cancel_checkpoints_and_the_warm_retry_resumes_after_it(
     backend: LocalBackend, engine_dataset: Path, tmp_path: Path
 ) -> None:
-    spec = write_spec(tmp_path / "spec.json", engine_dataset, max_steps=12, save_steps=1000, dropout=0.0)
+    # 100 steps: the cancel must land mid-run even when this loop is descheduled for a second or two.
+    spec = write_spec(tmp_path / "spec.json", engine_dataset, max_steps=100, save_steps=1000, dropout=0.0)
     handle = backend.submit(submission(spec, "a1"))
     assert backend.free_slots() == 0  # a warm child takes the slot
     events: list[dict[str, Any]] = []
@@ -139,7 +140,8 @@ def test_cancel_checkpoints_and_the_warm_retry_resumes_after_it(
 def test_a_zygote_killed_mid_run_loses_neither_the_run_nor_the_next_submission(
     backend: LocalBackend, engine_dataset: Path, tmp_path: Path
 ) -> None:
-    spec = write_spec(tmp_path / "spec.json", engine_dataset, max_steps=4, sample_prompts=0)
+    # 40 steps: the run must outlive the zygote's kill (after its first event) on a loaded machine.
+    spec = write_spec(tmp_path / "spec.json", engine_dataset, max_steps=40, sample_prompts=0)
     handle = backend.submit(submission(spec, "a1"))
     first_event_s(handle, time.monotonic())
     assert backend.warm is not None and backend.warm.pid is not None

@@ -91,18 +91,21 @@ def test_an_invalid_upload_shows_located_problems(page: Any, server: LiveServer,
 def test_a_send_before_the_pre_check_finished_still_sends(page: Any, server: LiveServer) -> None:
     # A slow read of the chosen file (a loaded machine, a network disk): the click on send comes while
     # the pre-check still runs. It must wait for the check, not be dropped (CI saw the page stay put).
+    # The read finishes only when the test releases it (after the click), however slow the machine.
     page.evaluate(
         """() => {
           const read = Blob.prototype.text;
           Blob.prototype.text = function () {
-            return new Promise((done) => setTimeout(() => done(read.call(this)), 1500));
+            return new Promise((done) => { window.releaseRead = () => done(read.call(this)); });
           };
         }"""
     )
     page.set_input_files("#upload-file", str(EQ12))
     page.fill("#upload-name", "sent early")
+    page.wait_for_function("() => typeof window.releaseRead === 'function'")  # the check is reading
     assert page.locator("#precheck").is_hidden()  # the check has not finished
     page.click("#upload-form button[type=submit]")
+    page.evaluate("() => window.releaseRead()")
     page.wait_for_url("**/ui/datasets/ds_*")
     assert page.inner_text("#dataset-name") == "sent early"
 

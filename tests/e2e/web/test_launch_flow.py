@@ -22,7 +22,7 @@ from lorapipe.settings import Settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
-RUN_STEPS = 40
+RUN_STEPS = 120
 """Steps of the launched run: long enough on the tiny model for the page to see it running."""
 
 

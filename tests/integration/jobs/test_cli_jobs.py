@@ -74,7 +74,7 @@ def test_users_keys_and_jobs_commands(tmp_path: Path) -> None:
 
 def test_worker_loop_runs_until_sigterm(tmp_path: Path) -> None:
     import signal
-    import time
+    import threading
 
     env = {**os.environ, "LORAPIPE_DATA_DIR": str(tmp_path / "data")}
     env.pop("LORAPIPE_DATABASE_URL", None)
@@ -84,9 +84,20 @@ def test_worker_loop_runs_until_sigterm(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(4)
-    assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+    # SIGTERM once it says it runs (its handler is in place by then): migrating a new database and
+    # importing the backends take seconds on a loaded machine, and a SIGTERM before kills it outright.
+    assert proc.stderr is not None
+    lines: list[str] = []
+    watchdog = threading.Timer(120, proc.kill)
+    watchdog.start()
+    for line in proc.stderr:
+        lines.append(line)
+        if "running;" in line:
+            break
+    watchdog.cancel()
+    assert proc.poll() is None, "".join(lines)
     proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=30)
+    _, rest = proc.communicate(timeout=30)
+    stderr = "".join(lines) + rest
     assert proc.returncode == 0, stderr
     assert "reconciler" in stderr and "running" in stderr

@@ -111,12 +111,23 @@ def test_cancel_stops_the_process(sessions, make_reconciler, fake) -> None:
     assert process_start_ticks(pid) is None, "the engine process is still alive"
 
 
+def _engine_events(sessions: sessionmaker[Session], job_id: str) -> int:
+    with session_scope(sessions) as s:
+        query = select(func.count()).where(JobEvent.job_id == job_id, JobEvent.engine_seq.is_not(None))
+        return int(s.scalar(query) or 0)
+
+
 def test_orphan_after_supervisor_death_is_stopped_and_resumed(sessions, make_reconciler) -> None:
     first = make_reconciler()
     job_id = queue_job(sessions, "sleep", max_attempts=2)
     run_until(first, sessions, job_id, {"running"})
-    time.sleep(0.3)
-    first.tick()
+    # Until the engine's first event is stored: its SIGTERM handler (which checkpoints) is in place by
+    # then, and the adoption below stops it with SIGTERM (a fixed wait was too short on a loaded machine).
+    deadline = time.monotonic() + 30
+    while not _engine_events(sessions, job_id):
+        assert time.monotonic() < deadline, "the engine sent no event"
+        first.tick()
+        time.sleep(0.05)
     pid = _pid_of(sessions, job_id)
     # The first service "dies": its worker id now names a pid that does not exist on this host.
     with session_scope(sessions) as s:

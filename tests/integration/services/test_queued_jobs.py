@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+from sqlalchemy import text
 
 from lorapipe.db import create_engine_for, make_sessionmaker, session_scope
 from lorapipe.db.ids import new_id
@@ -46,6 +47,25 @@ def _queue_a_job(url: str) -> None:
         engine.dispose()
 
 
+def _wait_until_listening(url: str, limit_s: float = 60) -> None:
+    """Until a connection to the database has run the listener's LISTEN (a thread's start can take
+    seconds on a loaded machine; a job queued before it would notify no one)."""
+    engine = create_engine_for(url)
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query = :listen"
+    )
+    try:
+        deadline = time.monotonic() + limit_s
+        while True:
+            with engine.connect() as conn:
+                if conn.scalar(query, {"listen": f"LISTEN {queued_jobs.CHANNEL}"}):
+                    return
+            assert time.monotonic() < deadline, "the listener did not LISTEN"
+            time.sleep(0.05)
+    finally:
+        engine.dispose()
+
+
 def test_a_queued_job_wakes_the_listener(migrated_url: str) -> None:
     woken = threading.Event()
     stop = threading.Event()
@@ -54,7 +74,7 @@ def test_a_queued_job_wakes_the_listener(migrated_url: str) -> None:
         assert migrated_url.startswith("sqlite")  # one process serves SQLite: nothing to listen to
         return
     try:
-        time.sleep(0.5)  # LISTEN before the job is queued
+        _wait_until_listening(migrated_url)  # LISTEN before the job is queued
         started = time.monotonic()
         _queue_a_job(migrated_url)
         assert woken.wait(5), "no notification for the queued job"
