@@ -87,3 +87,10 @@ def event_lines(data: bytes) -> list[dict[str, Any]]:
         ):
             events.append(event)
     return events
+
+
+def in_seq_order(events: list[dict[str, Any]], after: int = 0) -> list[dict[str, Any]]:
+    """The events with an integer ``seq`` above ``after``, each ``seq`` once (the last one listed wins),
+    in ``seq`` order."""
+    kept = {e["seq"]: e for e in events if isinstance(e.get("seq"), int) and e["seq"] > after}
+    return [kept[k] for k in sorted(kept)]

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Collection
 from typing import Any
 
-from lorapipe.backends.base import PollResult, Submission, event_lines
+from lorapipe.backends.base import PollResult, Submission, event_lines, in_seq_order
 from lorapipe.backends.runpod_answers import renumbered, worker_error
 from lorapipe.backends.runpod_input import events_key, worker_input
 from lorapipe.backends.runpod_pod_admission import missing_configuration, resolve_gpu, tier
@@ -266,8 +266,7 @@ class RunpodPodBackend:
             return []
         seen = int(handle.get("seq", 0))
         handle["runs"], events = renumbered(handle.get("runs") or {}, seen, event_lines(raw))
-        fresh = {int(e["seq"]): e for e in events if int(e["seq"]) > seen}
-        return [fresh[k] for k in sorted(fresh)]
+        return in_seq_order(events, after=seen)
 
     def _result(self, handle: dict[str, Any]) -> dict[str, Any] | None:
         try:

@@ -35,7 +35,7 @@ from typing import Any
 
 import httpx
 
-from lorapipe.backends.base import PollResult, Submission, event_lines
+from lorapipe.backends.base import PollResult, Submission, event_lines, in_seq_order
 from lorapipe.backends.runpod_admission import missing_configuration
 from lorapipe.backends.runpod_answers import events_of, reason, renumbered, short, worker_error
 from lorapipe.backends.runpod_input import events_key, worker_input
@@ -144,7 +144,7 @@ class RunpodServerlessBackend:
         state = str(status.get("status", ""))
         output = status.get("output")
         runs, events = renumbered(handle.get("runs") or {}, int(handle.get("seq", 0)), events_of(output))
-        events = self._new_events(handle, events)
+        events = in_seq_order(events, after=int(handle.get("seq", 0)))
         handle = {
             **handle,
             "runs": runs,
@@ -220,11 +220,6 @@ class RunpodServerlessBackend:
 
     # --- helpers ----------------------------------------------------------------------------------
 
-    def _new_events(self, handle: dict[str, Any], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        seen = int(handle.get("seq", 0))
-        fresh = {int(e["seq"]): e for e in events if isinstance(e.get("seq"), int) and e["seq"] > seen}
-        return [fresh[k] for k in sorted(fresh)]
-
     def _settling(self, state: str, handle: dict[str, Any]) -> bool:
         """Whether a run RunPod has just stopped (cancel, execution timeout) is still winding down: RunPod
         marks the job at once and drops later progress, while the engine saves its checkpoint and the
@@ -250,8 +245,7 @@ class RunpodServerlessBackend:
             stored = []
         seen = max([int(handle.get("seq", 0)), *(int(e["seq"]) for e in events)])
         handle["runs"], stored = renumbered(handle.get("runs") or {}, seen, stored)
-        merged = {int(e["seq"]): e for e in [*stored, *events] if isinstance(e.get("seq"), int)}
-        return [merged[k] for k in sorted(merged)]
+        return in_seq_order([*stored, *events])
 
     def _expired(self, handle: dict[str, Any]) -> PollResult:
         """RunPod forgot the job (its result expired): what the store says happened."""
